@@ -1,0 +1,52 @@
+package org.vsbridge.chardev;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.EventLoop;
+
+/**
+ * A QEMU-style character device backend. One frontend (a port) at a time.
+ *
+ * <p>Threading: every method except {@link #id()}, {@link #kind()}, {@link #filename()}, {@link #isOpen()}
+ * and {@link #eventLoop()} must be called on {@link #eventLoop()}; every {@link ChardevFrontend} callback
+ * arrives on it.
+ */
+public interface Chardev extends AutoCloseable {
+
+    String id();
+
+    /** The QAPI backend kind name, e.g. "socket", "file", "ringbuf". */
+    String kind();
+
+    /** The {@code filename} shown by query-chardev, exactly as QEMU prints it (changes with connection state). */
+    String filename();
+
+    /** The event loop that owns this chardev. */
+    EventLoop eventLoop();
+
+    /** True while the host side is connected (socket: a peer is connected; file/null/ringbuf/stdio: always). */
+    boolean isOpen();
+
+    /** Attach the frontend; if the chardev is open, {@link ChardevFrontend#opened()} follows at once. */
+    void attach(ChardevFrontend frontend);
+
+    /** Detach the frontend; no callbacks afterwards. */
+    void detach();
+
+    /**
+     * Write guest output. Takes ownership of {@code data} (releases it). Also records it in the logfile.
+     * Returns false when the backend cannot take more now: the frontend then waits for
+     * {@link ChardevFrontend#writable()} before writing again. Data written while not open is discarded
+     * (only the logfile sees it), as QEMU does.
+     */
+    boolean write(ByteBuf data);
+
+    /** Stop (true) or resume (false) delivering input to {@link ChardevFrontend#received}: backpressure from the guest. */
+    void setReadPaused(boolean paused);
+
+    /** chardev-send-break: a break condition towards the host peer, where the backend has one. */
+    void sendBreak();
+
+    /** Close all resources (sockets, files, listeners). Idempotent. */
+    @Override
+    void close();
+}

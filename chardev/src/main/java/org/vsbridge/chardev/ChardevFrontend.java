@@ -1,0 +1,23 @@
+package org.vsbridge.chardev;
+
+import io.netty.buffer.ByteBuf;
+
+/** The user of a chardev (a port). Callbacks arrive on the chardev's event loop. */
+public interface ChardevFrontend {
+
+    /** The host side connected (CHR_EVENT_OPENED). */
+    void opened();
+
+    /** The host side disconnected (CHR_EVENT_CLOSED). */
+    void closed();
+
+    /** Input from the host peer; ownership passes to the frontend, which releases it. */
+    void received(ByteBuf data);
+
+    /** The backend can take more output after {@link Chardev#write} returned false. */
+    void writable();
+
+    /** A break condition from the peer (telnet IAC BREAK, serial break). */
+    default void breakReceived() {
+    }
+}

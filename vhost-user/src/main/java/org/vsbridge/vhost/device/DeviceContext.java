@@ -1,0 +1,17 @@
+package org.vsbridge.vhost.device;
+
+import org.vsbridge.vhost.queue.Virtqueue;
+
+/** What the engine gives a device: its queues and a way to be woken. */
+public interface DeviceContext {
+
+    /** Worker only: queue {@code index} (0 &lt;= index &lt; queueCount()); never null, maybe not ready. */
+    Virtqueue queue(int index);
+
+    /** Worker only: the virtio feature bits the driver acked. */
+    long ackedFeatures();
+
+    /** Any thread: make the worker call {@link VirtioDevice#doWork()} soon. Coalesced and cheap
+     *  (one eventfd write at most per worker sleep). */
+    void wakeup();
+}

@@ -1,0 +1,24 @@
+package org.vsbridge.console;
+
+/**
+ * The host side of one port as the console device sees it: two byte streams, one per direction,
+ * implemented outside this module (bridge-core wires it to a chardev). Worker thread only.
+ * Addresses are process addresses inside mapped guest memory, valid for the duration of the call.
+ */
+public interface PortChannel {
+
+    /** Guest to host: copy up to {@code length} bytes from {@code address}. Returns the bytes taken;
+     *  fewer than {@code length} means the host side is full: keep the rest and retry after
+     *  {@link ConsoleDevice#hostSpaceAvailable(int)}. */
+    int writeToHost(long address, int length);
+
+    /** Guest to host: the end of a batch of {@link #writeToHost} calls; wakes the consumer once. */
+    void flushToHost();
+
+    /** Host to guest: copy up to {@code length} bytes of pending host data into {@code address}.
+     *  Returns the bytes copied, 0 when nothing is pending. */
+    int readFromHost(long address, int length);
+
+    /** Host to guest: true when {@link #readFromHost} would return data. */
+    boolean hasDataFromHost();
+}
