@@ -1,0 +1,84 @@
+package org.vsbridge.core;
+
+import java.util.concurrent.CountDownLatch;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import org.vsbridge.core.cli.BridgeConfig;
+import org.vsbridge.core.cli.CommandLine;
+import org.vsbridge.core.cli.UsageException;
+
+/** The process entry point. */
+public final class Main {
+
+    private static final Logger LOG = Logger.getLogger(Main.class.getName());
+
+    private Main() {
+    }
+
+    public static void main(final String[] args) {
+        final CommandLine.Parsed parsed;
+        try {
+            parsed = CommandLine.parse(args);
+        } catch (final UsageException e) {
+            System.err.println("vhost-serial-bridge: " + e.getMessage());
+            System.exit(1);
+            return;
+        }
+        if (parsed.help()) {
+            System.out.print(CommandLine.USAGE);
+            return;
+        }
+        if (parsed.version()) {
+            System.out.println("vhost-serial-bridge " + version());
+            return;
+        }
+        LogFormat.install(parsed.logLevel());
+        final BridgeConfig config = parsed.config();
+        final CountDownLatch stop = new CountDownLatch(1);
+        final Bridge bridge = new Bridge(config, stop::countDown);
+        try {
+            bridge.start();
+        } catch (final UsageException e) {
+            LOG.severe(e.getMessage());
+            bridge.close();
+            System.exit(1);
+            return;
+        } catch (final Exception e) {
+            LOG.log(Level.SEVERE, "start-up failed: " + e.getMessage(), e);
+            bridge.close();
+            System.exit(1);
+            return;
+        }
+        if (args.length == 0) {
+            System.err.println("vhost-serial-bridge: embedded default running; start a guest with:\n  "
+                + qemuCommandLine(config, bridge.numQueues()));
+        } else {
+            LOG.info("QEMU: " + qemuCommandLine(config, bridge.numQueues()));
+        }
+        final Thread hook = new Thread(() -> {
+            LOG.info("shutting down");
+            bridge.close();
+        }, "vsb-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            stop.await();
+        } catch (final InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        System.exit(0);
+    }
+
+    /** The QEMU options that attach a guest to this bridge. */
+    static String qemuCommandLine(final BridgeConfig config, final int numQueues) {
+        return "qemu-system-x86_64 -accel tcg -m 512M "
+            + "-object memory-backend-memfd,id=mem,size=512M,share=on -machine q35,memory-backend=mem "
+            + "-chardev socket,id=vu,path=" + config.socketPath().toAbsolutePath() + " "
+            + "-device vhost-user-test-device-pci,chardev=vu,virtio-id=3,num_vqs=" + numQueues + ",config_size=12 "
+            + "(QEMU 8.2-10.1: vhost-user-device-pci)";
+    }
+
+    static String version() {
+        final String v = Main.class.getPackage().getImplementationVersion();
+        return v != null ? v : "0.1.0-dev";
+    }
+}

@@ -1,0 +1,193 @@
+package org.vsbridge.core.cli;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.logging.Level;
+import org.vsbridge.chardev.ChardevException;
+import org.vsbridge.chardev.ChardevOptions;
+import org.vsbridge.core.qmp.QmpAddress;
+
+/**
+ * The command line, in QEMU's spellings: options take one or two dashes and their value either as the next
+ * argument or after '='.
+ */
+public final class CommandLine {
+
+    public static final String USAGE = """
+        Usage: vhost-serial-bridge [options]
+
+        A vhost-user virtio-console (multiport virtio-serial) device whose ports are wired to
+        QEMU-style chardevs. With no options it runs the embedded default: a console port on
+        stdio, the vhost-user socket ./vhost-serial-bridge.sock, QMP on ./vhost-serial-bridge.qmp.
+
+        Options (one or two dashes; value as the next argument or after '='):
+          --socket-path PATH      vhost-user socket to listen on (the frontend connects)
+          --chardev SPEC          a chardev in QEMU's -chardev syntax, repeatable:
+                                    socket,id=ID,path=PATH[,server=on][,wait=off]
+                                    socket,id=ID,host=HOST,port=PORT[,server=on][,wait=off][,nodelay=on]
+                                    file,id=ID,path=PATH[,input-path=PATH][,append=on]
+                                    ringbuf,id=ID[,size=65536]   (alias: memory)
+                                    null,id=ID    stdio,id=ID[,signal=on|off]
+                                  every kind also takes logfile=PATH[,logappend=on]
+          --device SPEC           a port, repeatable:
+                                    virtconsole,chardev=ID[,name=NAME][,id=ID][,nr=N]
+                                    virtserialport,chardev=ID[,name=NAME][,id=ID][,nr=N]
+          --max-ports N           max_nr_ports of the device (default: highest port number + 1);
+                                  the frontend needs num_vqs = 2 * (N + 1)
+          --qmp unix:PATH,server=on,wait=off | tcp:HOST:PORT,server=on,wait=off
+                                  a QMP monitor, repeatable
+          --log-level LEVEL       error, warning, info (default) or debug
+          --help                  print this help and exit
+          --version               print the version and exit
+        """;
+
+    private CommandLine() {
+    }
+
+    /** What the command line asks for. */
+    public record Parsed(BridgeConfig config, boolean help, boolean version, Level logLevel) {
+    }
+
+    public static Parsed parse(final String[] args) throws UsageException {
+        if (args.length == 0) {
+            return new Parsed(BridgeConfig.embeddedDefault(), false, false, Level.INFO);
+        }
+        Path socketPath = null;
+        final List<ChardevOptions> chardevs = new ArrayList<>();
+        final List<DeviceSpec> devices = new ArrayList<>();
+        final List<QmpAddress> qmp = new ArrayList<>();
+        int maxPorts = -1;
+        boolean help = false;
+        boolean version = false;
+        Level logLevel = Level.INFO;
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            if (!arg.startsWith("-")) {
+                throw new UsageException("unexpected argument '" + arg + "' (try --help)");
+            }
+            arg = arg.startsWith("--") ? arg.substring(2) : arg.substring(1);
+            String value = null;
+            final int eq = arg.indexOf('=');
+            if (eq > 0) {
+                value = arg.substring(eq + 1);
+                arg = arg.substring(0, eq);
+            }
+            switch (arg) {
+                case "help", "h" -> help = true;
+                case "version" -> version = true;
+                case "socket-path", "chardev", "device", "qmp", "max-ports", "log-level" -> {
+                    if (value == null) {
+                        if (i + 1 >= args.length) {
+                            throw new UsageException("option --" + arg + " needs a value");
+                        }
+                        value = args[++i];
+                    }
+                    switch (arg) {
+                        case "socket-path" -> socketPath = Path.of(value);
+                        case "chardev" -> chardevs.add(parseChardev(value));
+                        case "device" -> devices.add(parseDevice(value));
+                        case "qmp" -> {
+                            try {
+                                qmp.add(QmpAddress.parse(value));
+                            } catch (final IllegalArgumentException e) {
+                                throw new UsageException(e.getMessage());
+                            }
+                        }
+                        case "max-ports" -> maxPorts = parseMaxPorts(value);
+                        case "log-level" -> logLevel = parseLevel(value);
+                        default -> throw new IllegalStateException(arg);
+                    }
+                }
+                default -> throw new UsageException("unknown option '" + args[i] + "' (try --help)");
+            }
+        }
+        if (help || version) {
+            return new Parsed(null, help, version, logLevel);
+        }
+        if (socketPath == null) {
+            throw new UsageException("--socket-path is required when options are given");
+        }
+        if (devices.isEmpty()) {
+            throw new UsageException("at least one --device virtconsole|virtserialport,... is required");
+        }
+        return new Parsed(new BridgeConfig(socketPath, chardevs, devices, qmp, maxPorts), false, false, logLevel);
+    }
+
+    static ChardevOptions parseChardev(final String spec) throws UsageException {
+        try {
+            return ChardevOptions.parse(spec);
+        } catch (final ChardevException e) {
+            throw new UsageException("-chardev " + spec + ": " + e.getMessage());
+        }
+    }
+
+    static DeviceSpec parseDevice(final String spec) throws UsageException {
+        final String[] parts = spec.split(",");
+        final String driver = parts[0];
+        final boolean console;
+        switch (driver) {
+            case "virtconsole" -> console = true;
+            case "virtserialport" -> console = false;
+            default -> throw new UsageException("'" + driver + "' is not a valid device model name");
+        }
+        String chardev = null;
+        String name = null;
+        String id = null;
+        int nr = -1;
+        for (int i = 1; i < parts.length; i++) {
+            final int eq = parts[i].indexOf('=');
+            if (eq <= 0) {
+                throw new UsageException("--device " + spec + ": expected key=value, got '" + parts[i] + "'");
+            }
+            final String key = parts[i].substring(0, eq);
+            final String value = parts[i].substring(eq + 1);
+            switch (key) {
+                case "chardev" -> chardev = value;
+                case "name" -> name = value;
+                case "id" -> id = value;
+                case "nr" -> {
+                    try {
+                        nr = Integer.parseInt(value);
+                    } catch (final NumberFormatException e) {
+                        nr = -2;
+                    }
+                    if (nr < 0) {
+                        throw new UsageException("Property '" + driver + ".nr' doesn't take value '" + value + "'");
+                    }
+                }
+                case "bus" -> {
+                    // QEMU users write bus=vser0.0; there is one bus per device here, so any value means it.
+                }
+                default -> throw new UsageException("Property '" + driver + "." + key + "' not found");
+            }
+        }
+        if (chardev == null) {
+            throw new UsageException("--device " + spec + ": chardev=ID is required");
+        }
+        return new DeviceSpec(console, chardev, name, id, nr);
+    }
+
+    private static int parseMaxPorts(final String value) throws UsageException {
+        try {
+            final int n = Integer.parseInt(value);
+            if (n >= 1 && n <= 511) {
+                return n;
+            }
+        } catch (final NumberFormatException e) {
+            // fall through to the error
+        }
+        throw new UsageException("--max-ports " + value + ": expected a number from 1 to 511");
+    }
+
+    private static Level parseLevel(final String value) throws UsageException {
+        return switch (value.toLowerCase(Locale.ROOT)) {
+            case "error" -> Level.SEVERE;
+            case "warning", "warn" -> Level.WARNING;
+            case "info" -> Level.INFO;
+            case "debug" -> Level.FINE;
+            default -> throw new UsageException("--log-level " + value + ": expected error, warning, info or debug");
+        };
+    }
+}

@@ -1,0 +1,213 @@
+package org.vsbridge.core.port;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.EventLoop;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.logging.Logger;
+import org.vsbridge.chardev.Chardev;
+import org.vsbridge.chardev.ChardevFrontend;
+import org.vsbridge.console.ConsoleDevice;
+import org.vsbridge.console.PortChannel;
+import org.vsbridge.console.PortSpec;
+
+/**
+ * Where one port meets its chardev: two {@link ByteRing}s, one per direction. The device worker is the
+ * producer of guest-to-host bytes and the consumer of host-to-guest bytes; the chardev's event loop is the
+ * other side of both. Wake-ups are coalesced with one flag per direction, and a full ring is
+ * backpressure in both directions, never a drop.
+ */
+public final class PortLink implements PortChannel, ChardevFrontend {
+
+    private static final Logger LOG = Logger.getLogger(PortLink.class.getName());
+    /** Largest buffer handed to the chardev in one write. */
+    private static final int MAX_WRITE = 64 * 1024;
+
+    private final PortSpec port;
+    private final ByteRing toHost;
+    private final ByteRing fromHost;
+    private final Runnable drainTask = this::drainToHost;
+    private final Runnable refillTask = this::refillFromHost;
+    private final AtomicBoolean drainScheduled = new AtomicBoolean();
+    private final AtomicBoolean refillScheduled = new AtomicBoolean();
+    /** Set by the worker when the guest-to-host ring could not take everything. */
+    private volatile boolean toHostBlocked;
+    /** Set by the event loop when host input is waiting for room in the host-to-guest ring. */
+    private volatile boolean fromHostBlocked;
+
+    private volatile Chardev chardev;
+    private volatile ConsoleDevice device;
+    /** Event loop only: the chardev said "not writable" and has not said "writable" since. */
+    private boolean chardevFull;
+    /** Event loop only: host input that did not fit in the ring yet. */
+    private ByteBuf pendingInput;
+
+    public PortLink(final PortSpec port, final int toHostCapacity, final int fromHostCapacity) {
+        this.port = port;
+        this.toHost = new ByteRing(toHostCapacity);
+        this.fromHost = new ByteRing(fromHostCapacity);
+    }
+
+    public PortSpec port() {
+        return port;
+    }
+
+    public Chardev chardev() {
+        return chardev;
+    }
+
+    /** Connect the two ends; the chardev's OPENED (if open) follows on its event loop. */
+    public void bind(final ConsoleDevice device, final Chardev chardev) {
+        this.device = device;
+        this.chardev = chardev;
+        chardev.eventLoop().execute(() -> chardev.attach(this));
+    }
+
+    /** Detach from the chardev (its event loop runs the detach). */
+    public void unbind() {
+        final Chardev c = chardev;
+        if (c != null) {
+            c.eventLoop().execute(() -> {
+                c.detach();
+                releasePending();
+            });
+        }
+    }
+
+    // ------------------------------------------------------------------ worker side (PortChannel)
+
+    @Override
+    public int writeToHost(final long address, final int length) {
+        final int n = toHost.write(address, length);
+        if (n < length) {
+            toHostBlocked = true;
+        }
+        return n;
+    }
+
+    @Override
+    public void flushToHost() {
+        if (!drainScheduled.getAndSet(true)) {
+            chardev.eventLoop().execute(drainTask);
+        }
+    }
+
+    @Override
+    public int readFromHost(final long address, final int length) {
+        final int n = fromHost.read(address, length);
+        if (n > 0 && fromHostBlocked && !refillScheduled.getAndSet(true)) {
+            chardev.eventLoop().execute(refillTask);
+        }
+        return n;
+    }
+
+    @Override
+    public boolean hasDataFromHost() {
+        return fromHost.available() > 0;
+    }
+
+    // ------------------------------------------------------------------ event loop side (ChardevFrontend)
+
+    @Override
+    public void opened() {
+        device.hostConnected(port.nr(), true);
+    }
+
+    @Override
+    public void closed() {
+        device.hostConnected(port.nr(), false);
+    }
+
+    @Override
+    public void received(final ByteBuf data) {
+        if (pendingInput != null) {
+            // Input arrived after we paused reads (already in flight): keep order behind the pending part.
+            pendingInput = appendPending(pendingInput, data);
+            return;
+        }
+        fromHost.write(data);
+        if (data.isReadable()) {
+            pendingInput = data;
+            blockInput();
+        } else {
+            data.release();
+        }
+        device.hostDataAvailable(port.nr());
+    }
+
+    @Override
+    public void writable() {
+        chardevFull = false;
+        drainToHost();
+    }
+
+    private void drainToHost() {
+        drainScheduled.set(false);
+        final Chardev c = chardev;
+        if (c == null) {
+            return;
+        }
+        boolean freed = false;
+        while (!chardevFull) {
+            final int available = toHost.available();
+            if (available == 0) {
+                break;
+            }
+            final int n = Math.min(available, MAX_WRITE);
+            final ByteBuf buf = ByteBufAllocator.DEFAULT.directBuffer(n, n);
+            toHost.read(buf, n);
+            freed = true;
+            if (!c.write(buf)) {
+                chardevFull = true;
+            }
+        }
+        if (freed && toHostBlocked) {
+            toHostBlocked = false;
+            device.hostSpaceAvailable(port.nr());
+        }
+    }
+
+    private void blockInput() {
+        fromHostBlocked = true;
+        chardev.setReadPaused(true);
+        // The worker may have emptied the ring before it could see the flag: look once more.
+        refillFromHost();
+    }
+
+    private void refillFromHost() {
+        refillScheduled.set(false);
+        final ByteBuf pending = pendingInput;
+        if (pending == null) {
+            return;
+        }
+        fromHost.write(pending);
+        if (!pending.isReadable()) {
+            pending.release();
+            pendingInput = null;
+            fromHostBlocked = false;
+            chardev.setReadPaused(false);
+        }
+        device.hostDataAvailable(port.nr());
+    }
+
+    private static ByteBuf appendPending(final ByteBuf pending, final ByteBuf more) {
+        final ByteBuf merged = ByteBufAllocator.DEFAULT.directBuffer(pending.readableBytes() + more.readableBytes());
+        merged.writeBytes(pending).writeBytes(more);
+        pending.release();
+        more.release();
+        return merged;
+    }
+
+    private void releasePending() {
+        if (pendingInput != null) {
+            LOG.fine(() -> "port " + port.nr() + ": " + pendingInput.readableBytes() + " bytes of host input dropped at detach");
+            pendingInput.release();
+            pendingInput = null;
+        }
+    }
+
+    /** The event loop of the bound chardev. */
+    public EventLoop eventLoop() {
+        return chardev.eventLoop();
+    }
+}

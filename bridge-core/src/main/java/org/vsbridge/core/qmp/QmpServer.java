@@ -1,0 +1,148 @@
+package org.vsbridge.core.qmp;
+
+import com.fasterxml.jackson.core.json.JsonWriteFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArraySet;
+import java.util.logging.Logger;
+import org.vsbridge.chardev.Transports;
+
+/**
+ * The QMP monitor: a Netty server on a Unix or TCP socket speaking QEMU's Machine Protocol
+ * (docs/interop/qmp-spec.rst): greeting, capabilities negotiation, commands, events with timestamps.
+ */
+public final class QmpServer implements AutoCloseable {
+
+    private static final Logger LOG = Logger.getLogger(QmpServer.class.getName());
+
+    private final ObjectMapper json = JsonMapper.builder().enable(JsonWriteFeature.ESCAPE_NON_ASCII).build();
+    private final Map<String, QmpCommand> commands = new LinkedHashMap<>();
+    private final Set<QmpSession> sessions = new CopyOnWriteArraySet<>();
+    private final EventLoopGroup group;
+    private final QmpAddress address;
+    private final ObjectNode version;
+    private final Runnable onQuit;
+    private Channel listener;
+
+    public QmpServer(final EventLoopGroup group, final QmpAddress address, final ObjectNode version, final Runnable onQuit) {
+        this.group = group;
+        this.address = address;
+        this.version = version;
+        this.onQuit = onQuit;
+    }
+
+    public ObjectMapper json() {
+        return json;
+    }
+
+    /** Register a command (before {@link #start()}). */
+    public void register(final QmpCommand command) {
+        commands.put(command.name(), command);
+    }
+
+    Map<String, QmpCommand> commands() {
+        return commands;
+    }
+
+    public QmpAddress address() {
+        return address;
+    }
+
+    public void start() throws IOException {
+        final ServerBootstrap bootstrap = new ServerBootstrap()
+            .group(group)
+            .childHandler(new ChannelInitializer<Channel>() {
+                @Override
+                protected void initChannel(final Channel ch) {
+                    ch.pipeline().addLast(new JsonSplitter(), new QmpSession(QmpServer.this, json));
+                }
+            });
+        try {
+            if (address.isUnix()) {
+                Files.deleteIfExists(Path.of(address.path()));
+                bootstrap.channel(Transports.serverDomainSocketChannel(group));
+                listener = bootstrap.bind(Transports.domainSocketAddress(group, address.path())).sync().channel();
+            } else {
+                bootstrap.channel(Transports.serverSocketChannel(group));
+                listener = bootstrap.bind(address.host(), address.port()).sync().channel();
+            }
+        } catch (final InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while binding QMP socket", e);
+        } catch (final Exception e) {
+            throw new IOException("QMP socket " + address + ": " + e.getMessage(), e);
+        }
+        LOG.info("QMP listening on " + address);
+    }
+
+    /** The bound port for a TCP monitor (resolves port 0). */
+    public int boundPort() {
+        return ((java.net.InetSocketAddress) listener.localAddress()).getPort();
+    }
+
+    ObjectNode greeting() {
+        final ObjectNode greeting = json.createObjectNode();
+        final ObjectNode qmp = greeting.putObject("QMP");
+        qmp.set("version", version.deepCopy());
+        qmp.putArray("capabilities");
+        return greeting;
+    }
+
+    void sessionOpened(final QmpSession session) {
+        sessions.add(session);
+    }
+
+    void sessionClosed(final QmpSession session) {
+        sessions.remove(session);
+    }
+
+    void quitRequested() {
+        onQuit.run();
+    }
+
+    /** Send an event to every session that finished negotiation. Any thread. */
+    public void emit(final String event, final JsonNode data) {
+        final ObjectNode message = json.createObjectNode();
+        message.put("event", event);
+        if (data != null) {
+            message.set("data", data);
+        }
+        final Instant now = Instant.now();
+        final ObjectNode timestamp = message.putObject("timestamp");
+        timestamp.put("seconds", now.getEpochSecond());
+        timestamp.put("microseconds", now.getNano() / 1000);
+        for (final QmpSession session : sessions) {
+            if (session.isNegotiated()) {
+                session.send(message);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        if (listener != null) {
+            listener.close().syncUninterruptibly();
+            listener = null;
+            if (address.isUnix()) {
+                try {
+                    Files.deleteIfExists(Path.of(address.path()));
+                } catch (final IOException ignored) {
+                    // best effort at shutdown
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+package org.vsbridge.core.qmp;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.SimpleChannelInboundHandler;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One QMP client connection: the greeting, capabilities negotiation, then commands. Runs on the
+ * connection's event loop. Malformed input gets an error reply (without id, as QEMU) and the session goes on.
+ */
+final class QmpSession extends SimpleChannelInboundHandler<Object> {
+
+    private static final Logger LOG = Logger.getLogger(QmpSession.class.getName());
+
+    private final QmpServer server;
+    private final ObjectMapper json;
+    private ChannelHandlerContext ctx;
+    private volatile boolean negotiated;
+
+    QmpSession(final QmpServer server, final ObjectMapper json) {
+        this.server = server;
+        this.json = json;
+    }
+
+    boolean isNegotiated() {
+        return negotiated;
+    }
+
+    @Override
+    public void channelActive(final ChannelHandlerContext context) {
+        this.ctx = context;
+        send(server.greeting());
+        server.sessionOpened(this);
+    }
+
+    @Override
+    public void channelInactive(final ChannelHandlerContext context) {
+        server.sessionClosed(this);
+    }
+
+    @Override
+    protected void channelRead0(final ChannelHandlerContext context, final Object msg) {
+        if (msg instanceof JsonSplitter.TooLarge) {
+            sendError(null, QmpException.generic("JSON parse error, token too large"));
+            return;
+        }
+        final String text = (String) msg;
+        final JsonNode input;
+        try {
+            input = json.readTree(text);
+        } catch (final JsonProcessingException e) {
+            sendError(null, QmpException.generic("JSON parse error, " + e.getOriginalMessage()));
+            return;
+        }
+        handle(input);
+    }
+
+    private void handle(final JsonNode input) {
+        if (!(input instanceof ObjectNode request)) {
+            sendError(null, QmpException.generic("QMP input must be a JSON object"));
+            return;
+        }
+        final JsonNode id = request.get("id");
+        String command = null;
+        boolean oob = false;
+        ObjectNode arguments = null;
+        final var fields = request.fields();
+        while (fields.hasNext()) {
+            final var field = fields.next();
+            final String key = field.getKey();
+            final JsonNode value = field.getValue();
+            switch (key) {
+                case "execute", "exec-oob" -> {
+                    if (!value.isTextual()) {
+                        sendError(id, QmpException.generic("QMP input object member '" + key + "' expects 'string'"));
+                        return;
+                    }
+                    if (command != null) {
+                        sendError(id, QmpException.generic("QMP input object member 'exec-oob' is unexpected"));
+                        return;
+                    }
+                    command = value.asText();
+                    oob = key.equals("exec-oob");
+                }
+                case "arguments" -> {
+                    if (!(value instanceof ObjectNode args)) {
+                        sendError(id, QmpException.generic("QMP input object member 'arguments' expects 'object'"));
+                        return;
+                    }
+                    arguments = args;
+                }
+                case "id", "control" -> {
+                }
+                default -> {
+                    sendError(id, QmpException.generic("QMP input object member '" + key + "' is unexpected"));
+                    return;
+                }
+            }
+        }
+        if (command == null) {
+            sendError(id, QmpException.generic("Expected 'execute' in QMP input"));
+            return;
+        }
+        if (arguments == null) {
+            arguments = json.createObjectNode();
+        }
+        try {
+            final JsonNode result = dispatch(command, oob, arguments);
+            final ObjectNode reply = json.createObjectNode();
+            reply.set("return", result);
+            if (id != null) {
+                reply.set("id", id);
+            }
+            send(reply);
+            if (command.equals("quit")) {
+                server.quitRequested();
+            }
+        } catch (final QmpException e) {
+            sendError(id, e);
+        } catch (final RuntimeException e) {
+            LOG.log(Level.WARNING, "QMP command " + command + " failed", e);
+            sendError(id, QmpException.generic("Internal error: " + e));
+        }
+    }
+
+    private JsonNode dispatch(final String name, final boolean oob, final ObjectNode arguments) throws QmpException {
+        if (name.equals("qmp_capabilities")) {
+            if (negotiated) {
+                throw new QmpException("CommandNotFound", "Capabilities negotiation is already complete, command ignored");
+            }
+            final JsonNode enable = arguments.get("enable");
+            if (enable != null) {
+                if (!enable.isArray()) {
+                    throw QmpException.generic("Invalid parameter type for 'enable', expected: array");
+                }
+                for (final JsonNode capability : enable) {
+                    throw QmpException.generic("Capability '" + capability.asText() + "' not available");
+                }
+            }
+            for (final var it = arguments.fieldNames(); it.hasNext(); ) {
+                final String arg = it.next();
+                if (!arg.equals("enable")) {
+                    throw QmpException.generic("Parameter '" + arg + "' is unexpected");
+                }
+            }
+            negotiated = true;
+            return json.createObjectNode();
+        }
+        if (!negotiated) {
+            throw new QmpException("CommandNotFound", "Expecting capabilities negotiation with 'qmp_capabilities'");
+        }
+        final QmpCommand command = server.commands().get(name);
+        if (command == null) {
+            throw new QmpException("CommandNotFound", "The command " + name + " has not been found");
+        }
+        if (oob) {
+            throw QmpException.generic("The command " + name + " does not support OOB");
+        }
+        command.checkArguments(arguments);
+        return command.handler().run(arguments);
+    }
+
+    private void sendError(final JsonNode id, final QmpException e) {
+        final ObjectNode reply = json.createObjectNode();
+        final ObjectNode error = reply.putObject("error");
+        error.put("class", e.errorClass());
+        error.put("desc", e.getMessage());
+        if (id != null) {
+            reply.set("id", id);
+        }
+        send(reply);
+    }
+
+    /** Write one JSON object and CRLF. Safe from any thread. */
+    void send(final JsonNode message) {
+        final ChannelHandlerContext c = ctx;
+        if (c == null) {
+            return;
+        }
+        final String text;
+        try {
+            text = json.writeValueAsString(message) + "\r\n";
+        } catch (final JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+        c.writeAndFlush(c.alloc().buffer(text.length()).writeBytes(text.getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
+    }
+
+    @Override
+    public void exceptionCaught(final ChannelHandlerContext context, final Throwable cause) {
+        LOG.fine(() -> "QMP connection error: " + cause);
+        context.close();
+    }
+}
