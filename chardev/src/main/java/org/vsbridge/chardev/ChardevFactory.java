@@ -1,0 +1,86 @@
+package org.vsbridge.chardev;
+
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import java.util.Objects;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Opens chardevs. Each chardev gets one event loop of the group ({@code group.next()}) and lives on it. Opening
+ * may block the caller: a server binds, a client connects, a server with {@code wait} waits for its first
+ * client; so {@link #create} must not run on an event loop of this group.
+ */
+public final class ChardevFactory {
+
+    private static final Logger LOG = Logger.getLogger(ChardevFactory.class.getName());
+
+    private final EventLoopGroup group;
+
+    public ChardevFactory(final EventLoopGroup group) {
+        this.group = Objects.requireNonNull(group, "group");
+    }
+
+    /** Throws the reason {@code options} cannot be opened by this bridge (kind or option not built), if any. */
+    public static void checkSupported(final ChardevOptions options) throws ChardevException {
+        options.kind().requireBuilt();
+    }
+
+    /** Opens the chardev described by {@code options}: files opened, sockets bound or connected. */
+    public Chardev create(final ChardevOptions options) throws ChardevException {
+        checkSupported(options);
+        final EventLoop loop = pickLoop();
+        final Logfile logfile = Logfile.open(options.id(), options.logfile(), options.logappend());
+        try {
+            final Chardev chardev = open(options, loop, logfile);
+            LOG.log(Level.INFO, "chardev ''{0}'' ({1}) created: {2}",
+                new Object[] {options.id(), chardev.kind(), chardev.filename()});
+            return chardev;
+        } catch (final ChardevException | RuntimeException e) {
+            if (logfile != null) {
+                logfile.close();
+            }
+            throw e;
+        }
+    }
+
+    private static Chardev open(final ChardevOptions options, final EventLoop loop, final Logfile logfile)
+        throws ChardevException {
+        final String id = options.id();
+        final ChardevBackend b = options.backend();
+        if (b instanceof ChardevBackend.Socket socket) {
+            return SocketChardev.open(id, loop, logfile, socket);
+        }
+        if (b instanceof ChardevBackend.File file) {
+            return FileChardev.open(id, loop, logfile, file);
+        }
+        if (b instanceof ChardevBackend.Null) {
+            return new NullChardev(id, loop, logfile);
+        }
+        if (b instanceof ChardevBackend.Stdio) {
+            return StdioChardev.open(id, loop, logfile);
+        }
+        if (b instanceof ChardevBackend.Ringbuf ring) {
+            return new RingbufChardev(id, ChardevKind.RINGBUF, loop, logfile, ring.size());
+        }
+        if (b instanceof ChardevBackend.Memory ring) {
+            return new RingbufChardev(id, ChardevKind.MEMORY, loop, logfile, ring.size());
+        }
+        // checkSupported() let a kind through that has no implementation: say so rather than guess.
+        b.kind().requireBuilt();
+        throw new ChardevException("the bridge does not support chardev backend '" + b.kind().qapiName() + "' yet");
+    }
+
+    /** The next loop of the group, skipping the caller's own loop when the group has another one. */
+    private EventLoop pickLoop() {
+        EventLoop loop = group.next();
+        for (int i = 0; i < 64 && loop.inEventLoop(); i++) {
+            final EventLoop other = group.next();
+            if (other == loop) {
+                break;
+            }
+            loop = other;
+        }
+        return loop;
+    }
+}

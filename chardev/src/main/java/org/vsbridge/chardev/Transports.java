@@ -1,0 +1,95 @@
+package org.vsbridge.chardev;
+
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoEventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioDomainSocketChannel;
+import io.netty.channel.socket.nio.NioServerDomainSocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import java.net.SocketAddress;
+import java.net.UnixDomainSocketAddress;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The Netty transport of this process: native epoll on Linux when its library loads, NIO otherwise, and the
+ * channel classes and Unix socket addresses that match a group. Domain sockets work with both: epoll has its own,
+ * NIO uses the JDK 16+ Unix channels ({@link NioDomainSocketChannel}).
+ */
+public final class Transports {
+
+    private static final Logger LOG = Logger.getLogger(Transports.class.getName());
+
+    private Transports() {
+    }
+
+    /** True when the native epoll transport is usable here. */
+    public static boolean epollAvailable() {
+        return Epoll.isAvailable();
+    }
+
+    /**
+     * A group of {@code threads} event loops named {@code name-N}: epoll when available, else NIO. Threads are
+     * daemons; the owner shuts the group down.
+     */
+    public static EventLoopGroup newEventLoopGroup(final int threads, final String name) {
+        final DefaultThreadFactory factory = new DefaultThreadFactory(name, true);
+        if (Epoll.isAvailable()) {
+            return new MultiThreadIoEventLoopGroup(threads, factory, EpollIoHandler.newFactory());
+        }
+        LOG.log(Level.INFO, "epoll transport not available ({0}); using NIO",
+            Epoll.unavailabilityCause() == null ? "unknown" : Epoll.unavailabilityCause().toString());
+        return new MultiThreadIoEventLoopGroup(threads, factory, NioIoHandler.newFactory());
+    }
+
+    /** True when {@code group} (or event loop) runs the epoll transport. */
+    public static boolean isEpoll(final EventLoopGroup group) {
+        return Epoll.isAvailable() && group instanceof IoEventLoopGroup io && io.isIoType(EpollIoHandler.class);
+    }
+
+    public static Class<? extends ServerChannel> serverSocketChannel(final EventLoopGroup group) {
+        return isEpoll(group) ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
+    }
+
+    public static Class<? extends Channel> socketChannel(final EventLoopGroup group) {
+        return isEpoll(group) ? EpollSocketChannel.class : NioSocketChannel.class;
+    }
+
+    public static Class<? extends ServerChannel> serverDomainSocketChannel(final EventLoopGroup group) {
+        return isEpoll(group) ? EpollServerDomainSocketChannel.class : NioServerDomainSocketChannel.class;
+    }
+
+    public static Class<? extends Channel> domainSocketChannel(final EventLoopGroup group) {
+        return isEpoll(group) ? EpollDomainSocketChannel.class : NioDomainSocketChannel.class;
+    }
+
+    /** The Unix socket address type the group's channels take. */
+    public static SocketAddress domainSocketAddress(final EventLoopGroup group, final String path) {
+        return isEpoll(group) ? new DomainSocketAddress(path) : UnixDomainSocketAddress.of(path);
+    }
+
+    /** The path of a Unix socket address of either transport, or null (unnamed socket, other address type). */
+    public static String domainSocketPath(final SocketAddress address) {
+        final String path;
+        if (address instanceof DomainSocketAddress d) {
+            path = d.path();
+        } else if (address instanceof UnixDomainSocketAddress u) {
+            path = u.getPath().toString();
+        } else {
+            path = null;
+        }
+        return path == null || path.isEmpty() ? null : path;
+    }
+}

@@ -1,0 +1,374 @@
+package org.vsbridge.vhost.device;
+
+import com.sun.jna.Memory;
+import com.sun.jna.Pointer;
+import org.agrona.concurrent.Agent;
+import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
+import org.vsbridge.vhost.memory.GuestMemory;
+import org.vsbridge.vhost.queue.QueueCounters;
+import org.vsbridge.vhost.queue.SplitVirtqueue;
+import org.vsbridge.vhost.queue.Virtqueue;
+import org.vsbridge.vhost.sys.Sys;
+
+import java.io.IOException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.ToLongFunction;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The data-plane thread of one device (an Agrona {@link Agent}). It owns every queue and all queue state; the
+ * vhost-user control thread talks to it only through {@link WorkerCommands}, which offers commands into a
+ * queue and wakes it. It sleeps in its own epoll on the kick eventfds of the queues plus one wake eventfd.
+ *
+ * <p>Loop: drain commands, epoll_wait (no wait after an iteration that did work or while spinning, else up to
+ * {@link #IDLE_WAIT_MS}), drain kicked eventfds and call {@link VirtioDevice#queueKicked}, call
+ * {@link VirtioDevice#doWork()}. A device exception is logged and the loop goes on: one bad queue must never
+ * stop the thread that serves the others.
+ */
+public final class DeviceWorker implements Agent, DeviceContext {
+
+    private static final Logger LOG = Logger.getLogger(DeviceWorker.class.getName());
+
+    /** Iterations with no work in which the worker polls epoll without sleeping before it blocks. */
+    public static final String SPIN_PROPERTY = "vsb.worker.spinIterations";
+    public static final int DEFAULT_SPIN_ITERATIONS = 10;
+    /** Longest sleep in epoll_wait; bounds how late a stop request is seen if a wake-up were lost. */
+    public static final int IDLE_WAIT_MS = 100;
+    /** Sleep while a queue runs without a kick fd (NOFD): it must be polled. */
+    static final int POLL_WAIT_MS = 1;
+
+    private static final int WAKE_ID = -1;
+    private static final int MAX_EVENTS = 64;
+    private static final long VHOST_USER_F_PROTOCOL_FEATURES = 1L << 30;
+    private static final long VIRTIO_RING_F_INDIRECT_DESC = 1L << 28;
+    private static final long VIRTIO_RING_F_EVENT_IDX = 1L << 29;
+
+    private final String name;
+    private final VirtioDevice device;
+    private final SplitVirtqueue[] queues;
+    private final int[] kickFds;
+    private final boolean[] running;
+    private final QueueCounters counters;
+    private final ManyToOneConcurrentArrayQueue<Command> commands = new ManyToOneConcurrentArrayQueue<>(1024);
+    private final AtomicBoolean wakePending = new AtomicBoolean();
+    private final int spinIterations;
+    private final int epfd;
+    private final int wakeFd;
+    private final Memory events = new Memory((long) MAX_EVENTS * Sys.EPOLL_EVENT_SIZE);
+    private final long eventsAddress = Pointer.nativeValue(events);
+
+    private volatile boolean stopping;
+    private GuestMemory memory = GuestMemory.EMPTY;
+    private long ackedFeatures;
+    private int idleIterations;
+    private int polledQueues;
+    private boolean epollFailureLogged;
+
+    public DeviceWorker(final String name, final VirtioDevice device) throws IOException {
+        this.name = name;
+        this.device = device;
+        final int count = device.queueCount();
+        if (count <= 0 || count > 256) {
+            throw new IllegalArgumentException("device " + name + ": queue count " + count + " not in 1..256");
+        }
+        this.counters = new QueueCounters(count);
+        this.queues = new SplitVirtqueue[count];
+        for (int i = 0; i < count; i++) {
+            queues[i] = new SplitVirtqueue(name, i, device.maxQueueSize(), counters);
+        }
+        this.kickFds = new int[count];
+        java.util.Arrays.fill(kickFds, -1);
+        this.running = new boolean[count];
+        this.spinIterations = Math.max(0, Integer.getInteger(SPIN_PROPERTY, DEFAULT_SPIN_ITERATIONS));
+        this.epfd = Sys.epollCreate();
+        try {
+            this.wakeFd = Sys.eventfd();
+            Sys.epollAdd(epfd, wakeFd, WAKE_ID);
+        } catch (final IOException e) {
+            Sys.closeQuietly(epfd);
+            throw e;
+        }
+    }
+
+    public QueueCounters counters() {
+        return counters;
+    }
+
+    @Override
+    public String roleName() {
+        return "vsb-worker-" + name;
+    }
+
+    @Override
+    public void onStart() {
+        device.attach(this);
+    }
+
+    @Override
+    public int doWork() {
+        int work = drainCommands();
+        final int timeout = work > 0 || idleIterations < spinIterations || stopping
+            ? 0 : polledQueues > 0 ? POLL_WAIT_MS : IDLE_WAIT_MS;
+        final int n = Sys.epollWait(epfd, eventsAddress, MAX_EVENTS, timeout);
+        if (n < 0 && !epollFailureLogged) {
+            epollFailureLogged = true;
+            LOG.severe(() -> roleName() + ": epoll_wait failed: " + Sys.strerror(-n));
+        }
+        for (int e = 0; e < n; e++) {
+            final int id = Sys.epollEventData(events, e);
+            if (id == WAKE_ID) {
+                wakePending.set(false); // before draining: a wakeup after this point writes again
+                Sys.eventfdDrain(wakeFd);
+                work++;
+            } else if (id >= 0 && id < queues.length) {
+                work += onKick(id);
+            }
+        }
+        if (polledQueues > 0) {
+            for (final SplitVirtqueue q : queues) {
+                if (q.isPolled() && q.available() > 0) {
+                    work += deviceKick(q.index());
+                }
+            }
+        }
+        try {
+            work += device.doWork();
+        } catch (final RuntimeException e) {
+            LOG.log(Level.WARNING, roleName() + ": device doWork failed", e);
+        }
+        work += refreshQueues();
+        idleIterations = work > 0 ? 0 : idleIterations + 1;
+        return work;
+    }
+
+    private int onKick(final int index) {
+        final int fd = kickFds[index];
+        if (fd < 0) {
+            return 0;
+        }
+        final long value = Sys.eventfdDrain(fd);
+        if (value < 0) {
+            LOG.warning(() -> roleName() + ": queue " + index + " kick fd read failed: " + Sys.strerror((int) -value)
+                + "; no longer watching it");
+            Sys.epollDel(epfd, fd);
+            return 0;
+        }
+        counters.onKick(index);
+        // A kick for a queue that is not running is dropped here on purpose: start() always rescans the
+        // avail ring, so nothing the guest posted before enable is lost (rust-vmm/vhost#247).
+        return queues[index].isReady() ? deviceKick(index) : 1;
+    }
+
+    private int deviceKick(final int index) {
+        try {
+            return Math.max(1, device.queueKicked(index));
+        } catch (final RuntimeException e) {
+            LOG.log(Level.WARNING, roleName() + ": device failed handling a kick of queue " + index, e);
+            return 1;
+        }
+    }
+
+    /** Tell the device about queues that started or stopped (commands, broken queues). */
+    private int refreshQueues() {
+        int changes = 0;
+        for (int i = 0; i < queues.length; i++) {
+            final boolean ready = queues[i].isReady();
+            if (ready != running[i]) {
+                running[i] = ready;
+                changes++;
+                if (ready) {
+                    try {
+                        device.queueStarted(i);
+                    } catch (final RuntimeException e) {
+                        LOG.log(Level.WARNING, roleName() + ": device failed starting queue " + i, e);
+                    }
+                    deviceKick(i); // rescan avail at start: kicks may have come before (rust-vmm/vhost#375)
+                } else {
+                    try {
+                        device.queueStopped(i);
+                    } catch (final RuntimeException e) {
+                        LOG.log(Level.WARNING, roleName() + ": device failed stopping queue " + i, e);
+                    }
+                }
+            }
+        }
+        return changes;
+    }
+
+    private int drainCommands() {
+        int done = 0;
+        Command c;
+        while ((c = commands.poll()) != null) {
+            done++;
+            try {
+                final long result = c.op.applyAsLong(this);
+                refreshQueues();
+                c.result.complete(result);
+            } catch (final RuntimeException e) {
+                LOG.log(Level.WARNING, roleName() + ": command failed", e);
+                c.result.completeExceptionally(e);
+            }
+        }
+        return done;
+    }
+
+    @Override
+    public void onClose() {
+        Command c;
+        while ((c = commands.poll()) != null) {
+            c.result.completeExceptionally(new IllegalStateException(roleName() + " closed"));
+        }
+        resetAll(true);
+        Sys.closeQuietly(wakeFd);
+        Sys.closeQuietly(epfd);
+        events.close();
+    }
+
+    // ------------------------------------------------------------------ DeviceContext
+
+    @Override
+    public Virtqueue queue(final int index) {
+        return queues[index];
+    }
+
+    @Override
+    public long ackedFeatures() {
+        return ackedFeatures;
+    }
+
+    @Override
+    public void wakeup() {
+        if (wakePending.compareAndSet(false, true)) {
+            Sys.eventfdSignal(wakeFd);
+        }
+    }
+
+    // ------------------------------------------------------------------ commands (worker thread)
+
+    /** Any thread: run {@code op} on the worker. The future completes with its result. */
+    CompletableFuture<Long> submit(final ToLongFunction<DeviceWorker> op) {
+        final Command c = new Command(op);
+        if (!commands.offer(c)) {
+            c.result.completeExceptionally(new IllegalStateException(roleName() + ": command queue full"));
+            return c.result;
+        }
+        wakeup();
+        return c.result;
+    }
+
+    /** Any thread: make {@link #doWork()} stop blocking so the runner can close the agent promptly. */
+    void requestStop() {
+        stopping = true;
+        Sys.eventfdSignal(wakeFd);
+    }
+
+    SplitVirtqueue q(final int index) {
+        return queues[index];
+    }
+
+    void setMemoryTable(final GuestMemory table) {
+        memory = table;
+        for (final SplitVirtqueue q : queues) {
+            q.setMemory(table);
+        }
+    }
+
+    void setFeatures(final long acked) {
+        ackedFeatures = acked & ~VHOST_USER_F_PROTOCOL_FEATURES;
+        final boolean eventIdx = (acked & VIRTIO_RING_F_EVENT_IDX) != 0;
+        final boolean indirect = (acked & VIRTIO_RING_F_INDIRECT_DESC) != 0;
+        for (final SplitVirtqueue q : queues) {
+            q.setFeatures(eventIdx, indirect);
+            if ((acked & VHOST_USER_F_PROTOCOL_FEATURES) == 0) {
+                q.setEnabled(true); // without bit 30 rings are enabled at once; SET_FEATURES never disables
+            }
+        }
+        device.featuresAcked(ackedFeatures);
+    }
+
+    void setKick(final int index, final int fd) throws IOException {
+        final int old = kickFds[index];
+        if (old >= 0) {
+            Sys.epollDel(epfd, old);
+            Sys.closeQuietly(old);
+            kickFds[index] = -1;
+        }
+        final SplitVirtqueue q = queues[index];
+        if (q.isPolled()) {
+            polledQueues--;
+        }
+        if (fd >= 0) {
+            try {
+                Sys.epollAdd(epfd, fd, index);
+            } catch (final IOException e) {
+                Sys.closeQuietly(fd); // we own it now; a kick fd epoll cannot watch is useless
+                throw e;
+            }
+            kickFds[index] = fd;
+            q.start(false);
+        } else {
+            q.start(true);
+            polledQueues++;
+        }
+    }
+
+    int getBase(final int index) {
+        final SplitVirtqueue q = queues[index];
+        stopQueue(index);
+        return q.nextAvail();
+    }
+
+    private void stopQueue(final int index) {
+        final SplitVirtqueue q = queues[index];
+        if (q.isPolled()) {
+            polledQueues--;
+        }
+        q.stop();
+        final int kick = kickFds[index];
+        if (kick >= 0) {
+            Sys.epollDel(epfd, kick);
+            Sys.closeQuietly(kick);
+            kickFds[index] = -1;
+        }
+        Sys.closeQuietly(q.replaceCallFd(-1));
+    }
+
+    /** Stop every queue, forget all ring state and reset the device; {@code dropMemory} on disconnect. */
+    void resetAll(final boolean dropMemory) {
+        for (int i = 0; i < queues.length; i++) {
+            stopQueue(i);
+        }
+        refreshQueues(); // queueStopped for the ones that ran, before reset()
+        for (final SplitVirtqueue q : queues) {
+            Sys.closeQuietly(q.replaceErrFd(-1));
+            q.reset();
+        }
+        polledQueues = 0;
+        ackedFeatures = 0;
+        if (dropMemory) {
+            setMemoryTable(GuestMemory.EMPTY);
+        } else {
+            setMemoryTable(memory);
+        }
+        try {
+            device.reset();
+        } catch (final RuntimeException e) {
+            LOG.log(Level.WARNING, roleName() + ": device reset failed", e);
+        }
+    }
+
+    void statusChanged(final int status) {
+        device.statusChanged(status);
+    }
+
+    private static final class Command {
+        final ToLongFunction<DeviceWorker> op;
+        final CompletableFuture<Long> result = new CompletableFuture<>();
+
+        Command(final ToLongFunction<DeviceWorker> op) {
+            this.op = op;
+        }
+    }
+}

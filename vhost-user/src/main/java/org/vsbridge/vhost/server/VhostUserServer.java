@@ -1,0 +1,221 @@
+package org.vsbridge.vhost.server;
+
+import org.vsbridge.vhost.device.VirtioDevice;
+import org.vsbridge.vhost.device.WorkerProxy;
+import org.vsbridge.vhost.memory.GuestMemory;
+import org.vsbridge.vhost.memory.MemoryRegion;
+import org.vsbridge.vhost.queue.QueueCounters;
+import org.vsbridge.vhost.sys.Sys;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Logger;
+
+/**
+ * The backend end of a vhost-user socket for one device. Listens on a Unix socket path (or an inherited
+ * listening fd), serves one frontend connection at a time on a control thread ({@code vsb-vhost-<name>}), and
+ * runs the device's queues on its worker thread ({@code vsb-worker-<name>}).
+ *
+ * <p>One listener for the process lifetime: after a disconnect every per-connection state (mappings, fds,
+ * rings, features) is dropped and the next connection is accepted on the same listener (rust-vmm/vhost#321).
+ */
+public final class VhostUserServer implements AutoCloseable {
+
+    private static final Logger LOG = Logger.getLogger(VhostUserServer.class.getName());
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFSOCK = 0140000;
+
+    private final String name;
+    private final Path socketPath;
+    private final VirtioDevice device;
+    private final AtomicInteger connections = new AtomicInteger();
+    private int listenFd;
+    private int stopFd = -1;
+    private WorkerProxy worker;
+    private Thread control;
+    private volatile boolean closed;
+
+    /** Listen on {@code socketPath}; a stale socket file there is removed at {@link #start()}. */
+    public VhostUserServer(final String name, final Path socketPath, final VirtioDevice device) {
+        this.name = name;
+        this.socketPath = socketPath;
+        this.listenFd = -1;
+        this.device = device;
+    }
+
+    /** Serve on an inherited listening socket (systemd socket activation, {@code --fd}). */
+    public VhostUserServer(final String name, final int listenFd, final VirtioDevice device) {
+        this.name = name;
+        this.socketPath = null;
+        this.listenFd = listenFd;
+        this.device = device;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** Bind and listen (unless given a listening fd), start the worker and the control thread. */
+    public synchronized void start() throws IOException {
+        if (control != null || closed) {
+            throw new IllegalStateException("vhost-user server " + name + " already started or closed");
+        }
+        if (socketPath != null) {
+            removeStaleSocket(socketPath);
+            listenFd = Sys.unixListen(socketPath, 1);
+        }
+        try {
+            stopFd = Sys.eventfd();
+            worker = new WorkerProxy(name, device);
+        } catch (final IOException e) {
+            closeListener();
+            Sys.closeQuietly(stopFd);
+            throw e;
+        }
+        control = new Thread(this::acceptLoop, "vsb-vhost-" + name);
+        control.setDaemon(true);
+        control.start();
+        LOG.info(() -> name + ": vhost-user backend listening on "
+            + (socketPath != null ? socketPath.toString() : "fd " + listenFd) + " (" + device.queueCount()
+            + " queues, device id " + device.deviceId() + ")");
+    }
+
+    private static void removeStaleSocket(final Path path) throws IOException {
+        if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        final int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        if ((mode & S_IFMT) != S_IFSOCK) {
+            throw new IOException("refusing to replace " + path + ": it exists and is not a socket");
+        }
+        Sys.unlink(path);
+        LOG.info(() -> "removed stale socket " + path);
+    }
+
+    /** Connections accepted so far (tests wait on it). */
+    public int connectionCount() {
+        return connections.get();
+    }
+
+    /** Kick and call counters per queue. */
+    public QueueCounters counters() {
+        return worker.counters();
+    }
+
+    /** Diagnostics: the worker's view of queue {@code index}. */
+    public String describeQueue(final int index) throws IOException {
+        return worker.describeQueue(index);
+    }
+
+    /** Diagnostics: did queue {@code index} break on a bad guest number. */
+    public boolean isQueueBroken(final int index) throws IOException {
+        return worker.isBroken(index);
+    }
+
+    private void acceptLoop() {
+        while (!closed) {
+            final int conn;
+            try {
+                final int ready = Sys.pollReadable(new int[] {listenFd, stopFd}, -1);
+                if ((ready & 2) != 0 || closed) {
+                    break;
+                }
+                if ((ready & 1) == 0) {
+                    continue;
+                }
+                conn = Sys.accept(listenFd);
+            } catch (final IOException e) {
+                LOG.warning(() -> name + ": accept failed: " + e.getMessage());
+                if (closed) {
+                    break;
+                }
+                pause();
+                continue;
+            }
+            connections.incrementAndGet();
+            LOG.info(() -> name + ": frontend connected");
+            final FrontendConnection connection = new FrontendConnection(name, conn, stopFd, device, worker);
+            try {
+                connection.serve();
+            } catch (final RuntimeException e) {
+                LOG.log(java.util.logging.Level.SEVERE, name + ": connection handler failed", e);
+            } finally {
+                Sys.closeQuietly(conn);
+                dropConnectionState(connection.memory());
+            }
+            LOG.info(() -> name + ": frontend disconnected; waiting for the next one");
+        }
+    }
+
+    /** Disconnect: stop and reset everything on the worker, then unmap what the connection mapped. */
+    private void dropConnectionState(final GuestMemory memory) {
+        try {
+            worker.reset(true);
+        } catch (final IOException e) {
+            LOG.severe(() -> name + ": worker did not reset after disconnect (" + e.getMessage()
+                + "); keeping guest memory mapped");
+            return;
+        }
+        for (final MemoryRegion r : memory.regions()) {
+            try {
+                r.unmap();
+            } catch (final IOException e) {
+                LOG.warning(() -> name + ": " + e.getMessage());
+            }
+        }
+    }
+
+    private static void pause() {
+        try {
+            Thread.sleep(100); // e.g. EMFILE: do not spin on a listener that stays readable
+        } catch (final InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void closeListener() {
+        if (listenFd >= 0) {
+            Sys.closeQuietly(listenFd);
+            listenFd = -1;
+            if (socketPath != null) {
+                try {
+                    Files.deleteIfExists(socketPath);
+                } catch (final IOException e) {
+                    LOG.warning(() -> name + ": could not remove " + socketPath + ": " + e.getMessage());
+                }
+            }
+        }
+    }
+
+    /** Stops accepting (the listener closes first, so no frontend connects to a dying backend), ends the
+     *  connection, resets the device and stops the worker. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (stopFd >= 0) {
+            Sys.eventfdSignal(stopFd);
+        }
+        if (control != null) {
+            // The listener closes only after the control thread left poll(): closing an fd another thread
+            // is polling could hand its number to someone else first.
+            try {
+                control.join(WorkerProxy.COMMAND_TIMEOUT_MS + 1000);
+            } catch (final InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        closeListener();
+        if (worker != null) {
+            worker.close();
+        }
+        Sys.closeQuietly(stopFd);
+        stopFd = -1;
+        LOG.info(() -> name + ": vhost-user backend closed");
+    }
+}

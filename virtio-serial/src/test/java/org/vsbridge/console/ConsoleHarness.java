@@ -1,0 +1,276 @@
+package org.vsbridge.console;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.vsbridge.vhost.server.VhostUserServer;
+import org.vsbridge.vhost.testing.TestGuestMemory;
+import org.vsbridge.vhost.testing.TestRing;
+import org.vsbridge.vhost.testing.VhostUserClient;
+
+/**
+ * A {@link ConsoleDevice} served by the real engine over a real Unix socket, with the test frontend playing
+ * QEMU (negotiation, memfd memory, eventfds) and this class playing the Linux virtio_console driver: control
+ * messages on queues 2/3, one PAGE_SIZE buffer per control message, data on the port queues.
+ */
+final class ConsoleHarness implements AutoCloseable {
+
+    static final long F_MULTIPORT = 1L << 1;
+    static final long LINUX_FEATURES = VhostUserClient.F_VERSION_1 | F_MULTIPORT | VhostUserClient.F_EVENT_IDX
+        | VhostUserClient.F_INDIRECT_DESC;
+    static final int RING_SIZE = 64;
+    static final int PAGE = 4096;
+    static final long TIMEOUT_MS = 10_000;
+    /** Linux's DEVICE_READY id. */
+    static final int NO_ID = 0xFFFFFFFF;
+
+    /** A control message as the driver reads it from a control receive buffer. */
+    record Msg(int id, int event, int value, byte[] payload, int usedLength) {
+        @Override
+        public String toString() {
+            return ControlMessage.eventName(event) + "(" + id + "," + value + ")"
+                + (payload.length > 0 ? "+" + payload.length + "B" : "");
+        }
+
+        String name() {
+            return new String(payload, StandardCharsets.UTF_8);
+        }
+    }
+
+    final TestGuestMemory mem;
+    final ConsoleDevice device;
+    final VhostUserServer server;
+    VhostUserClient client;
+    TestRing[] rings;
+    final TestChannel[] channels;
+    /** "nr open" / "nr closed", in the order the device reported them. */
+    final BlockingQueue<String> events = new LinkedBlockingQueue<>();
+    long acked;
+    private final long wanted;
+    private final List<Map<Integer, long[]>> buffers = new ArrayList<>();
+    private final List<ArrayDeque<Long>> pools = new ArrayList<>();
+
+    ConsoleHarness(final Path dir, final int maxPorts, final List<PortSpec> ports, final int channelCapacity,
+                   final long wanted) throws IOException {
+        this(dir, maxPorts, ports, channelCapacity, wanted, QueueLayout.queueCount(maxPorts));
+    }
+
+    /** {@code ringCount}: how many queues the "driver" sets up (2 without MULTIPORT). */
+    ConsoleHarness(final Path dir, final int maxPorts, final List<PortSpec> ports, final int channelCapacity,
+                   final long wanted, final int ringCount) throws IOException {
+        mem = new TestGuestMemory(64L << 20);
+        channels = new TestChannel[maxPorts];
+        device = new ConsoleDevice("console-test", maxPorts, ports, nr -> {
+            channels[nr] = new TestChannel(channelCapacity);
+            return channels[nr];
+        }, (port, open) -> events.add(port.nr() + (open ? " open" : " closed")));
+        server = new VhostUserServer("console-test", dir.resolve("console.sock"), device);
+        server.start();
+        this.socket = dir.resolve("console.sock");
+        this.wanted = wanted;
+        connect(ringCount);
+    }
+
+    private final Path socket;
+
+    private void connect(final int ringCount) throws IOException {
+        client = VhostUserClient.connect(socket);
+        rings = new TestRing[ringCount];
+        buffers.clear();
+        pools.clear();
+        for (int i = 0; i < ringCount; i++) {
+            rings[i] = new TestRing(mem, i, RING_SIZE);
+            buffers.add(new HashMap<>());
+            pools.add(new ArrayDeque<>());
+        }
+        acked = client.negotiateLikeQemu(mem, wanted, device.queueCount(), rings);
+    }
+
+    /** The frontend disconnects and a new one connects to the same server and device (fresh rings). */
+    void reconnect() throws IOException {
+        client.close();
+        for (final TestRing ring : rings) {
+            ring.close();
+        }
+        connect(rings.length);
+    }
+
+    @Override
+    public void close() throws IOException {
+        client.close();
+        server.close();
+        for (final TestRing ring : rings) {
+            ring.close();
+        }
+        mem.close();
+    }
+
+    // ------------------------------------------------------------------ guest buffers
+
+    private long page(final int queue) {
+        final Long free = pools.get(queue).poll();
+        return free != null ? free : mem.alloc(PAGE, 64);
+    }
+
+    /** Post {@code count} PAGE_SIZE device-writable buffers on {@code queue} and kick as Linux would. */
+    void postWritable(final int queue, final int count) {
+        final TestRing ring = rings[queue];
+        final int old = ring.availIdx();
+        for (int i = 0; i < count; i++) {
+            final long gpa = page(queue);
+            final int head = ring.post(TestRing.Buffer.writable(gpa, PAGE));
+            buffers.get(queue).put(head, new long[] {gpa, PAGE});
+        }
+        ring.kickIfNeeded(old);
+    }
+
+    /** Post {@code data} (at most one page) as a device-readable chain of two descriptors, and kick. */
+    int postReadable(final int queue, final byte[] data, final int offset, final int length, final boolean kick) {
+        if (length > PAGE) {
+            throw new IllegalArgumentException("one page per chain");
+        }
+        final TestRing ring = rings[queue];
+        final int old = ring.availIdx();
+        final long gpa = page(queue);
+        mem.write(gpa, data, offset, length);
+        final int first = length / 3;
+        final int head = first == 0
+            ? ring.post(TestRing.Buffer.readable(gpa, length))
+            : ring.post(TestRing.Buffer.readable(gpa, first), TestRing.Buffer.readable(gpa + first, length - first));
+        buffers.get(queue).put(head, new long[] {gpa, length});
+        if (kick) {
+            ring.kickIfNeeded(old);
+        }
+        return head;
+    }
+
+    /** Used entries of {@code queue} since the last look, with the bytes the device wrote into each. */
+    List<byte[]> collect(final int queue) {
+        final List<byte[]> out = new ArrayList<>();
+        for (final TestRing.Used used : rings[queue].collectUsed()) {
+            final long[] buffer = buffers.get(queue).remove(used.id());
+            if (buffer == null) {
+                throw new AssertionError("queue " + queue + ": device used id " + used.id() + " that is not in flight");
+            }
+            if (used.len() < 0 || used.len() > buffer[1]) {
+                throw new AssertionError("queue " + queue + ": used length " + used.len() + " for a buffer of "
+                    + buffer[1]);
+            }
+            out.add(QueueLayout.isRx(queue) ? mem.read(buffer[0], used.len()) : new byte[used.len()]);
+            pools.get(queue).add(buffer[0]);
+        }
+        return out;
+    }
+
+    int inFlight(final int queue) {
+        return buffers.get(queue).size();
+    }
+
+    // ------------------------------------------------------------------ control, as the Linux driver
+
+    /** Send one control message and spin until the device used it, as __send_control_msg does. */
+    void sendControl(final int id, final int event, final int value) throws IOException {
+        final byte[] msg = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN)
+            .putInt(id).putShort((short) event).putShort((short) value).array();
+        final TestRing ring = rings[QueueLayout.CONTROL_TX];
+        postReadable(QueueLayout.CONTROL_TX, msg, 0, msg.length, true);
+        assertTrue(ring.awaitUsedIdx(ring.availIdx(), TIMEOUT_MS),
+            "device did not use control message " + ControlMessage.eventName(event) + "(" + id + "," + value + ")");
+        for (final byte[] used : collect(QueueLayout.CONTROL_TX)) {
+            assertEquals(0, used.length, "control transmit buffers are used with length 0");
+        }
+    }
+
+    /**
+     * Two round trips through the device worker: a PORT_OPEN for a port that does not exist is used (and
+     * logged) by the worker. The first is handled in some worker iteration k whose doWork (host events posted
+     * before) may still follow; the second can only be handled in a later iteration, so once it is used,
+     * every kick and host event posted before this call has been processed.
+     */
+    void barrier() throws IOException {
+        sendControl(device.maxPorts() + 100, ControlMessage.PORT_OPEN, 0);
+        sendControl(device.maxPorts() + 100, ControlMessage.PORT_OPEN, 0);
+    }
+
+    /** Wait for {@code count} control messages on the control receiveq, one per buffer. */
+    List<Msg> readControl(final int count) throws IOException {
+        final List<Msg> out = new ArrayList<>();
+        final TestRing ring = rings[QueueLayout.CONTROL_RX];
+        final long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(TIMEOUT_MS);
+        while (out.size() < count) {
+            for (final byte[] bytes : collect(QueueLayout.CONTROL_RX)) {
+                assertTrue(bytes.length >= 8, "control message of " + bytes.length + " bytes");
+                final ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+                out.add(new Msg(b.getInt(0), b.getShort(4) & 0xFFFF, b.getShort(6) & 0xFFFF,
+                    Arrays.copyOfRange(bytes, 8, bytes.length), bytes.length));
+            }
+            if (out.size() < count) {
+                assertTrue(System.nanoTime() < deadline, "got only " + out + ", wanted " + count + " messages");
+                ring.awaitCall(10);
+            }
+        }
+        assertEquals(count, out.size(), "more control messages than expected: " + out);
+        return out;
+    }
+
+    /** Linux probe: control buffers, DEVICE_READY, PORT_ADD for each port; returns the PORT_ADD messages. */
+    List<Msg> probe(final int controlBuffers) throws IOException {
+        postWritable(QueueLayout.CONTROL_RX, controlBuffers);
+        sendControl(NO_ID, ControlMessage.DEVICE_READY, 1);
+        return readControl(device.ports().size());
+    }
+
+    // ------------------------------------------------------------------ data
+
+    /** Guest writes {@code data} to port {@code nr} in chains of at most {@code chunk} bytes (no waiting). */
+    int write(final int nr, final byte[] data, final int chunk) {
+        final int queue = QueueLayout.txQueue(nr);
+        int chains = 0;
+        for (int at = 0; at < data.length; at += chunk) {
+            postReadable(queue, data, at, Math.min(chunk, data.length - at), true);
+            chains++;
+        }
+        return chains;
+    }
+
+    /** Wait until the device used every chain in flight on {@code queue}; returns the used entries. */
+    List<byte[]> awaitAllUsed(final int queue) throws IOException {
+        final TestRing ring = rings[queue];
+        assertTrue(ring.awaitUsedIdx(ring.availIdx(), TIMEOUT_MS), "queue " + queue + " not fully used: "
+            + inFlight(queue) + " chains in flight");
+        return collect(queue);
+    }
+
+    static void await(final BooleanSupplier condition, final String what) throws InterruptedException {
+        final long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(TIMEOUT_MS);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for " + what);
+            }
+            Thread.sleep(1);
+        }
+    }
+
+    String nextEvent() throws InterruptedException {
+        final String event = events.poll(TIMEOUT_MS, TimeUnit.MILLISECONDS);
+        if (event == null) {
+            throw new AssertionError("no guestConnected event");
+        }
+        return event;
+    }
+}
