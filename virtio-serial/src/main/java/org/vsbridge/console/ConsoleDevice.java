@@ -1,5 +1,6 @@
 package org.vsbridge.console;
 
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
@@ -137,7 +138,7 @@ public final class ConsoleDevice implements VirtioDevice {
             if (!names.add(spec.name())) {
                 throw new IllegalArgumentException("port name '" + spec.name() + "' is used twice");
             }
-            final int length = spec.name().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+            final int length = spec.name().getBytes(StandardCharsets.UTF_8).length;
             if (length > ControlMessage.MAX_NAME_BYTES) {
                 throw new IllegalArgumentException("port name of port " + nr + " is " + length
                     + " bytes in UTF-8, at most " + ControlMessage.MAX_NAME_BYTES + " are allowed");
@@ -438,8 +439,8 @@ public final class ConsoleDevice implements VirtioDevice {
             final long dropped = Math.max(0, chain.readableLength() - port.heldOffset);
             queue.advance();
             queue.addUsed(chain.head(), 0);
-            queue.flushUsed();
             port.counters.addDropped(dropped);
+            queue.flushUsed();
             LOG.info(() -> name + ": " + port + " discarded " + dropped + " bytes of held guest output");
         }
         port.dropHeld();
@@ -500,28 +501,31 @@ public final class ConsoleDevice implements VirtioDevice {
                         break;
                     }
                     dropped += total - reached;
-                    startDropping(port, "console host side is full");
+                    startDropping(port, Level.WARNING, "console host side is full");
                 } else if (port.isConsole()) {
                     port.dropping = false;
                 }
             } else {
                 dropped += total - start;
-                startDropping(port, "host side not connected");
+                startDropping(port, Level.INFO, "host side not connected");
             }
             queue.advance();
             queue.addUsed(chain.head(), 0);
             port.dropHeld();
             chains++;
         }
+        // Counters first: whoever sees the used entry (the guest, a test) sees them already counted.
+        if (toHost > 0) {
+            port.counters.addToHost(toHost);
+        }
+        if (dropped > 0) {
+            port.counters.addDropped(dropped);
+        }
         if (chains > 0) {
             queue.flushUsed();
         }
         if (toHost > 0) {
             port.channel.flushToHost();
-            port.counters.addToHost(toHost);
-        }
-        if (dropped > 0) {
-            port.counters.addDropped(dropped);
         }
         return chains;
     }
@@ -547,10 +551,11 @@ public final class ConsoleDevice implements VirtioDevice {
         return reached;
     }
 
-    private void startDropping(final Port port, final String reason) {
+    /** One log line per episode; the bytes themselves are counted in {@link PortCounters#bytesDropped()}. */
+    private void startDropping(final Port port, final Level level, final String reason) {
         if (!port.dropping) {
             port.dropping = true;
-            LOG.warning(() -> name + ": " + port + " dropping guest output: " + reason
+            LOG.log(level, () -> name + ": " + port + " dropping guest output: " + reason
                 + " (counted in bytesDropped)");
         }
     }
@@ -605,11 +610,11 @@ public final class ConsoleDevice implements VirtioDevice {
             bytes += written;
             chains++;
         }
-        if (chains > 0) {
-            queue.flushUsed();
-        }
         if (bytes > 0) {
             port.counters.addFromHost(bytes);
+        }
+        if (chains > 0) {
+            queue.flushUsed();
         }
         return chains;
     }

@@ -89,6 +89,7 @@ class ConsoleControlTest {
             // Port 3 is added but not ready yet: the host side's open is remembered for PORT_READY.
             h.device.hostConnected(3, true);
             h.barrier();
+            assertEquals(0, h.collect(QueueLayout.CONTROL_RX).size(), "no PORT_OPEN before PORT_READY");
             h.sendControl(3, ControlMessage.PORT_READY, 1);
             assertEquals("[PORT_OPEN(3,1)]", h.readControl(1).toString());
         }
@@ -157,6 +158,23 @@ class ConsoleControlTest {
             assertEquals("[PORT_OPEN(1,1)]", h.readControl(1).toString());
             h.barrier();
             assertTrue(h.events.isEmpty(), "unexpected events " + h.events);
+        }
+    }
+
+    @Test
+    void resetDeviceDropsPendingControlMessagesAndWaitsForDeviceReady() throws Exception {
+        try (ConsoleHarness h = harness()) {
+            h.sendControl(0, ControlMessage.PORT_OPEN, 1);
+            assertEquals("0 open", h.nextEvent());
+            // DEVICE_READY with no control receive buffer: three PORT_ADDs wait in the device.
+            h.sendControl(ConsoleHarness.NO_ID, ControlMessage.DEVICE_READY, 1);
+            h.resetDevice();
+            assertEquals("0 closed", h.nextEvent());
+            // After the reset those messages are gone: buffers posted now stay empty until DEVICE_READY.
+            h.postWritable(QueueLayout.CONTROL_RX, 8);
+            h.barrier();
+            assertEquals(0, h.rings[QueueLayout.CONTROL_RX].usedIdx());
+            assertEquals("[PORT_ADD(0,1), PORT_ADD(1,1), PORT_ADD(3,1)]", h.probe(0).toString());
         }
     }
 

@@ -62,6 +62,7 @@ final class ConsoleHarness implements AutoCloseable {
     final BlockingQueue<String> events = new LinkedBlockingQueue<>();
     long acked;
     private final long wanted;
+    private final Path socket;
     private final List<Map<Integer, long[]>> buffers = new ArrayList<>();
     private final List<ArrayDeque<Long>> pools = new ArrayList<>();
 
@@ -86,8 +87,6 @@ final class ConsoleHarness implements AutoCloseable {
         connect(ringCount);
     }
 
-    private final Path socket;
-
     private void connect(final int ringCount) throws IOException {
         client = VhostUserClient.connect(socket);
         rings = new TestRing[ringCount];
@@ -99,6 +98,29 @@ final class ConsoleHarness implements AutoCloseable {
             pools.add(new ArrayDeque<>());
         }
         acked = client.negotiateLikeQemu(mem, wanted, device.queueCount(), rings);
+    }
+
+    /** RESET_DEVICE on the same connection, then the rings set up again from scratch (fresh rings). */
+    void resetDevice() throws IOException {
+        client.requestOk(VhostUserClient.RESET_DEVICE, new byte[0]);
+        for (final TestRing ring : rings) {
+            ring.close();
+        }
+        final int ringCount = rings.length;
+        rings = new TestRing[ringCount];
+        buffers.clear();
+        pools.clear();
+        client.requestOk(VhostUserClient.SET_FEATURES, VhostUserClient.u64(acked));
+        for (int i = 0; i < ringCount; i++) {
+            rings[i] = new TestRing(mem, i, RING_SIZE);
+            rings[i].useEventIdx((acked & VhostUserClient.F_EVENT_IDX) != 0);
+            buffers.add(new HashMap<>());
+            pools.add(new ArrayDeque<>());
+            client.setUpRing(mem, rings[i]);
+        }
+        for (int i = 0; i < device.queueCount(); i++) {
+            client.requestOk(VhostUserClient.SET_VRING_ENABLE, VhostUserClient.state(i, 1));
+        }
     }
 
     /** The frontend disconnects and a new one connects to the same server and device (fresh rings). */

@@ -81,6 +81,9 @@ final class TestChannel implements PortChannel {
     synchronized byte[] hostRead(final int max) {
         final int n = Math.min(max, toHostCount);
         final byte[] out = new byte[n];
+        if (n == 0) {
+            return out;
+        }
         for (int i = 0; i < n; i++) {
             out[i] = toHost[(toHostStart + i) % toHost.length];
         }

@@ -60,6 +60,11 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     public void bind(final ConsoleDevice device, final Chardev chardev) {
         this.device = device;
         this.chardev = chardev;
+        if (port.console()) {
+            // As QEMU's virtconsole: host-connected from realize whatever the chardev does, because the
+            // guest's hvc output must never block on a missing peer.
+            device.hostConnected(port.nr(), true);
+        }
         chardev.eventLoop().execute(() -> chardev.attach(this));
     }
 
@@ -110,12 +115,16 @@ public final class PortLink implements PortChannel, ChardevFrontend {
 
     @Override
     public void opened() {
-        device.hostConnected(port.nr(), true);
+        if (!port.console()) {
+            device.hostConnected(port.nr(), true);
+        }
     }
 
     @Override
     public void closed() {
-        device.hostConnected(port.nr(), false);
+        if (!port.console()) {
+            device.hostConnected(port.nr(), false);
+        }
     }
 
     @Override
