@@ -51,6 +51,8 @@ public final class Bridge implements AutoCloseable {
     private PortPlan plan;
     private ConsoleDevice device;
     private VhostUserServer vhost;
+    private int vhostFd = -1;
+    private List<Integer> qmpFds = List.of();
 
     public Bridge(final BridgeConfig config, final Runnable onQuit) {
         this.config = config;
@@ -106,11 +108,61 @@ public final class Bridge implements AutoCloseable {
             monitors.add(monitor);
             portEvents.add(new EventThrottle(monitor, "VSERPORT_CHANGE", TimeUnit.SECONDS.toNanos(1), timer));
         }
+        for (final int fd : qmpFds) {
+            final QmpServer monitor = new QmpServer(group, null, QmpCommands.version(), this::quit);
+            QmpCommands.registerAll(monitor, this);
+            monitor.startInherited(fd);
+            monitors.add(monitor);
+            portEvents.add(new EventThrottle(monitor, "VSERPORT_CHANGE", TimeUnit.SECONDS.toNanos(1), timer));
+        }
 
-        vhost = new VhostUserServer("vsb0", config.socketPath(), device);
+        vhost = vhostFd >= 0 ? new VhostUserServer("vsb0", vhostFd, device)
+            : new VhostUserServer("vsb0", config.socketPath(), device);
         vhost.start();
-        LOG.info("vhost-user socket " + config.socketPath().toAbsolutePath() + " listening; " + plan.ports().size()
+        LOG.info("vhost-user socket " + (config.socketPath() != null ? config.socketPath().toAbsolutePath() : "")
+            + (vhostFd >= 0 ? " (inherited fd " + vhostFd + ")" : "") + " listening; " + plan.ports().size()
             + " port(s), max_nr_ports " + plan.maxPorts() + " (frontend num_vqs=" + numQueues() + ")");
+    }
+
+    /**
+     * Serve on inherited listening sockets (systemd socket activation, {@code --fd}): {@code vhostFd} (or -1)
+     * instead of binding the socket path, and a QMP monitor on each of {@code qmpFds} besides the configured ones.
+     * Before {@link #start()}.
+     */
+    public void inheritSockets(final int vhostFd, final List<Integer> qmpFds) {
+        this.vhostFd = vhostFd;
+        this.qmpFds = List.copyOf(qmpFds);
+    }
+
+    /** Watchdog probe: the event loops run tasks and the device worker answers a command. Any thread. */
+    public boolean alive() {
+        if (!org.vsbridge.core.systemd.Liveness.eventLoopsAlive(group, 2000)) {
+            return false;
+        }
+        try {
+            vhost.isQueueBroken(0);
+            return true;
+        } catch (final IOException e) {
+            return false;
+        }
+    }
+
+    /** One line for systemd's STATUS=: ports, guest opens, chardev and frontend connections. */
+    public String statusLine() {
+        int open = 0;
+        for (final PortSpec port : plan.ports()) {
+            if (device.guestConnected(port.nr())) {
+                open++;
+            }
+        }
+        int connected = 0;
+        for (final Chardev chardev : chardevs.values()) {
+            if (chardev.isOpen()) {
+                connected++;
+            }
+        }
+        return plan.ports().size() + " port(s), " + open + " open in the guest; chardevs " + connected + "/"
+            + chardevs.size() + " connected; frontend connections so far " + vhost.connectionCount();
     }
 
     /** Queues the frontend must create: 2 * (max_nr_ports + 1). */

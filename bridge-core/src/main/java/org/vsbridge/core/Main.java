@@ -6,6 +6,10 @@ import java.util.logging.Logger;
 import org.vsbridge.core.cli.BridgeConfig;
 import org.vsbridge.core.cli.CommandLine;
 import org.vsbridge.core.cli.UsageException;
+import org.vsbridge.core.systemd.Logs;
+import org.vsbridge.core.systemd.Service;
+import org.vsbridge.core.systemd.ServiceOptions;
+import org.vsbridge.core.systemd.Shutdown;
 
 /** The process entry point. */
 public final class Main {
@@ -16,26 +20,51 @@ public final class Main {
     }
 
     public static void main(final String[] args) {
+        final ServiceOptions serviceOptions;
         final CommandLine.Parsed parsed;
         try {
-            parsed = CommandLine.parse(args);
+            serviceOptions = ServiceOptions.extract(args);
+            if (serviceOptions.printCapabilities()) {
+                System.out.println(ServiceOptions.CAPABILITIES);
+                return;
+            }
+            parsed = CommandLine.parse(serviceOptions.rest(), serviceOptions.partialCommandLine());
         } catch (final UsageException e) {
             System.err.println("vhost-serial-bridge: " + e.getMessage());
             System.exit(1);
             return;
         }
         if (parsed.help()) {
-            System.out.print(CommandLine.USAGE);
+            System.out.print(CommandLine.USAGE + ServiceOptions.USAGE);
             return;
         }
         if (parsed.version()) {
             System.out.println("vhost-serial-bridge " + version());
             return;
         }
-        LogFormat.install(parsed.logLevel());
-        final BridgeConfig config = parsed.config();
+        final Service service;
+        try {
+            service = Service.configure(serviceOptions, parsed.config(),
+                serviceOptions.logLevelGiven() ? parsed.logLevel() : null);
+            service.installLogging();
+            service.inheritSockets();
+            if (serviceOptions.checkConfig()) {
+                System.out.println(service.checkReport());
+                System.exit(0);
+                return;
+            }
+            service.check();
+        } catch (final UsageException | java.io.IOException e) {
+            System.err.println("vhost-serial-bridge: " + e.getMessage());
+            System.exit(1);
+            return;
+        }
+        final BridgeConfig config = service.config();
         final CountDownLatch stop = new CountDownLatch(1);
+        // SIGTERM/SIGINT wake the main thread for a graceful stop with status 0; SIGHUP reopens the log file.
+        Shutdown.installSignalHandlers(stop::countDown, Logs::reopen);
         final Bridge bridge = new Bridge(config, stop::countDown);
+        bridge.inheritSockets(service.vhostFd(), service.qmpFds());
         try {
             bridge.start();
         } catch (final UsageException e) {
@@ -55,16 +84,16 @@ public final class Main {
         } else {
             LOG.info("QEMU: " + qemuCommandLine(config, bridge.numQueues()));
         }
-        final Thread hook = new Thread(() -> {
-            LOG.info("shutting down");
-            bridge.close();
-        }, "vsb-shutdown");
+        service.started(bridge.statusLine(), bridge::alive, bridge::statusLine);
+        final Thread hook = new Thread(() -> service.stop(bridge::close), "vsb-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
             stop.await();
         } catch (final InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        LOG.info("shutting down");
+        service.stop(bridge::close);
         System.exit(0);
     }
 
@@ -72,7 +101,8 @@ public final class Main {
     static String qemuCommandLine(final BridgeConfig config, final int numQueues) {
         return "qemu-system-x86_64 -accel tcg -m 512M "
             + "-object memory-backend-memfd,id=mem,size=512M,share=on -machine q35,memory-backend=mem "
-            + "-chardev socket,id=vu,path=" + config.socketPath().toAbsolutePath() + " "
+            + "-chardev socket,id=vu,path=" + (config.socketPath() != null ? config.socketPath().toAbsolutePath()
+                : "SOCKET") + " "
             + "-device vhost-user-test-device-pci,chardev=vu,virtio-id=3,num_vqs=" + numQueues + ",config_size=12 "
             + "(QEMU 8.2-10.1: vhost-user-device-pci)";
     }

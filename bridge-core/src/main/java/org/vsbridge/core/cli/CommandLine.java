@@ -51,7 +51,16 @@ public final class CommandLine {
     }
 
     public static Parsed parse(final String[] args) throws UsageException {
-        if (args.length == 0) {
+        return parse(args, false);
+    }
+
+    /**
+     * {@code partial}: the device options may be incomplete (a configuration file or an inherited socket fills
+     * them in): no embedded default, no required --socket-path or --device; what is not given stays null, empty
+     * or -1.
+     */
+    public static Parsed parse(final String[] args, final boolean partial) throws UsageException {
+        if (args.length == 0 && !partial) {
             return new Parsed(BridgeConfig.embeddedDefault(), false, false, Level.INFO);
         }
         Path socketPath = null;
@@ -106,10 +115,10 @@ public final class CommandLine {
         if (help || version) {
             return new Parsed(null, help, version, logLevel);
         }
-        if (socketPath == null) {
+        if (socketPath == null && !partial) {
             throw new UsageException("--socket-path is required when options are given");
         }
-        if (devices.isEmpty()) {
+        if (devices.isEmpty() && !partial) {
             throw new UsageException("at least one --device virtconsole|virtserialport,... is required");
         }
         return new Parsed(new BridgeConfig(socketPath, chardevs, devices, qmp, maxPorts), false, false, logLevel);

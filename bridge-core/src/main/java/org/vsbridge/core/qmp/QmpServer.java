@@ -36,6 +36,7 @@ public final class QmpServer implements AutoCloseable {
     private final ObjectNode version;
     private final Runnable onQuit;
     private Channel listener;
+    private int inheritedFd = -1;
 
     public QmpServer(final EventLoopGroup group, final QmpAddress address, final ObjectNode version, final Runnable onQuit) {
         this.group = group;
@@ -88,6 +89,40 @@ public final class QmpServer implements AutoCloseable {
         LOG.info("QMP listening on " + address);
     }
 
+    /**
+     * Serve on a listening socket inherited from systemd (socket activation, {@code FileDescriptorName=qmp}):
+     * AF_UNIX or TCP, already bound and listening. The socket file belongs to systemd and stays at close. Such
+     * a monitor may be constructed with a null address. Needs the epoll transport.
+     */
+    public void startInherited(final int listenFd) throws IOException {
+        if (!Transports.isEpoll(group)) {
+            throw new IOException("QMP on inherited fd " + listenFd + " needs the epoll transport");
+        }
+        final boolean unix = org.vsbridge.core.systemd.SocketFds.isUnix(listenFd);
+        inheritedFd = listenFd;
+        final ServerBootstrap bootstrap = new ServerBootstrap()
+            .group(group)
+            // active=true: the socket already listens, so no bind() happens; register() starts accepting.
+            .channelFactory((io.netty.channel.ChannelFactory<io.netty.channel.ServerChannel>) () -> unix
+                ? new io.netty.channel.epoll.EpollServerDomainSocketChannel(listenFd, true)
+                : new io.netty.channel.epoll.EpollServerSocketChannel(listenFd))
+            .childHandler(new ChannelInitializer<Channel>() {
+                @Override
+                protected void initChannel(final Channel ch) {
+                    ch.pipeline().addLast(new JsonSplitter(), new QmpSession(QmpServer.this, json));
+                }
+            });
+        try {
+            listener = bootstrap.register().sync().channel();
+        } catch (final InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while registering QMP fd " + listenFd, e);
+        } catch (final Exception e) {
+            throw new IOException("QMP on inherited fd " + listenFd + ": " + e.getMessage(), e);
+        }
+        LOG.info("QMP listening on inherited fd " + listenFd + (unix ? " (unix)" : " (tcp)"));
+    }
+
     /** The bound port for a TCP monitor (resolves port 0). */
     public int boundPort() {
         return ((java.net.InetSocketAddress) listener.localAddress()).getPort();
@@ -136,7 +171,7 @@ public final class QmpServer implements AutoCloseable {
         if (listener != null) {
             listener.close().syncUninterruptibly();
             listener = null;
-            if (address.isUnix()) {
+            if (inheritedFd < 0 && address.isUnix()) {
                 try {
                     Files.deleteIfExists(Path.of(address.path()));
                 } catch (final IOException ignored) {

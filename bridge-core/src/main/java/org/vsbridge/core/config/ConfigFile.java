@@ -1,0 +1,402 @@
+package org.vsbridge.core.config;
+
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import java.io.IOException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.logging.Level;
+import org.vsbridge.chardev.ChardevException;
+import org.vsbridge.chardev.ChardevOptions;
+import org.vsbridge.core.cli.BridgeConfig;
+import org.vsbridge.core.cli.DeviceSpec;
+import org.vsbridge.core.cli.PortPlan;
+import org.vsbridge.core.cli.UsageException;
+import org.vsbridge.core.qmp.QmpAddress;
+
+/**
+ * The configuration file ({@code --config FILE}): JSON describing the same model as the command line.
+ *
+ * <pre>
+ * {
+ *   "socket-path": "/run/vhost-serial-bridge/vm1.sock",
+ *   "max-ports": 4,
+ *   "log-level": "info",
+ *   "log-file": "/var/log/vhost-serial-bridge/vm1.log",
+ *   "chardevs": [
+ *     "socket,id=c0,path=/run/vm1-console.sock,server=on,wait=off",
+ *     { "id": "c1", "backend": { "type": "socket", "data": {
+ *         "addr": { "type": "inet", "data": { "host": "127.0.0.1", "port": "4555" } } } } }
+ *   ],
+ *   "devices": [
+ *     { "driver": "virtconsole", "chardev": "c0", "id": "con0" },
+ *     { "driver": "virtserialport", "chardev": "c1", "name": "org.example.1", "id": "port1", "nr": 1 }
+ *   ],
+ *   "qmp": [ "unix:/run/vhost-serial-bridge/vm1.qmp,server=on,wait=off" ]
+ * }
+ * </pre>
+ *
+ * A chardev is either a QEMU {@code -chardev} string (CLI defaults: {@code server=off}, {@code wait=on} with a
+ * server) or a QAPI {@code chardev-add} object (QMP defaults: {@code server=true}, {@code wait=false}). Every
+ * key is optional in the file; what must be there is checked after the command line is merged in
+ * ({@link #check}). Unknown keys, duplicate keys and wrong types are errors naming the key path and its
+ * {@code line:column}.
+ *
+ * <p>Merging ({@link #merge}): options on the command line win. A scalar given there ({@code --socket-path},
+ * {@code --max-ports}, {@code --log-level}, {@code --log-file}) replaces the file's; a list given there (one or
+ * more {@code --chardev}, {@code --device}, {@code --qmp}) replaces the file's whole list of that kind; lists
+ * not given there are kept from the file.
+ */
+public final class ConfigFile {
+
+    /**
+     * What a file says.
+     *
+     * @param config   the model; {@code socketPath} null and lists empty when the file does not give them
+     * @param logLevel the file's {@code log-level}, or null
+     * @param logFile  the file's {@code log-file}, or null
+     */
+    public record Settings(BridgeConfig config, Level logLevel, Path logFile) {
+    }
+
+    private static final Set<String> KEYS = Set.of("socket-path", "max-ports", "log-level", "log-file", "chardevs",
+        "devices", "qmp");
+    private static final Set<String> DEVICE_KEYS = Set.of("driver", "chardev", "name", "id", "nr");
+    private static final ObjectMapper JSON = JsonMapper.builder()
+        .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+        .build();
+
+    private final Path file;
+    private final JsonParser parser;
+
+    private ConfigFile(final Path file, final JsonParser parser) {
+        this.file = file;
+        this.parser = parser;
+    }
+
+    /** The model of {@code file} (see {@link #read} for the log settings too). */
+    public static BridgeConfig load(final Path file) throws UsageException {
+        return read(file).config();
+    }
+
+    /** Reads and checks the syntax and types of {@code file}. */
+    public static Settings read(final Path file) throws UsageException {
+        try (JsonParser parser = JSON.createParser(file.toFile())) {
+            return new ConfigFile(file, parser).settings();
+        } catch (final JsonProcessingException e) {
+            final JsonLocation at = e.getLocation();
+            throw new UsageException(file + (at != null ? ":" + at.getLineNr() + ":" + at.getColumnNr() : "") + ": "
+                + e.getOriginalMessage().lines().findFirst().orElse("malformed JSON"));
+        } catch (final NoSuchFileException | java.io.FileNotFoundException e) {
+            throw new UsageException(file + ": no such file");
+        } catch (final IOException e) {
+            throw new UsageException(file + ": " + e.getMessage());
+        }
+    }
+
+    /** Parses {@code text} as if it were {@code name} (tests, {@code --config -} one day). */
+    static Settings parse(final String name, final String text) throws UsageException {
+        try (JsonParser parser = JSON.createParser(text)) {
+            return new ConfigFile(Path.of(name), parser).settings();
+        } catch (final JsonProcessingException e) {
+            final JsonLocation at = e.getLocation();
+            throw new UsageException(name + (at != null ? ":" + at.getLineNr() + ":" + at.getColumnNr() : "") + ": "
+                + e.getOriginalMessage().lines().findFirst().orElse("malformed JSON"));
+        } catch (final IOException e) {
+            throw new UsageException(name + ": " + e.getMessage());
+        }
+    }
+
+    private Settings settings() throws IOException, UsageException {
+        if (parser.nextToken() != JsonToken.START_OBJECT) {
+            throw error("", "the file must hold one JSON object");
+        }
+        Path socketPath = null;
+        int maxPorts = -1;
+        Level level = null;
+        Path logFile = null;
+        List<ChardevOptions> chardevs = List.of();
+        List<DeviceSpec> devices = List.of();
+        List<QmpAddress> qmp = List.of();
+        while (parser.nextToken() == JsonToken.FIELD_NAME) {
+            final String key = parser.currentName();
+            final JsonLocation keyAt = parser.currentTokenLocation();
+            parser.nextToken();
+            switch (key) {
+                case "socket-path" -> socketPath = Path.of(nonEmpty(key));
+                case "log-file" -> logFile = Path.of(nonEmpty(key));
+                case "max-ports" -> {
+                    final int n = integer(key);
+                    if (n < 1 || n > PortPlan.MAX_PORTS_LIMIT) {
+                        throw error(key, "expected a number from 1 to " + PortPlan.MAX_PORTS_LIMIT + ", got " + n);
+                    }
+                    maxPorts = n;
+                }
+                case "log-level" -> level = level(key);
+                case "chardevs" -> chardevs = chardevs();
+                case "devices" -> devices = devices();
+                case "qmp" -> qmp = qmp();
+                case "objects" -> throw error(key, keyAt, "objects (tls-creds, secret ...) are not supported: "
+                    + "no chardev here takes tls-creds yet");
+                default -> throw error(key, keyAt, "unknown key (expected one of " + String.join(", ", sorted(KEYS))
+                    + ")");
+            }
+        }
+        if (parser.currentToken() != JsonToken.END_OBJECT) {
+            throw error("", "expected a key");
+        }
+        if (parser.nextToken() != null) {
+            throw error("", "text after the configuration object");
+        }
+        return new Settings(new BridgeConfig(socketPath, chardevs, devices, qmp, maxPorts), level, logFile);
+    }
+
+    private List<ChardevOptions> chardevs() throws IOException, UsageException {
+        expectArray("chardevs");
+        final List<ChardevOptions> out = new ArrayList<>();
+        for (int i = 0; parser.nextToken() != JsonToken.END_ARRAY; i++) {
+            final String key = "chardevs[" + i + "]";
+            final JsonLocation at = parser.currentTokenLocation();
+            if (parser.currentToken() == JsonToken.VALUE_STRING) {
+                final String spec = parser.getText();
+                try {
+                    out.add(ChardevOptions.parse(spec));
+                } catch (final ChardevException e) {
+                    throw error(key, at, "-chardev " + spec + ": " + e.getMessage());
+                }
+            } else if (parser.currentToken() == JsonToken.START_OBJECT) {
+                out.add(qapiChardev(key, at, parser.readValueAsTree()));
+            } else {
+                throw error(key, "expected a -chardev string or a {\"id\": ..., \"backend\": {...}} object, got "
+                    + describe(parser.currentToken()));
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    private ChardevOptions qapiChardev(final String key, final JsonLocation at, final JsonNode node)
+        throws UsageException {
+        final Iterator<Map.Entry<String, JsonNode>> fields = node.fields();
+        while (fields.hasNext()) {
+            final String name = fields.next().getKey();
+            if (!name.equals("id") && !name.equals("backend")) {
+                throw error(key + "." + name, at, "unknown key (expected id, backend)");
+            }
+        }
+        final JsonNode id = node.get("id");
+        if (id == null || !id.isTextual() || id.asText().isEmpty()) {
+            throw error(key + ".id", at, "a non-empty string is required");
+        }
+        final JsonNode backend = node.get("backend");
+        if (backend == null) {
+            throw error(key + ".backend", at, "required ({\"type\": ..., \"data\": {...}})");
+        }
+        try {
+            return ChardevOptions.fromQapi(id.asText(), backend);
+        } catch (final ChardevException e) {
+            throw error(key, at, "chardev '" + id.asText() + "': " + e.getMessage());
+        }
+    }
+
+    private List<DeviceSpec> devices() throws IOException, UsageException {
+        expectArray("devices");
+        final List<DeviceSpec> out = new ArrayList<>();
+        for (int i = 0; parser.nextToken() != JsonToken.END_ARRAY; i++) {
+            final String key = "devices[" + i + "]";
+            final JsonLocation at = parser.currentTokenLocation();
+            if (parser.currentToken() != JsonToken.START_OBJECT) {
+                throw error(key, "expected an object {\"driver\": \"virtconsole\"|\"virtserialport\", "
+                    + "\"chardev\": ID, ...}, got " + describe(parser.currentToken()));
+            }
+            String driver = null;
+            String chardev = null;
+            String name = null;
+            String id = null;
+            int nr = -1;
+            while (parser.nextToken() == JsonToken.FIELD_NAME) {
+                final String field = parser.currentName();
+                final String fieldKey = key + "." + field;
+                final JsonLocation fieldAt = parser.currentTokenLocation();
+                parser.nextToken();
+                switch (field) {
+                    case "driver" -> {
+                        driver = nonEmpty(fieldKey);
+                        if (!driver.equals("virtconsole") && !driver.equals("virtserialport")) {
+                            throw error(fieldKey, "'" + driver + "' is not a valid device model name (expected "
+                                + "virtconsole or virtserialport)");
+                        }
+                    }
+                    case "chardev" -> chardev = nonEmpty(fieldKey);
+                    case "name" -> name = nonEmpty(fieldKey);
+                    case "id" -> id = nonEmpty(fieldKey);
+                    case "nr" -> {
+                        nr = integer(fieldKey);
+                        if (nr < 0 || nr >= PortPlan.MAX_PORTS_LIMIT) {
+                            throw error(fieldKey, "expected a port number from 0 to " + (PortPlan.MAX_PORTS_LIMIT - 1)
+                                + ", got " + nr);
+                        }
+                    }
+                    default -> throw error(fieldKey, fieldAt, "unknown key (expected one of "
+                        + String.join(", ", sorted(DEVICE_KEYS)) + ")");
+                }
+            }
+            if (driver == null) {
+                throw error(key + ".driver", at, "required (virtconsole or virtserialport)");
+            }
+            if (chardev == null) {
+                throw error(key + ".chardev", at, "required (the id of a chardev)");
+            }
+            out.add(new DeviceSpec(driver.equals("virtconsole"), chardev, name, id, nr));
+        }
+        return List.copyOf(out);
+    }
+
+    private List<QmpAddress> qmp() throws IOException, UsageException {
+        expectArray("qmp");
+        final List<QmpAddress> out = new ArrayList<>();
+        for (int i = 0; parser.nextToken() != JsonToken.END_ARRAY; i++) {
+            final String key = "qmp[" + i + "]";
+            final String spec = nonEmpty(key);
+            try {
+                out.add(QmpAddress.parse(spec));
+            } catch (final IllegalArgumentException e) {
+                throw error(key, e.getMessage());
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    private void expectArray(final String key) throws UsageException {
+        if (parser.currentToken() != JsonToken.START_ARRAY) {
+            throw error(key, "expected an array, got " + describe(parser.currentToken()));
+        }
+    }
+
+    private String nonEmpty(final String key) throws IOException, UsageException {
+        if (parser.currentToken() != JsonToken.VALUE_STRING) {
+            throw error(key, "expected a string, got " + describe(parser.currentToken()));
+        }
+        final String s = parser.getText();
+        if (s.isEmpty()) {
+            throw error(key, "must not be empty");
+        }
+        return s;
+    }
+
+    private int integer(final String key) throws IOException, UsageException {
+        if (parser.currentToken() != JsonToken.VALUE_NUMBER_INT) {
+            throw error(key, "expected an integer, got " + describe(parser.currentToken()));
+        }
+        if (parser.getNumberType() != JsonParser.NumberType.INT) {
+            throw error(key, "number out of range: " + parser.getText());
+        }
+        return parser.getIntValue();
+    }
+
+    private Level level(final String key) throws IOException, UsageException {
+        final String value = nonEmpty(key);
+        return switch (value.toLowerCase(Locale.ROOT)) {
+            case "error" -> Level.SEVERE;
+            case "warning", "warn" -> Level.WARNING;
+            case "info" -> Level.INFO;
+            case "debug" -> Level.FINE;
+            default -> throw error(key, "'" + value + "': expected error, warning, info or debug");
+        };
+    }
+
+    private static String describe(final JsonToken token) {
+        if (token == null) {
+            return "the end of the file";
+        }
+        return switch (token) {
+            case START_OBJECT -> "an object";
+            case START_ARRAY -> "an array";
+            case VALUE_STRING -> "a string";
+            case VALUE_NUMBER_INT -> "an integer";
+            case VALUE_NUMBER_FLOAT -> "a number";
+            case VALUE_TRUE, VALUE_FALSE -> "a boolean";
+            case VALUE_NULL -> "null";
+            default -> token.toString();
+        };
+    }
+
+    private UsageException error(final String key, final String message) {
+        return error(key, parser.currentTokenLocation(), message);
+    }
+
+    private UsageException error(final String key, final JsonLocation at, final String message) {
+        return new UsageException(file + ":" + at.getLineNr() + ":" + at.getColumnNr() + ": "
+            + (key.isEmpty() ? "" : "'" + key + "': ") + message);
+    }
+
+    private static List<String> sorted(final Set<String> keys) {
+        return keys.stream().sorted().toList();
+    }
+
+    /**
+     * The file's settings with the command line's on top (see the class comment). {@code commandLine} is what
+     * {@code CommandLine} parsed without requiring completeness: null socket path, empty lists and
+     * {@code maxPorts} -1 mean "not given".
+     */
+    public static BridgeConfig merge(final BridgeConfig file, final BridgeConfig commandLine) {
+        return new BridgeConfig(
+            commandLine.socketPath() != null ? commandLine.socketPath() : file.socketPath(),
+            !commandLine.chardevs().isEmpty() ? commandLine.chardevs() : file.chardevs(),
+            !commandLine.devices().isEmpty() ? commandLine.devices() : file.devices(),
+            !commandLine.qmp().isEmpty() ? commandLine.qmp() : file.qmp(),
+            commandLine.maxPorts() > 0 ? commandLine.maxPorts() : file.maxPorts());
+    }
+
+    /** {@code commandLine} when given, else {@code file}, else {@code fallback}. */
+    public static <T> T pick(final T commandLine, final T file, final T fallback) {
+        return commandLine != null ? commandLine : file != null ? file : fallback;
+    }
+
+    /**
+     * Checks that a merged configuration can run: a vhost-user socket (a path, or {@code vhostSocketInherited}),
+     * at least one port, unique chardev ids, every port's chardev defined, and a port plan QEMU would accept.
+     * The same checks {@code Bridge.start()} makes, without opening anything.
+     */
+    public static PortPlan check(final BridgeConfig config, final boolean vhostSocketInherited) throws UsageException {
+        if (config.socketPath() == null && !vhostSocketInherited) {
+            throw new UsageException("no vhost-user socket: give socket-path (file), --socket-path, --fd N, or a "
+                + "socket unit with FileDescriptorName=vhost-user");
+        }
+        if (config.devices().isEmpty()) {
+            throw new UsageException("no ports: give at least one device (file: \"devices\", command line: "
+                + "--device virtconsole|virtserialport,...)");
+        }
+        final Set<String> ids = new HashSet<>();
+        for (final ChardevOptions c : config.chardevs()) {
+            if (!ids.add(c.id())) {
+                throw new UsageException("Chardev with id '" + c.id() + "' already exists");
+            }
+        }
+        for (final DeviceSpec d : config.devices()) {
+            if (!ids.contains(d.chardev())) {
+                throw new UsageException("Property '" + d.driver() + ".chardev' can't find value '" + d.chardev() + "'");
+            }
+        }
+        return PortPlan.of(config.devices(), config.maxPorts());
+    }
+
+    /** One line for {@code --check-config} and the start-up log. */
+    public static String describe(final BridgeConfig config, final PortPlan plan, final String vhostSocket) {
+        return "vhost-user socket " + vhostSocket + "; " + plan.ports().size() + " port(s), max_nr_ports "
+            + plan.maxPorts() + " (frontend num_vqs=" + 2 * (plan.maxPorts() + 1) + "); " + config.chardevs().size()
+            + " chardev(s); " + config.qmp().size() + " QMP monitor(s)";
+    }
+}

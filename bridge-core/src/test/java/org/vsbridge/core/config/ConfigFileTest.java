@@ -1,0 +1,176 @@
+package org.vsbridge.core.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.logging.Level;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.vsbridge.chardev.ChardevKind;
+import org.vsbridge.chardev.ChardevOptions;
+import org.vsbridge.core.cli.BridgeConfig;
+import org.vsbridge.core.cli.DeviceSpec;
+import org.vsbridge.core.cli.PortPlan;
+import org.vsbridge.core.cli.UsageException;
+import org.vsbridge.core.qmp.QmpAddress;
+
+class ConfigFileTest {
+
+    @TempDir
+    Path dir;
+
+    private static final String GOOD = """
+        {
+          "socket-path": "/run/vhost-serial-bridge/vm1.sock",
+          "max-ports": 4,
+          "log-level": "debug",
+          "chardevs": [
+            "socket,id=c0,path=/run/vm1-console.sock,server=on,wait=off",
+            { "id": "c1", "backend": { "type": "ringbuf", "data": { "size": 4096 } } }
+          ],
+          "devices": [
+            { "driver": "virtconsole", "chardev": "c0", "id": "con0" },
+            { "driver": "virtserialport", "chardev": "c1", "name": "org.example.1", "id": "port1", "nr": 2 }
+          ],
+          "qmp": [ "unix:/run/vhost-serial-bridge/vm1.qmp,server=on,wait=off" ]
+        }
+        """;
+
+    private Path write(final String text) throws IOException {
+        final Path file = dir.resolve("vm1.json");
+        Files.writeString(file, text);
+        return file;
+    }
+
+    private String errorOf(final String text) throws IOException {
+        final Path file = write(text);
+        return assertThrows(UsageException.class, () -> ConfigFile.read(file)).getMessage();
+    }
+
+    @Test
+    void aFullFileGivesTheSameModelAsTheCommandLine() throws Exception {
+        final ConfigFile.Settings s = ConfigFile.read(write(GOOD));
+        final BridgeConfig c = s.config();
+        assertEquals(Path.of("/run/vhost-serial-bridge/vm1.sock"), c.socketPath());
+        assertEquals(4, c.maxPorts());
+        assertEquals(Level.FINE, s.logLevel());
+        assertNull(s.logFile());
+        assertEquals(List.of("c0", "c1"), c.chardevs().stream().map(ChardevOptions::id).toList());
+        assertEquals(ChardevOptions.parse("socket,id=c0,path=/run/vm1-console.sock,server=on,wait=off"),
+            c.chardevs().get(0));
+        assertEquals(ChardevKind.RINGBUF, c.chardevs().get(1).kind());
+        assertEquals(List.of(new DeviceSpec(true, "c0", null, "con0", -1),
+            new DeviceSpec(false, "c1", "org.example.1", "port1", 2)), c.devices());
+        assertEquals(List.of(QmpAddress.parse("unix:/run/vhost-serial-bridge/vm1.qmp")), c.qmp());
+        final PortPlan plan = ConfigFile.check(c, false);
+        assertEquals(List.of(0, 2), plan.ports().stream().map(p -> p.nr()).toList());
+        assertEquals(4, plan.maxPorts());
+    }
+
+    @Test
+    void anUnknownKeyIsNamedWithItsPosition() throws IOException {
+        final String e = errorOf("{\n  \"socket-path\": \"/x\",\n  \"sockt-path\": \"/y\"\n}\n");
+        assertTrue(e.startsWith(dir.resolve("vm1.json") + ":3:3: 'sockt-path': unknown key"), e);
+    }
+
+    @Test
+    void anUnknownKeyInsideADeviceIsNamedByPath() throws IOException {
+        final String e = errorOf("{\"devices\": [\n {\"driver\": \"virtconsole\", \"chardev\": \"c0\"},\n"
+            + " {\"driver\": \"virtserialport\", \"chardev\": \"c1\", \"bus\": \"vser0.0\"}]}");
+        assertTrue(e.endsWith(":3:48: 'devices[1].bus': unknown key (expected one of chardev, driver, id, name, nr)"),
+            e);
+    }
+
+    @Test
+    void wrongTypesAreNamed() throws IOException {
+        assertTrue(errorOf("{\"max-ports\": \"4\"}").endsWith(":1:15: 'max-ports': expected an integer, got a string"));
+        assertTrue(errorOf("{\"max-ports\": 4.5}").contains("'max-ports': expected an integer, got a number"));
+        assertTrue(errorOf("{\"max-ports\": 9999999999}").contains("'max-ports': number out of range"));
+        assertTrue(errorOf("{\"max-ports\": 600}").contains("'max-ports': expected a number from 1 to 511, got 600"));
+        assertTrue(errorOf("{\"chardevs\": {}}").contains("'chardevs': expected an array, got an object"));
+        assertTrue(errorOf("{\"devices\": [{\"driver\": \"virtconsole\", \"chardev\": \"c0\", \"nr\": true}]}")
+            .contains("'devices[0].nr': expected an integer, got a boolean"));
+        assertTrue(errorOf("{\"log-level\": \"loud\"}").contains("'log-level': 'loud': expected error"));
+        assertTrue(errorOf("[]").contains("the file must hold one JSON object"));
+    }
+
+    @Test
+    void badChardevsCarryTheirParserMessage() throws IOException {
+        final String cli = errorOf("{\"chardevs\": [\"socket,id=c0,pth=/x\"]}");
+        assertTrue(cli.contains(":1:15: 'chardevs[0]': -chardev socket,id=c0,pth=/x: "), cli);
+        final String qapi = errorOf("{\"chardevs\": [\n {\"id\": \"c1\", \"backend\": {\"type\": \"ringbuf\", "
+            + "\"data\": {\"sise\": 1}}}]}");
+        assertTrue(qapi.contains(":2:2: 'chardevs[0]': chardev 'c1': "), qapi);
+        assertTrue(qapi.contains("sise"), qapi);
+        assertTrue(errorOf("{\"chardevs\": [{\"backend\": {}}]}").contains("'chardevs[0].id': a non-empty string"));
+        assertTrue(errorOf("{\"chardevs\": [{\"id\": \"x\", \"backend\": {}, \"opts\": 1}]}")
+            .contains("'chardevs[0].opts': unknown key (expected id, backend)"));
+    }
+
+    @Test
+    void malformedJsonAndDuplicateKeysArePositioned() throws IOException {
+        final String syntax = errorOf("{\n  \"socket-path\": \"/x\"\n  \"max-ports\": 2\n}");
+        assertTrue(syntax.startsWith(dir.resolve("vm1.json") + ":3:"), syntax);
+        final String dup = errorOf("{\"max-ports\": 2,\n \"max-ports\": 3}");
+        assertTrue(dup.contains(":2:") && dup.contains("max-ports"), dup);
+        assertTrue(errorOf("{\"objects\": []}").contains("'objects': objects (tls-creds"));
+        assertTrue(assertThrows(UsageException.class, () -> ConfigFile.read(dir.resolve("missing.json")))
+            .getMessage().endsWith("missing.json: no such file"));
+    }
+
+    @Test
+    void theCommandLineOverridesScalarsAndReplacesWholeLists() throws Exception {
+        final BridgeConfig file = ConfigFile.load(write(GOOD));
+        final BridgeConfig cli = new BridgeConfig(Path.of("/tmp/other.sock"),
+            List.of(ChardevOptions.parse("null,id=n0")), List.of(), List.of(), -1);
+        final BridgeConfig merged = ConfigFile.merge(file, cli);
+        assertEquals(Path.of("/tmp/other.sock"), merged.socketPath());
+        assertEquals(List.of("n0"), merged.chardevs().stream().map(ChardevOptions::id).toList());
+        assertEquals(file.devices(), merged.devices());
+        assertEquals(file.qmp(), merged.qmp());
+        assertEquals(4, merged.maxPorts());
+        // The file's devices now point at chardevs the command line replaced: the check says which.
+        assertTrue(assertThrows(UsageException.class, () -> ConfigFile.check(merged, false)).getMessage()
+            .contains("Property 'virtconsole.chardev' can't find value 'c0'"));
+
+        final BridgeConfig nothing = new BridgeConfig(null, List.of(), List.of(), List.of(), -1);
+        assertEquals(file, ConfigFile.merge(file, nothing));
+        assertEquals(Level.INFO, ConfigFile.pick(null, Level.INFO, Level.WARNING));
+        assertEquals(Level.FINE, ConfigFile.pick(Level.FINE, Level.INFO, Level.WARNING));
+    }
+
+    @Test
+    void checkNeedsASocketAndPortsAndAValidPlan() throws Exception {
+        final BridgeConfig noSocket = new BridgeConfig(null, List.of(ChardevOptions.parse("null,id=n0")),
+            List.of(new DeviceSpec(true, "n0", null, null, -1)), List.of(), -1);
+        assertTrue(assertThrows(UsageException.class, () -> ConfigFile.check(noSocket, false)).getMessage()
+            .startsWith("no vhost-user socket"));
+        assertEquals(1, ConfigFile.check(noSocket, true).maxPorts());
+        final BridgeConfig noPorts = new BridgeConfig(Path.of("/x"), List.of(), List.of(), List.of(), -1);
+        assertTrue(assertThrows(UsageException.class, () -> ConfigFile.check(noPorts, false)).getMessage()
+            .startsWith("no ports"));
+        final BridgeConfig port0 = new BridgeConfig(Path.of("/x"), List.of(ChardevOptions.parse("null,id=n0")),
+            List.of(new DeviceSpec(false, "n0", null, null, 0)), List.of(), -1);
+        assertTrue(assertThrows(UsageException.class, () -> ConfigFile.check(port0, false)).getMessage()
+            .contains("Port number 0 on virtio-serial devices reserved"));
+        final BridgeConfig dupChardev = new BridgeConfig(Path.of("/x"),
+            List.of(ChardevOptions.parse("null,id=n0"), ChardevOptions.parse("null,id=n0")),
+            List.of(new DeviceSpec(true, "n0", null, null, -1)), List.of(), -1);
+        assertTrue(assertThrows(UsageException.class, () -> ConfigFile.check(dupChardev, false)).getMessage()
+            .contains("Chardev with id 'n0' already exists"));
+    }
+
+    @Test
+    void theShippedExampleIsValid() throws Exception {
+        final Path example = Path.of(System.getProperty("user.dir")).resolveSibling("packaging").resolve("vm1.json");
+        final ConfigFile.Settings s = ConfigFile.read(example);
+        final PortPlan plan = ConfigFile.check(s.config(), false);
+        assertTrue(plan.ports().size() >= 2);
+    }
+}
