@@ -6,9 +6,12 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.logging.Logger;
 import org.vsbridge.chardev.Chardev;
 import org.vsbridge.chardev.ChardevException;
@@ -39,6 +42,8 @@ public final class Bridge implements AutoCloseable {
     static final int CONSOLE_TO_HOST_RING = 1 << 20;
     static final int PORT_TO_HOST_RING = 512 * 1024;
     static final int FROM_HOST_RING = 256 * 1024;
+    /** How long shutdown waits for chardevs to take the guest output still in the rings. */
+    static final long FLUSH_BOUND_MS = 10_000;
 
     private final BridgeConfig config;
     private final Runnable onQuit;
@@ -165,6 +170,24 @@ public final class Bridge implements AutoCloseable {
             + chardevs.size() + " connected; frontend connections so far " + vhost.connectionCount();
     }
 
+    /** Give the chardevs what the guest-to-host rings still hold, within {@link #FLUSH_BOUND_MS}. */
+    private void flushRings() {
+        final List<CompletableFuture<Void>> pending = new ArrayList<>();
+        for (final PortLink link : linksByChardev.values()) {
+            pending.add(link.drainToChardev());
+        }
+        try {
+            CompletableFuture.allOf(pending.toArray(new CompletableFuture[0]))
+                .get(FLUSH_BOUND_MS, TimeUnit.MILLISECONDS);
+        } catch (final TimeoutException e) {
+            LOG.warning("shutdown: chardevs did not take all buffered guest output within " + FLUSH_BOUND_MS + " ms");
+        } catch (final InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (final ExecutionException e) {
+            LOG.warning("shutdown: flushing guest output failed: " + e.getCause());
+        }
+    }
+
     /** Queues the frontend must create: 2 * (max_nr_ports + 1). */
     public int numQueues() {
         return 2 * (plan.maxPorts() + 1);
@@ -215,11 +238,13 @@ public final class Bridge implements AutoCloseable {
     @Override
     public void close() {
         if (vhost != null) {
+            // Stops the worker: nothing new enters the guest-to-host rings after this.
             vhost.close();
         }
         for (final QmpServer monitor : monitors) {
             monitor.close();
         }
+        flushRings();
         for (final PortLink link : linksByChardev.values()) {
             link.unbind();
         }

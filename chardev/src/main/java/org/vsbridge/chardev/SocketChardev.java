@@ -3,7 +3,9 @@ package org.vsbridge.chardev;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler.Sharable;
 import io.netty.channel.ChannelHandlerContext;
@@ -310,7 +312,8 @@ public final class SocketChardev extends AbstractChardev {
         connection = null;
         connected = false;
         if (c != null) {
-            c.close();
+            // Close after what is already queued reaches the peer: shutdown must not drop accepted guest output.
+            c.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
         }
         final Channel l = listener;
         if (l != null) {

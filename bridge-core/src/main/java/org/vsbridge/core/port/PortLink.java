@@ -3,6 +3,7 @@ package org.vsbridge.core.port;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.EventLoop;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Logger;
 import org.vsbridge.chardev.Chardev;
@@ -41,6 +42,8 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     private boolean chardevFull;
     /** Event loop only: host input that did not fit in the ring yet. */
     private ByteBuf pendingInput;
+    /** Event loop only: completed once the guest-to-host ring is empty (shutdown). */
+    private CompletableFuture<Void> drained;
 
     public PortLink(final PortSpec port, final int toHostCapacity, final int fromHostCapacity) {
         this.port = port;
@@ -174,6 +177,27 @@ public final class PortLink implements PortChannel, ChardevFrontend {
             toHostBlocked = false;
             device.hostSpaceAvailable(port.nr());
         }
+        if (drained != null && toHost.available() == 0) {
+            drained.complete(null);
+        }
+    }
+
+    /**
+     * Shutdown, after the device worker stopped: hand everything the guest-to-host ring holds to the chardev,
+     * as fast as the chardev takes it. Completes when the ring is empty.
+     */
+    public CompletableFuture<Void> drainToChardev() {
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+        final Chardev c = chardev;
+        if (c == null) {
+            done.complete(null);
+            return done;
+        }
+        c.eventLoop().execute(() -> {
+            drained = done;
+            drainToHost();
+        });
+        return done;
     }
 
     private void blockInput() {
