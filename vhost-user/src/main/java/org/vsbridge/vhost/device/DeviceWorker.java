@@ -221,6 +221,9 @@ public final class DeviceWorker implements Agent, DeviceContext {
             c.result.completeExceptionally(new IllegalStateException(roleName() + " closed"));
         }
         resetAll(true);
+        // Late wakeup() calls from host threads must not write into a closed (maybe reused) fd number:
+        // leave the flag set so their compareAndSet fails.
+        wakePending.set(true);
         Sys.closeQuietly(wakeFd);
         Sys.closeQuietly(epfd);
         events.close();

@@ -4,6 +4,7 @@ import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.NoOpIdleStrategy;
 import org.vsbridge.vhost.memory.GuestMemory;
 import org.vsbridge.vhost.queue.QueueCounters;
+import org.vsbridge.vhost.sys.Sys;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -117,14 +118,14 @@ public final class WorkerProxy implements AutoCloseable {
     /** SET_VRING_CALL: the worker takes ownership of {@code fd} (-1 = none) and closes the previous one. */
     public void setVringCall(final int index, final int fd) throws IOException {
         call("SET_VRING_CALL", w -> {
-            org.vsbridge.vhost.sys.Sys.closeQuietly(w.q(index).replaceCallFd(fd));
+            Sys.closeQuietly(w.q(index).replaceCallFd(fd));
             return 0;
         });
     }
 
     public void setVringErr(final int index, final int fd) throws IOException {
         call("SET_VRING_ERR", w -> {
-            org.vsbridge.vhost.sys.Sys.closeQuietly(w.q(index).replaceErrFd(fd));
+            Sys.closeQuietly(w.q(index).replaceErrFd(fd));
             return 0;
         });
     }

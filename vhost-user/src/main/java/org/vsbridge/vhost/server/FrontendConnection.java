@@ -428,12 +428,9 @@ final class FrontendConnection {
 
     /** Hands the worker a new table, then unmaps what it no longer holds: only after the worker let go. */
     private void swapMemory(final GuestMemory table, final List<MemoryRegion> dropped) throws IOException {
-        try {
-            worker.setMemoryTable(table);
-        } catch (final IOException e) {
-            // Unknown whether the worker switched: keep every mapping alive (leak) rather than risk a fault.
-            throw e;
-        }
+        // If this throws (worker did not answer) it is unknown whether the worker switched: every mapping,
+        // old and new, is kept (a leak) rather than risking a fault.
+        worker.setMemoryTable(table);
         memory = table;
         final List<MemoryRegion> unmap = new ArrayList<>();
         for (final MemoryRegion r : dropped) {

@@ -116,6 +116,7 @@ public final class VhostUserServer implements AutoCloseable {
     }
 
     private void acceptLoop() {
+        boolean failing = false;
         while (!closed) {
             final int conn;
             try {
@@ -127,8 +128,13 @@ public final class VhostUserServer implements AutoCloseable {
                     continue;
                 }
                 conn = Sys.accept(listenFd);
+                failing = false;
             } catch (final IOException e) {
-                LOG.warning(() -> name + ": accept failed: " + e.getMessage());
+                if (!failing) {
+                    LOG.warning(() -> name + ": accept failed (retrying every 100 ms, logged once): "
+                        + e.getMessage());
+                }
+                failing = true;
                 if (closed) {
                     break;
                 }

@@ -329,6 +329,46 @@ class VhostUserServerTest {
     }
 
     @Test
+    void strayFdsAreAllClosedAndMissingFdsRefused() throws Exception {
+        final VhostUserClient c = connect();
+        c.getFeatures();
+        c.setProtocolFeatures(P_MQ | P_REPLY_ACK);
+        final int[] pair = Sys.socketpair();
+        try {
+            final int[] many = new int[Sys.MAX_FDS_PER_MESSAGE];
+            java.util.Arrays.fill(many, pair[0]);
+            c.send(GET_QUEUE_NUM, FLAGS, new byte[0], many);
+            assertEquals(QUEUES, c.readReply().u64());
+            Sys.close(pair[0]);
+            assertEquals(1, Sys.pollReadable(new int[] {pair[1]}, 10_000), "all 253 received copies were closed");
+        } finally {
+            Sys.closeQuietly(pair[1]);
+        }
+        c.send(SET_VRING_KICK, FLAGS | NEED_REPLY, u64(0)); // no NOFD bit, no fd
+        assertNotEquals(0, c.readReply().u64());
+        assertEquals(QUEUES, c.getQueueNum());
+    }
+
+    @Test
+    void workerThreadIsNamedAndWakesForHostWork() throws Exception {
+        assertTrue(Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("vsb-worker-t")));
+        assertTrue(Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("vsb-vhost-t")));
+        final long deadline = System.nanoTime() + 10_000_000_000L;
+        while (device.context() == null) {
+            assertTrue(System.nanoTime() < deadline);
+            Thread.sleep(5);
+        }
+        for (int i = 0; i < 3; i++) {
+            final long before = device.doWorkCalls();
+            device.context().wakeup(); // from a host thread, as a chardev would
+            while (device.doWorkCalls() == before) {
+                assertTrue(System.nanoTime() < deadline, "wakeup did not run doWork");
+                Thread.sleep(1);
+            }
+        }
+    }
+
+    @Test
     void shortHeaderThenHangUpIsSurvived() throws Exception {
         final VhostUserClient c = connect();
         c.sendRaw(new byte[] {1, 0, 0, 0, 1});

@@ -28,8 +28,9 @@ public final class LoopbackDevice implements VirtioDevice {
     private final DescriptorChain tx = new DescriptorChain();
     private final DescriptorChain rx = new DescriptorChain();
     private final long[] txConsumed;
+    private final AtomicLong doWorkCalls = new AtomicLong();
     private volatile boolean failKicks;
-    private DeviceContext context;
+    private volatile DeviceContext context;
 
     public LoopbackDevice(final int queueCount, final int maxQueueSize, final long features, final int configSize) {
         if (queueCount % 2 != 0) {
@@ -130,7 +131,18 @@ public final class LoopbackDevice implements VirtioDevice {
 
     @Override
     public int doWork() {
+        doWorkCalls.incrementAndGet();
         return 0;
+    }
+
+    /** How often the worker called {@link #doWork()}. */
+    public long doWorkCalls() {
+        return doWorkCalls.get();
+    }
+
+    /** The context given at attach (null before the worker started). */
+    public DeviceContext context() {
+        return context;
     }
 
     @Override
