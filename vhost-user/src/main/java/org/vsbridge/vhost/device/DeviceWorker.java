@@ -39,6 +39,9 @@ public final class DeviceWorker implements Agent, DeviceContext {
     /** Sleep while a queue runs without a kick fd (NOFD): it must be polled. */
     static final int POLL_WAIT_MS = 1;
 
+    /** VIRTIO_QUEUE_MAX: 511 console ports need 2 * (511 + 1) queues. */
+    public static final int MAX_QUEUES = 1024;
+
     private static final int WAKE_ID = -1;
     private static final int MAX_EVENTS = 64;
     private static final long VHOST_USER_F_PROTOCOL_FEATURES = 1L << 30;
@@ -60,18 +63,23 @@ public final class DeviceWorker implements Agent, DeviceContext {
     private final long eventsAddress = Pointer.nativeValue(events);
 
     private volatile boolean stopping;
+    /** The connection's backend request channel, or null; set by the control thread. */
+    private volatile java.util.function.BooleanSupplier configNotifier;
     private GuestMemory memory = GuestMemory.EMPTY;
     private long ackedFeatures;
     private int idleIterations;
     private int polledQueues;
     private boolean epollFailureLogged;
+    /** {@link QueueCounters#brokenEvents()} when the queues were last compared with {@link #running}. */
+    private long brokenSeen;
 
     public DeviceWorker(final String name, final VirtioDevice device) throws IOException {
         this.name = name;
         this.device = device;
         final int count = device.queueCount();
-        if (count <= 0 || count > 256) {
-            throw new IllegalArgumentException("device " + name + ": queue count " + count + " not in 1..256");
+        if (count <= 0 || count > MAX_QUEUES) {
+            throw new IllegalArgumentException("device " + name + ": queue count " + count + " not in 1.."
+                + MAX_QUEUES);
         }
         this.counters = new QueueCounters(count);
         this.queues = new SplitVirtqueue[count];
@@ -119,8 +127,12 @@ public final class DeviceWorker implements Agent, DeviceContext {
         for (int e = 0; e < n; e++) {
             final int id = Sys.epollEventData(events, e);
             if (id == WAKE_ID) {
-                wakePending.set(false); // before draining: a wakeup after this point writes again
+                // Drain, then clear: a wakeup() between the two finds the flag still set and skips its write,
+                // which is fine because device.doWork() below runs after both. The other order lost wakeups:
+                // a write drained after the clear left the flag set for good, and every later wakeup() was
+                // skipped, so the worker fell back to its idle timeout.
                 Sys.eventfdDrain(wakeFd);
+                wakePending.set(false);
                 work++;
             } else if (id >= 0 && id < queues.length) {
                 work += onKick(id);
@@ -138,7 +150,10 @@ public final class DeviceWorker implements Agent, DeviceContext {
         } catch (final RuntimeException e) {
             LOG.log(Level.WARNING, roleName() + ": device doWork failed", e);
         }
-        work += refreshQueues();
+        if (counters.brokenEvents() != brokenSeen) {
+            // Only commands and broken queues change readiness: no scan of up to 1024 queues per iteration.
+            work += refreshQueues();
+        }
         idleIterations = work > 0 ? 0 : idleIterations + 1;
         return work;
     }
@@ -172,6 +187,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
 
     /** Tell the device about queues that started or stopped (commands, broken queues). */
     private int refreshQueues() {
+        brokenSeen = counters.brokenEvents();
         int changes = 0;
         for (int i = 0; i < queues.length; i++) {
             final boolean ready = queues[i].isReady();
@@ -246,6 +262,16 @@ public final class DeviceWorker implements Agent, DeviceContext {
         if (wakePending.compareAndSet(false, true)) {
             Sys.eventfdSignal(wakeFd);
         }
+    }
+
+    @Override
+    public boolean configChanged() {
+        final java.util.function.BooleanSupplier notifier = configNotifier;
+        return notifier != null && notifier.getAsBoolean();
+    }
+
+    void setConfigNotifier(final java.util.function.BooleanSupplier notifier) {
+        configNotifier = notifier;
     }
 
     // ------------------------------------------------------------------ commands (worker thread)

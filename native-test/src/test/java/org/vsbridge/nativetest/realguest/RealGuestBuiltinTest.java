@@ -1,0 +1,12 @@
+package org.vsbridge.nativetest.realguest;
+
+/**
+ * The real-guest checks against QEMU's own {@code virtio-serial-pci}: the reference the bridge
+ * must match, and the proof that the guest image, {@code /init} and the harness are right.
+ */
+class RealGuestBuiltinTest extends RealGuestSuite {
+    @Override
+    Backend backend() {
+        return Backend.QEMU_BUILTIN;
+    }
+}
