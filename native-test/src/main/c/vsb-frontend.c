@@ -1,0 +1,1899 @@
+/*
+ * vsb-frontend: a vhost-user frontend that plays QEMU 10.2 (vhost-user-test-device-pci,
+ * virtio-id=3) and the Linux 6.1 virtio_console driver at once, for end-to-end tests and
+ * benchmarks of a vhost-user virtio-console backend.
+ *
+ * One thread, one poll loop: the guest side is interrupt driven (a queue is looked at only
+ * when its call eventfd fired), so a backend that forgets a call shows up as a stall with a
+ * diagnosis instead of being papered over by polling.
+ *
+ * Guest memory is one memfd region at guest-physical address 0; ring addresses sent in
+ * SET_VRING_ADDR are this process's virtual addresses (as QEMU sends its own), descriptor
+ * addresses are guest-physical.
+ *
+ * Run with --help for the command line and the output format.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+
+/* ---- vhost-user protocol constants (docs/interop/vhost-user.rst) ---- */
+enum {
+    VU_GET_FEATURES = 1, VU_SET_FEATURES = 2, VU_SET_OWNER = 3, VU_SET_MEM_TABLE = 5,
+    VU_SET_VRING_NUM = 8, VU_SET_VRING_ADDR = 9, VU_SET_VRING_BASE = 10, VU_GET_VRING_BASE = 11,
+    VU_SET_VRING_KICK = 12, VU_SET_VRING_CALL = 13, VU_SET_VRING_ERR = 14,
+    VU_GET_PROTOCOL_FEATURES = 15, VU_SET_PROTOCOL_FEATURES = 16, VU_GET_QUEUE_NUM = 17,
+    VU_SET_VRING_ENABLE = 18, VU_GET_CONFIG = 24, VU_GET_MAX_MEM_SLOTS = 36,
+    VU_ADD_MEM_REG = 37, VU_SET_STATUS = 39, VU_GET_STATUS = 40,
+};
+#define VU_FLAG_VERSION    0x1u
+#define VU_FLAG_REPLY      0x4u
+#define VU_FLAG_NEED_REPLY 0x8u
+#define VU_HDR_SIZE        12u
+#define VU_MAX_PAYLOAD     4096u
+
+#define PF_MQ                  0
+#define PF_REPLY_ACK           3
+#define PF_CONFIG              9
+#define PF_CONFIGURE_MEM_SLOTS 15
+#define PF_STATUS              16
+/* What this frontend (like QEMU) knows how to drive; acked as offered & this. */
+#define PF_SUPPORTED ((1ull << PF_MQ) | (1ull << PF_REPLY_ACK) | (1ull << PF_CONFIG) | \
+                      (1ull << PF_CONFIGURE_MEM_SLOTS) | (1ull << PF_STATUS))
+
+/* ---- virtio feature bits ---- */
+#define F_CONSOLE_SIZE      0
+#define F_CONSOLE_MULTIPORT 1
+#define F_INDIRECT_DESC     28
+#define F_EVENT_IDX         29
+#define F_PROTOCOL_FEATURES 30
+#define F_VERSION_1         32
+/* Linux 6.1 acks SIZE and MULTIPORT of the console bits plus the ring bits it knows. */
+#define F_DRIVER ((1ull << F_CONSOLE_SIZE) | (1ull << F_CONSOLE_MULTIPORT) | \
+                  (1ull << F_INDIRECT_DESC) | (1ull << F_EVENT_IDX) | (1ull << F_VERSION_1))
+
+#define S_ACKNOWLEDGE 1u
+#define S_DRIVER      2u
+#define S_DRIVER_OK   4u
+#define S_FEATURES_OK 8u
+
+/* ---- split virtqueue layout (virtio 1.x §2.7) ---- */
+#define VRING_DESC_F_NEXT     1
+#define VRING_DESC_F_WRITE    2
+#define VRING_DESC_F_INDIRECT 4
+#define VRING_USED_F_NO_NOTIFY 1
+
+struct vring_desc { uint64_t addr; uint32_t len; uint16_t flags; uint16_t next; };
+struct vring_used_elem { uint32_t id; uint32_t len; };
+
+/* ---- virtio-console control protocol (virtio spec §5.3.6.2) ---- */
+enum {
+    C_DEVICE_READY = 0, C_PORT_ADD = 1, C_PORT_REMOVE = 2, C_PORT_READY = 3,
+    C_CONSOLE_PORT = 4, C_RESIZE = 5, C_PORT_OPEN = 6, C_PORT_NAME = 7,
+};
+#define CONTROL_MSG_SIZE 8u
+#define PAGE_SIZE_GUEST  4096u
+#define TX_CHUNK_MAX     32768u /* Linux: one write() posts at most 32 KiB */
+#define MAX_PORTS_ALLOC  64u    /* ports beyond this get PORT_READY(id, 0), as an allocation failure */
+#define MAX_QUEUES       (2u * (MAX_PORTS_ALLOC + 1u))
+#define MAX_SEGS         16u
+
+/* ---- exit codes ---- */
+#define EXIT_VIOLATION 1 /* the backend broke the protocol or corrupted data */
+#define EXIT_USAGE     2
+#define EXIT_IO        3 /* connection failed or closed by the backend */
+#define EXIT_STALL     4 /* work pending and nothing moved for --stall-timeout seconds */
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void diag_dump(void);
+
+static void die_code(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+static void die_code(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "vsb-frontend: error: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (code == EXIT_VIOLATION || code == EXIT_STALL)
+        diag_dump();
+    exit(code);
+}
+#define die(...) die_code(EXIT_VIOLATION, __VA_ARGS__)
+
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "vsb-frontend: warning: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* One machine-readable line on stdout, flushed at once: tests read it as it happens. */
+static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- the data pattern and checksum, shared with the Java tests ----
+ * Stream: xorshift64 (13, 7, 17); each step's 64-bit state is emitted as 8 little-endian bytes.
+ * Seed: base ^ 1 for guest->host (tx), base ^ 2 for host->guest (rx); a zero state becomes 1.
+ * Default base for port N: 0x9E3779B97F4A7C15 ^ (N << 32).
+ * Checksum: FNV-1a 64 over the bytes in order. */
+struct stream { uint64_t x; uint64_t word; unsigned left; };
+
+static void stream_init(struct stream *s, uint64_t seed)
+{
+    s->x = seed ? seed : 1;
+    s->word = 0;
+    s->left = 0;
+}
+
+static inline uint64_t xorshift_next(uint64_t x)
+{
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+}
+
+static void stream_fill(struct stream *s, uint8_t *p, size_t n)
+{
+    while (n && s->left) {
+        *p++ = (uint8_t)s->word;
+        s->word >>= 8;
+        s->left--;
+        n--;
+    }
+    uint64_t x = s->x;
+    while (n >= 8) {
+        x = xorshift_next(x);
+        for (unsigned i = 0; i < 8; i++)
+            p[i] = (uint8_t)(x >> (8 * i));
+        p += 8;
+        n -= 8;
+    }
+    if (n) {
+        x = xorshift_next(x);
+        uint64_t w = x;
+        unsigned left = 8;
+        while (n) {
+            *p++ = (uint8_t)w;
+            w >>= 8;
+            left--;
+            n--;
+        }
+        s->word = w;
+        s->left = left;
+    }
+    s->x = x;
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME  0x100000001b3ull
+
+static inline uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= FNV_PRIME;
+    }
+    return h;
+}
+
+/* ---- options ---- */
+enum bad_kind { BAD_NONE, BAD_ADDR, BAD_LEN, BAD_WRAP, BAD_NEXT, BAD_LOOP, BAD_INDIRECT };
+static const char *const bad_names[] = { "none", "addr", "len", "wrap", "next", "loop", "indirect" };
+
+struct port_spec {
+    bool listed;
+    uint64_t tx, rx;      /* bytes per run */
+    bool open;            /* the scenario opens this generic port */
+    bool seeded;
+    uint64_t seed;
+    enum bad_kind bad;
+};
+
+static struct {
+    const char *socket;
+    struct port_spec spec[MAX_PORTS_ALLOC];
+    unsigned queue_size;
+    unsigned num_queues;      /* 0 = the backend's GET_QUEUE_NUM answer */
+    unsigned tx_segs;
+    bool indirect;
+    unsigned tx_depth;        /* 0 = as many as the ring holds */
+    unsigned tx_chunk;
+    unsigned runs;
+    bool use_stdin;
+    bool close_at_end;
+    bool verify;
+    bool early_fill;
+    uint64_t feature_mask;
+    uint64_t proto_mask;
+    uint64_t disconnect_after;
+    double connect_timeout;
+    double stall_timeout;
+    double reply_timeout;
+    const char *garbage[8];
+    unsigned ngarbage;
+    bool quiet;
+} opt = {
+    .queue_size = 64, .tx_segs = 1, .tx_chunk = TX_CHUNK_MAX, .runs = 1, .verify = true,
+    .feature_mask = ~0ull, .proto_mask = ~0ull, .connect_timeout = 20, .stall_timeout = 30,
+    .reply_timeout = 10,
+};
+
+/* ---- guest memory ---- */
+static struct {
+    int fd;
+    uint8_t *base;
+    uint64_t size;
+    uint64_t brk;
+} mem;
+
+static uint64_t mem_alloc(uint64_t size, uint64_t align)
+{
+    mem.brk = (mem.brk + align - 1) & ~(align - 1);
+    uint64_t at = mem.brk;
+    mem.brk += size;
+    return at;
+}
+
+static inline void *gpa_ptr(uint64_t gpa) { return mem.base + gpa; }
+static inline uint64_t gpa_uva(uint64_t gpa) { return (uint64_t)(uintptr_t)(mem.base + gpa); }
+
+/* ---- virtqueues (driver side) ---- */
+struct head_state {
+    bool live;
+    uint16_t ndesc;
+    uint32_t cookie; /* buffer or slot index */
+    uint32_t cap;    /* device-writable bytes; 0 for device-readable chains */
+    uint32_t bytes;  /* device-readable bytes */
+    bool bad;
+};
+
+struct vq {
+    unsigned index;
+    uint16_t num;
+    bool setup;
+    uint64_t desc_gpa, avail_gpa, used_gpa;
+    struct vring_desc *desc;
+    volatile uint16_t *avail_flags, *avail_idx_p, *avail_ring, *used_event;
+    volatile uint16_t *used_flags, *used_idx_p, *avail_event;
+    volatile struct vring_used_elem *used_ring;
+    uint16_t avail_idx, published, last_used;
+    uint16_t free_head, num_free, live;
+    uint16_t *shadow_next;
+    struct head_state *heads;
+    bool dirty;
+    int kick_fd, call_fd, masked_fd, err_fd;
+    uint64_t kicks, calls, used_entries, errs;
+    bool call_seen;
+};
+
+/* ---- ports ---- */
+struct port {
+    bool exists, console, guest_open, host_open, named, ready_sent, removed;
+    char name[256];
+    /* cumulative over runs */
+    uint64_t tx_posted, tx_done, tx_sum;
+    uint64_t rx_bytes, rx_sum, rx_discarded;
+    struct stream tx_stream, rx_stream;
+    /* per run */
+    uint64_t tx_target, rx_target, run_tx0, run_rx0;
+    double t_tx_first, t_tx_last, t_rx_first, t_rx_last;
+    /* buffers */
+    uint64_t rx_gpa;     /* queue_size buffers of PAGE_SIZE */
+    uint64_t tx_gpa;     /* tx_depth slots of slot_size */
+    uint64_t itab_gpa;   /* tx_depth indirect tables of MAX_SEGS descriptors */
+    uint16_t *tx_free;   /* stack of free slot numbers */
+    unsigned tx_nfree;
+    uint32_t *tx_len;
+    int bad_state;       /* 0 none, 1 waiting to post, 2 posted, 3 returned */
+    uint32_t bad_len;
+};
+
+static struct {
+    int sock;
+    unsigned run;
+    uint64_t features_offered, features_acked, proto_offered, proto_acked;
+    uint64_t queue_num, max_mem_slots;
+    bool reply_ack, event_idx, status;
+    unsigned num_vqs, needed_vqs, max_nr_ports;
+    unsigned tx_depth, tx_segs, slot_size;
+    struct vq vq[MAX_QUEUES];
+    struct port port[MAX_PORTS_ALLOC];
+    uint64_t ctl_rx_gpa, ctl_tx_gpa;
+    uint16_t ctl_tx_free[4096];
+    unsigned ctl_tx_nfree;
+    uint8_t ctl_pending[256][CONTROL_MSG_SIZE];
+    unsigned ctl_npending;
+    double last_progress;
+    bool stopping, ended, want_idle, ready_printed, device_ready_sent;
+    char in_buf[4096];
+    size_t in_len;
+    bool stdin_open;
+} g;
+
+static unsigned rx_queue_of(unsigned port) { return port == 0 ? 0 : 2 * port + 2; }
+static unsigned tx_queue_of(unsigned port) { return port == 0 ? 1 : 2 * port + 3; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* vhost-user messages                                                                         */
+
+static const char *req_name(uint32_t r)
+{
+    switch (r) {
+    case VU_GET_FEATURES: return "GET_FEATURES";
+    case VU_SET_FEATURES: return "SET_FEATURES";
+    case VU_SET_OWNER: return "SET_OWNER";
+    case VU_SET_MEM_TABLE: return "SET_MEM_TABLE";
+    case VU_SET_VRING_NUM: return "SET_VRING_NUM";
+    case VU_SET_VRING_ADDR: return "SET_VRING_ADDR";
+    case VU_SET_VRING_BASE: return "SET_VRING_BASE";
+    case VU_GET_VRING_BASE: return "GET_VRING_BASE";
+    case VU_SET_VRING_KICK: return "SET_VRING_KICK";
+    case VU_SET_VRING_CALL: return "SET_VRING_CALL";
+    case VU_SET_VRING_ERR: return "SET_VRING_ERR";
+    case VU_GET_PROTOCOL_FEATURES: return "GET_PROTOCOL_FEATURES";
+    case VU_SET_PROTOCOL_FEATURES: return "SET_PROTOCOL_FEATURES";
+    case VU_GET_QUEUE_NUM: return "GET_QUEUE_NUM";
+    case VU_SET_VRING_ENABLE: return "SET_VRING_ENABLE";
+    case VU_GET_CONFIG: return "GET_CONFIG";
+    case VU_GET_MAX_MEM_SLOTS: return "GET_MAX_MEM_SLOTS";
+    case VU_ADD_MEM_REG: return "ADD_MEM_REG";
+    case VU_SET_STATUS: return "SET_STATUS";
+    case VU_GET_STATUS: return "GET_STATUS";
+    default: return "request";
+    }
+}
+
+static void vu_send(uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+                    const int *fds, unsigned nfds)
+{
+    uint8_t hdr[VU_HDR_SIZE];
+    memcpy(hdr, &req, 4);
+    memcpy(hdr + 4, &flags, 4);
+    memcpy(hdr + 8, &size, 4);
+    struct iovec iov[2] = { { hdr, VU_HDR_SIZE }, { (void *)payload, size } };
+    union { char buf[CMSG_SPACE(sizeof(int) * 8)]; struct cmsghdr align; } ctl;
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = iov;
+    m.msg_iovlen = size ? 2 : 1;
+    if (nfds) {
+        memset(&ctl, 0, sizeof ctl);
+        m.msg_control = ctl.buf;
+        m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    size_t total = VU_HDR_SIZE + size, sent = 0;
+    while (sent < total) {
+        ssize_t n = sendmsg(g.sock, &m, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            die_code(EXIT_IO, "sending %s (%u) to the backend failed: %s", req_name(req), req,
+                     strerror(errno));
+        }
+        sent += (size_t)n;
+        /* A short send: the fds went with the first byte; push the rest without them. */
+        m.msg_control = NULL;
+        m.msg_controllen = 0;
+        size_t skip = (size_t)n;
+        while (m.msg_iovlen && skip >= m.msg_iov[0].iov_len) {
+            skip -= m.msg_iov[0].iov_len;
+            m.msg_iov++;
+            m.msg_iovlen--;
+        }
+        if (m.msg_iovlen) {
+            m.msg_iov[0].iov_base = (uint8_t *)m.msg_iov[0].iov_base + skip;
+            m.msg_iov[0].iov_len -= skip;
+        }
+    }
+}
+
+static void wait_readable(int fd, double timeout, uint32_t req)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int ms = (int)(timeout * 1000);
+    for (;;) {
+        int n = poll(&p, 1, ms);
+        if (n > 0)
+            return;
+        if (n == 0)
+            die_code(EXIT_IO, "the backend did not reply to %s (%u) within %.0f s", req_name(req), req,
+                     timeout);
+        if (errno != EINTR)
+            die_code(EXIT_IO, "poll: %s", strerror(errno));
+    }
+}
+
+/* Reads exactly n bytes; the first read also collects (and rejects) any fds. */
+static void read_exact(void *buf, size_t n, uint32_t req, bool first)
+{
+    size_t got = 0;
+    while (got < n) {
+        wait_readable(g.sock, opt.reply_timeout, req);
+        union { char buf[CMSG_SPACE(sizeof(int) * 16)]; struct cmsghdr align; } ctl;
+        struct iovec iov = { (uint8_t *)buf + got, n - got };
+        struct msghdr m;
+        memset(&m, 0, sizeof m);
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        m.msg_control = ctl.buf;
+        m.msg_controllen = sizeof ctl.buf;
+        ssize_t r = recvmsg(g.sock, &m, MSG_CMSG_CLOEXEC);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            die_code(EXIT_IO, "reading the reply to %s from the backend failed: %s", req_name(req),
+                     strerror(errno));
+        }
+        if (r == 0)
+            die_code(EXIT_IO, "the backend closed the connection while %s (%u) waited for its reply "
+                     "(read %zu of %zu bytes)", req_name(req), req, got, n);
+        unsigned stray = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                for (unsigned i = 0; i < k; i++) {
+                    int fd;
+                    memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                    close(fd);
+                }
+                stray += k;
+            }
+        }
+        if (stray)
+            die("the backend sent %u file descriptor(s) with the reply to %s; none were expected", stray,
+                req_name(req));
+        (void)first;
+        got += (size_t)r;
+    }
+}
+
+/* Receives the reply to req; checks request code, flags == 0x5 and the exact payload size. */
+static void vu_reply(uint32_t req, void *payload, uint32_t size)
+{
+    uint8_t hdr[VU_HDR_SIZE];
+    read_exact(hdr, sizeof hdr, req, true);
+    uint32_t r, flags, sz;
+    memcpy(&r, hdr, 4);
+    memcpy(&flags, hdr + 4, 4);
+    memcpy(&sz, hdr + 8, 4);
+    if (r != req)
+        die("reply carries request %u, expected %u (%s)", r, req, req_name(req));
+    if (flags != (VU_FLAG_VERSION | VU_FLAG_REPLY))
+        die("reply to %s has flags 0x%x instead of 0x5", req_name(req), flags);
+    if (sz > VU_MAX_PAYLOAD)
+        die("reply to %s announces %u payload bytes (limit %u)", req_name(req), sz, VU_MAX_PAYLOAD);
+    if (sz != size) {
+        uint8_t junk[VU_MAX_PAYLOAD];
+        read_exact(junk, sz, req, false);
+        die("reply to %s has payload size %u, expected %u", req_name(req), sz, size);
+    }
+    read_exact(payload, size, req, false);
+}
+
+static uint64_t vu_get_u64(uint32_t req)
+{
+    uint64_t v;
+    vu_send(req, VU_FLAG_VERSION, NULL, 0, NULL, 0);
+    vu_reply(req, &v, sizeof v);
+    return v;
+}
+
+/* A request QEMU sends with NEED_REPLY when REPLY_ACK is negotiated (§10): wait for the ack. */
+static void vu_acked(uint32_t req, const void *payload, uint32_t size, const int *fds, unsigned nfds)
+{
+    if (!g.reply_ack) {
+        vu_send(req, VU_FLAG_VERSION, payload, size, fds, nfds);
+        return;
+    }
+    vu_send(req, VU_FLAG_VERSION | VU_FLAG_NEED_REPLY, payload, size, fds, nfds);
+    uint64_t ack;
+    vu_reply(req, &ack, sizeof ack);
+    if (ack != 0)
+        die("the backend refused %s with ack %" PRIu64, req_name(req), ack);
+}
+
+static void vu_plain(uint32_t req, const void *payload, uint32_t size)
+{
+    vu_send(req, VU_FLAG_VERSION, payload, size, NULL, 0);
+}
+
+static void vu_state(uint32_t req, unsigned index, unsigned num)
+{
+    uint32_t s[2] = { index, num };
+    if (req == VU_SET_VRING_ENABLE)
+        vu_acked(req, s, sizeof s, NULL, 0);
+    else
+        vu_plain(req, s, sizeof s);
+}
+
+static void vu_fd(uint32_t req, unsigned index, int fd)
+{
+    uint64_t v = index;
+    vu_acked(req, &v, sizeof v, &fd, 1);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* rings                                                                                       */
+
+static inline uint16_t ld16_acq(volatile uint16_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void st16_rel(volatile uint16_t *p, uint16_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void full_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+static void vq_layout(struct vq *q, unsigned index, uint16_t num)
+{
+    q->index = index;
+    q->num = num;
+    q->desc_gpa = mem_alloc(16ull * num, 4096);
+    q->avail_gpa = mem_alloc(6ull + 2ull * num, 4096);
+    q->used_gpa = mem_alloc(6ull + 8ull * num, 4096);
+}
+
+static void vq_bind(struct vq *q)
+{
+    uint8_t *a = gpa_ptr(q->avail_gpa), *u = gpa_ptr(q->used_gpa);
+    q->desc = gpa_ptr(q->desc_gpa);
+    q->avail_flags = (volatile uint16_t *)a;
+    q->avail_idx_p = (volatile uint16_t *)(a + 2);
+    q->avail_ring = (volatile uint16_t *)(a + 4);
+    q->used_event = (volatile uint16_t *)(a + 4 + 2 * q->num);
+    q->used_flags = (volatile uint16_t *)u;
+    q->used_idx_p = (volatile uint16_t *)(u + 2);
+    q->used_ring = (volatile struct vring_used_elem *)(u + 4);
+    q->avail_event = (volatile uint16_t *)(u + 4 + 8 * q->num);
+    q->shadow_next = calloc(q->num, sizeof(uint16_t));
+    q->heads = calloc(q->num, sizeof(struct head_state));
+    if (!q->shadow_next || !q->heads)
+        die_code(EXIT_IO, "out of memory");
+    for (unsigned i = 0; i < q->num; i++)
+        q->shadow_next[i] = (uint16_t)((i + 1) % q->num);
+    q->free_head = 0;
+    q->num_free = q->num;
+    q->avail_idx = q->published = q->last_used = 0;
+    q->live = 0;
+    q->setup = true;
+}
+
+struct seg { uint64_t gpa; uint32_t len; bool write; };
+
+/* Posts one chain; returns the head or -1 when the ring has no room. */
+static int vq_post(struct vq *q, const struct seg *s, unsigned n, uint64_t itab_gpa, uint32_t cookie)
+{
+    bool indirect = itab_gpa != 0;
+    unsigned need = indirect ? 1 : n;
+    if (q->num_free < need)
+        return -1;
+    uint16_t head = q->free_head, d = head;
+    uint32_t cap = 0, bytes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (s[i].write)
+            cap += s[i].len;
+        else
+            bytes += s[i].len;
+    }
+    if (indirect) {
+        struct vring_desc *t = gpa_ptr(itab_gpa);
+        for (unsigned i = 0; i < n; i++) {
+            t[i].addr = s[i].gpa;
+            t[i].len = s[i].len;
+            t[i].flags = (uint16_t)((s[i].write ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0));
+            t[i].next = (uint16_t)(i + 1 < n ? i + 1 : 0);
+        }
+        q->desc[d].addr = itab_gpa;
+        q->desc[d].len = (uint32_t)(n * sizeof(struct vring_desc));
+        q->desc[d].flags = VRING_DESC_F_INDIRECT;
+        q->desc[d].next = 0;
+        q->free_head = q->shadow_next[d];
+    } else {
+        for (unsigned i = 0; i < n; i++) {
+            q->desc[d].addr = s[i].gpa;
+            q->desc[d].len = s[i].len;
+            q->desc[d].flags = (uint16_t)((s[i].write ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0));
+            q->desc[d].next = i + 1 < n ? q->shadow_next[d] : 0;
+            d = q->shadow_next[d];
+        }
+        q->free_head = d;
+    }
+    q->num_free = (uint16_t)(q->num_free - need);
+    q->heads[head] = (struct head_state){ .live = true, .ndesc = (uint16_t)need, .cookie = cookie,
+                                          .cap = cap, .bytes = bytes };
+    q->live++;
+    q->avail_ring[q->avail_idx & (q->num - 1)] = head;
+    q->avail_idx++;
+    q->dirty = true;
+    return head;
+}
+
+static void vq_free(struct vq *q, uint16_t head)
+{
+    struct head_state *h = &q->heads[head];
+    uint16_t last = head;
+    for (unsigned i = 1; i < h->ndesc; i++)
+        last = q->shadow_next[last];
+    q->shadow_next[last] = q->free_head;
+    q->free_head = head;
+    q->num_free = (uint16_t)(q->num_free + h->ndesc);
+    h->live = false;
+    q->live--;
+}
+
+/* Publishes new avail entries and kicks when the device asked for it (EVENT_IDX) or did not
+ * suppress notifications. */
+static void vq_publish(struct vq *q)
+{
+    if (!q->dirty)
+        return;
+    q->dirty = false;
+    uint16_t old = q->published, nw = q->avail_idx;
+    st16_rel(q->avail_idx_p, nw);
+    q->published = nw;
+    full_fence();
+    bool kick;
+    if (g.event_idx) {
+        uint16_t ev = ld16_acq(q->avail_event);
+        kick = (uint16_t)(nw - ev - 1) < (uint16_t)(nw - old);
+    } else {
+        kick = !(ld16_acq(q->used_flags) & VRING_USED_F_NO_NOTIFY);
+    }
+    if (kick) {
+        uint64_t one = 1;
+        if (write(q->kick_fd, &one, sizeof one) != sizeof one)
+            die_code(EXIT_IO, "writing kick eventfd of queue %u: %s", q->index, strerror(errno));
+        q->kicks++;
+    }
+}
+
+static void on_used(struct vq *q, uint16_t head, uint32_t len, struct head_state h);
+
+/* Takes every new used entry, checked as strictly as Linux does (virtqueue_get_buf_ctx_split). */
+static unsigned vq_drain(struct vq *q)
+{
+    unsigned done = 0;
+    for (;;) {
+        uint16_t uidx = ld16_acq(q->used_idx_p);
+        uint16_t fresh = (uint16_t)(uidx - q->last_used);
+        if (fresh > q->live)
+            die("queue %u: used idx moved from %u to %u (%u entries) but only %u buffers are outstanding",
+                q->index, q->last_used, uidx, fresh, q->live);
+        while (q->last_used != uidx) {
+            volatile struct vring_used_elem *e = &q->used_ring[q->last_used & (q->num - 1)];
+            uint32_t id = e->id, len = e->len;
+            if (id >= q->num)
+                die("queue %u: used id %u out of range (ring size %u)", q->index, id, q->num);
+            if (!q->heads[id].live)
+                die("queue %u: used id %u is not an outstanding head", q->index, id);
+            struct head_state h = q->heads[id];
+            if (h.cap && len > h.cap)
+                die("queue %u: used len %u for head %u exceeds the %u writable bytes posted", q->index, len,
+                    id, h.cap);
+            vq_free(q, (uint16_t)id);
+            q->last_used++;
+            q->used_entries++;
+            done++;
+            on_used(q, (uint16_t)id, len, h);
+        }
+        if (!g.event_idx)
+            break;
+        /* Ask for a call at the next used entry, then re-check so none slips between. */
+        st16_rel(q->used_event, q->last_used);
+        full_fence();
+        if (ld16_acq(q->used_idx_p) == q->last_used)
+            break;
+    }
+    if (done)
+        g.last_progress = now_s();
+    return done;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* control queue                                                                               */
+
+#define CTL_RX 2
+#define CTL_TX 3
+#define CTL_TX_SLOT 64u
+
+static void ctl_post_rx(uint32_t buf)
+{
+    struct seg s = { g.ctl_rx_gpa + (uint64_t)buf * PAGE_SIZE_GUEST, PAGE_SIZE_GUEST, true };
+    if (vq_post(&g.vq[CTL_RX], &s, 1, 0, buf) < 0)
+        die("control receiveq has no free descriptor for buffer %u", buf);
+}
+
+static void ctl_flush_pending(void)
+{
+    struct vq *q = &g.vq[CTL_TX];
+    unsigned sent = 0;
+    while (sent < g.ctl_npending && g.ctl_tx_nfree && q->num_free) {
+        uint16_t slot = g.ctl_tx_free[--g.ctl_tx_nfree];
+        uint64_t gpa = g.ctl_tx_gpa + (uint64_t)slot * CTL_TX_SLOT;
+        memcpy(gpa_ptr(gpa), g.ctl_pending[sent], CONTROL_MSG_SIZE);
+        struct seg s = { gpa, CONTROL_MSG_SIZE, false };
+        if (vq_post(q, &s, 1, 0, slot) < 0)
+            die("control transmitq: no descriptor");
+        sent++;
+    }
+    if (sent) {
+        memmove(g.ctl_pending, g.ctl_pending[sent], (size_t)(g.ctl_npending - sent) * CONTROL_MSG_SIZE);
+        g.ctl_npending -= sent;
+    }
+}
+
+static void ctl_send(uint32_t id, uint16_t event, uint16_t value)
+{
+    if (g.ctl_npending >= 256)
+        die("control transmitq: 256 messages wait and the backend uses none of them");
+    uint8_t *m = g.ctl_pending[g.ctl_npending++];
+    memcpy(m, &id, 4);
+    memcpy(m + 4, &event, 2);
+    memcpy(m + 6, &value, 2);
+    ctl_flush_pending();
+}
+
+static struct port *port_of(uint32_t id)
+{
+    return id < MAX_PORTS_ALLOC && g.port[id].exists ? &g.port[id] : NULL;
+}
+
+static void port_post_rx(struct port *p, unsigned id, uint32_t buf)
+{
+    struct seg s = { p->rx_gpa + (uint64_t)buf * PAGE_SIZE_GUEST, PAGE_SIZE_GUEST, true };
+    if (vq_post(&g.vq[rx_queue_of(id)], &s, 1, 0, buf) < 0)
+        die("port %u receiveq has no free descriptor", id);
+}
+
+static void port_add(uint32_t id)
+{
+    if (id >= g.max_nr_ports) {
+        warn("PORT_ADD for port %u, but max_nr_ports is %u: ignored (as Linux does)", id, g.max_nr_ports);
+        return;
+    }
+    if (id >= MAX_PORTS_ALLOC || 2 * id + 3 >= g.needed_vqs) {
+        warn("PORT_ADD for port %u: no buffers for it here, answering PORT_READY(0)", id);
+        ctl_send(id, C_PORT_READY, 0);
+        return;
+    }
+    struct port *p = &g.port[id];
+    if (p->exists) {
+        ctl_send(id, C_PORT_READY, 1);
+        return;
+    }
+    p->exists = true;
+    p->removed = false;
+    p->console = p->guest_open = p->host_open = p->named = false;
+    p->name[0] = 0;
+    struct vq *rq = &g.vq[rx_queue_of(id)];
+    for (unsigned b = 0; b < rq->num; b++)
+        port_post_rx(p, id, b);
+    vq_publish(rq);
+    ctl_send(id, C_PORT_READY, 1);
+    p->ready_sent = true;
+    out("EVENT port_add port=%u", id);
+}
+
+static void set_guest_open(unsigned id, bool open)
+{
+    struct port *p = &g.port[id];
+    p->guest_open = open;
+    ctl_send(id, C_PORT_OPEN, open ? 1 : 0);
+    out("EVENT guest_open port=%u value=%u", id, open ? 1 : 0);
+}
+
+static void control_message(const uint8_t *b, uint32_t len)
+{
+    if (len < CONTROL_MSG_SIZE)
+        die("control receiveq: used len %u is shorter than a control message (8 bytes)", len);
+    uint32_t id;
+    uint16_t ev, val;
+    memcpy(&id, b, 4);
+    memcpy(&ev, b + 4, 2);
+    memcpy(&val, b + 6, 2);
+    if (ev == C_PORT_ADD) {
+        port_add(id);
+        return;
+    }
+    struct port *p = port_of(id);
+    if (!p) {
+        warn("control message event %u for port %u, which does not exist: ignored", ev, id);
+        return;
+    }
+    switch (ev) {
+    case C_CONSOLE_PORT:
+        if (val && !p->console) {
+            p->console = true;
+            out("EVENT console_port port=%u", id);
+            /* init_port_console: a console is opened by the driver at once. */
+            set_guest_open(id, true);
+        }
+        break;
+    case C_PORT_NAME: {
+        if (p->named)
+            break; /* first name wins */
+        uint32_t n = len - CONTROL_MSG_SIZE;
+        if (n >= sizeof p->name)
+            n = sizeof p->name - 1;
+        memcpy(p->name, b + CONTROL_MSG_SIZE, n);
+        p->name[n] = 0;
+        for (char *c = p->name; *c; c++)
+            if ((unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
+                *c = '?';
+        p->named = true;
+        out("NAME port=%u %s", id, p->name);
+        break;
+    }
+    case C_PORT_OPEN:
+        p->host_open = val != 0;
+        out("EVENT port_open port=%u value=%u", id, val);
+        break;
+    case C_PORT_REMOVE:
+        p->exists = false;
+        p->removed = true;
+        out("EVENT port_remove port=%u", id);
+        break;
+    case C_RESIZE: {
+        uint16_t a = 0, c = 0;
+        if (len >= CONTROL_MSG_SIZE + 4) {
+            memcpy(&a, b + 8, 2);
+            memcpy(&c, b + 10, 2);
+        }
+        out("EVENT resize port=%u first=%u second=%u", id, a, c);
+        break;
+    }
+    default:
+        warn("control message with unknown event %u for port %u: ignored", ev, id);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* data                                                                                        */
+
+static bool port_writable(const struct port *p)
+{
+    /* Linux: hvc output ignores host_connected; a generic port's write() blocks until the host opens. */
+    return p->exists && p->guest_open && (p->console || p->host_open);
+}
+
+static void post_bad_desc(unsigned id, struct port *p)
+{
+    struct vq *q = &g.vq[tx_queue_of(id)];
+    enum bad_kind k = opt.spec[id].bad;
+    unsigned need = k == BAD_LOOP ? 2 : 1;
+    if (q->num_free < need || p->tx_nfree == 0)
+        return;
+    uint16_t slot = p->tx_free[--p->tx_nfree];
+    struct seg s[2] = { { 0, 4096, false }, { 0, 4096, false } };
+    uint64_t itab = 0;
+    switch (k) {
+    case BAD_ADDR: s[0].gpa = mem.size + 0x100000; break;
+    case BAD_LEN: s[0].gpa = mem.size - 2048; break;
+    case BAD_WRAP: s[0].gpa = 0xfffffffffffff000ull; s[0].len = 0x2000; break;
+    case BAD_NEXT: case BAD_LOOP: s[0].gpa = p->tx_gpa + (uint64_t)slot * g.slot_size; s[1].gpa = s[0].gpa; break;
+    case BAD_INDIRECT: s[0].gpa = p->tx_gpa + (uint64_t)slot * g.slot_size; itab = p->itab_gpa; break;
+    default: return;
+    }
+    int head = vq_post(q, s, need, itab, slot);
+    if (head < 0)
+        return;
+    struct vring_desc *d = &q->desc[head];
+    if (k == BAD_NEXT) {
+        d->flags = VRING_DESC_F_NEXT;
+        d->next = (uint16_t)(q->num + 5);
+    } else if (k == BAD_LOOP) {
+        struct vring_desc *d2 = &q->desc[d->next];
+        d2->flags = VRING_DESC_F_NEXT;
+        d2->next = (uint16_t)head;
+    } else if (k == BAD_INDIRECT) {
+        d->addr = mem.size + 0x200000;
+    }
+    q->heads[head].bad = true;
+    p->tx_len[slot] = 0;
+    p->bad_state = 2;
+    vq_publish(q);
+    out("BADDESC port=%u kind=%s posted head=%d", id, bad_names[k], head);
+}
+
+static void fill_tx(unsigned id)
+{
+    struct port *p = &g.port[id];
+    if (!port_writable(p))
+        return;
+    if (p->bad_state == 1) {
+        post_bad_desc(id, p);
+        return;
+    }
+    struct vq *q = &g.vq[tx_queue_of(id)];
+    /* hvc: one page per put_chars and the driver spins until it is used. */
+    unsigned chunk = p->console ? PAGE_SIZE_GUEST : opt.tx_chunk;
+    unsigned segs = p->console ? 1 : g.tx_segs;
+    unsigned depth = p->console ? 1 : g.tx_depth;
+    while (p->tx_posted < p->tx_target && p->tx_nfree && (g.tx_depth - p->tx_nfree) < depth) {
+        unsigned need = opt.indirect && !p->console ? 1 : segs;
+        if (q->num_free < need)
+            break;
+        uint64_t left = p->tx_target - p->tx_posted;
+        uint32_t len = left < chunk ? (uint32_t)left : chunk;
+        uint16_t slot = p->tx_free[--p->tx_nfree];
+        uint64_t base = p->tx_gpa + (uint64_t)slot * g.slot_size;
+        struct seg s[MAX_SEGS];
+        unsigned n = segs < len ? segs : 1;
+        uint32_t per = (len + n - 1) / n, seglen_max = (opt.tx_chunk + segs - 1) / segs, off = 0;
+        for (unsigned i = 0; i < n; i++) {
+            uint32_t l = len - off < per ? len - off : per;
+            /* Segments sit in reverse order in memory: a device must follow the chain. */
+            uint64_t at = base + (uint64_t)(n - 1 - i) * seglen_max;
+            stream_fill(&p->tx_stream, gpa_ptr(at), l);
+            p->tx_sum = fnv1a(p->tx_sum, gpa_ptr(at), l);
+            s[i] = (struct seg){ at, l, false };
+            off += l;
+        }
+        uint64_t itab = opt.indirect && !p->console ? p->itab_gpa + (uint64_t)slot * MAX_SEGS * 16 : 0;
+        if (vq_post(q, s, n, itab, slot) < 0)
+            die("port %u transmitq: no descriptor although %u were free", id, q->num_free);
+        p->tx_len[slot] = len;
+        if (p->tx_posted == p->run_tx0)
+            p->t_tx_first = now_s();
+        p->tx_posted += len;
+    }
+    vq_publish(q);
+}
+
+static uint8_t scratch[PAGE_SIZE_GUEST];
+
+static void port_rx(unsigned id, struct port *p, const uint8_t *b, uint32_t len)
+{
+    if (!p->guest_open) {
+        /* in_intr: data on a port nobody opened is thrown away by the driver. */
+        if (!p->rx_discarded)
+            warn("port %u: %u bytes arrived while the guest has it closed: discarded (as Linux does)", id, len);
+        p->rx_discarded += len;
+        return;
+    }
+    if (opt.verify) {
+        stream_fill(&p->rx_stream, scratch, len);
+        if (memcmp(scratch, b, len) != 0) {
+            uint32_t i = 0;
+            while (scratch[i] == b[i])
+                i++;
+            die("port %u: host->guest byte %" PRIu64 " is 0x%02x, the pattern says 0x%02x", id,
+                p->rx_bytes + i, b[i], scratch[i]);
+        }
+    }
+    p->rx_sum = fnv1a(p->rx_sum, b, len);
+    if (p->rx_bytes == p->run_rx0)
+        p->t_rx_first = now_s();
+    p->rx_bytes += len;
+    p->t_rx_last = now_s();
+}
+
+static void on_used(struct vq *q, uint16_t head, uint32_t len, struct head_state h)
+{
+    unsigned qi = q->index;
+    if (qi == CTL_RX) {
+        control_message(gpa_ptr(g.ctl_rx_gpa + (uint64_t)h.cookie * PAGE_SIZE_GUEST), len);
+        ctl_post_rx(h.cookie);
+        return;
+    }
+    if (qi == CTL_TX) {
+        g.ctl_tx_free[g.ctl_tx_nfree++] = (uint16_t)h.cookie;
+        return;
+    }
+    unsigned id = qi < 2 ? 0 : (qi - 2) / 2;
+    struct port *p = &g.port[id];
+    bool is_tx = qi & 1;
+    if (is_tx) {
+        p->tx_free[p->tx_nfree++] = (uint16_t)h.cookie;
+        if (h.bad) {
+            p->bad_state = 3;
+            p->bad_len = len;
+            out("BADDESC port=%u returned head=%u len=%u", id, head, len);
+            return;
+        }
+        p->tx_done += p->tx_len[h.cookie];
+        p->t_tx_last = now_s();
+        return;
+    }
+    if (!p->exists) {
+        warn("port %u: receiveq buffer used after the port was removed: dropped", id);
+        return;
+    }
+    port_rx(id, p, gpa_ptr(p->rx_gpa + (uint64_t)h.cookie * PAGE_SIZE_GUEST), len);
+    if (!g.stopping)
+        port_post_rx(p, id, h.cookie);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* run set-up                                                                                  */
+
+static int new_eventfd(void)
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        die_code(EXIT_IO, "eventfd: %s", strerror(errno));
+    return fd;
+}
+
+static void connect_socket(void)
+{
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    if (strlen(opt.socket) >= sizeof a.sun_path)
+        die_code(EXIT_USAGE, "socket path too long: %s", opt.socket);
+    strcpy(a.sun_path, opt.socket);
+    double deadline = now_s() + opt.connect_timeout;
+    for (;;) {
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+            die_code(EXIT_IO, "socket: %s", strerror(errno));
+        if (connect(s, (struct sockaddr *)&a, sizeof a) == 0) {
+            g.sock = s;
+            return;
+        }
+        int e = errno;
+        close(s);
+        if ((e != ENOENT && e != ECONNREFUSED && e != EAGAIN) || now_s() > deadline)
+            die_code(EXIT_IO, "cannot connect to %s: %s", opt.socket, strerror(e));
+        usleep(50000);
+    }
+}
+
+/* QEMU at realize: features, protocol features, queue count, owner, then call + err per queue. */
+static void negotiate_connect(void)
+{
+    g.features_offered = vu_get_u64(VU_GET_FEATURES);
+    if (g.features_offered & (1ull << F_PROTOCOL_FEATURES)) {
+        g.proto_offered = vu_get_u64(VU_GET_PROTOCOL_FEATURES);
+        g.proto_acked = g.proto_offered & PF_SUPPORTED & opt.proto_mask;
+        vu_plain(VU_SET_PROTOCOL_FEATURES, &g.proto_acked, sizeof g.proto_acked);
+    }
+    g.reply_ack = g.proto_acked & (1ull << PF_REPLY_ACK);
+    g.status = g.proto_acked & (1ull << PF_STATUS);
+    if (!(g.proto_acked & (1ull << PF_CONFIG)))
+        die("the backend does not offer VHOST_USER_PROTOCOL_F_CONFIG (protocol features 0x%" PRIx64
+            "); QEMU's vhost-user-test-device-pci with config_size=12 refuses it", g.proto_offered);
+    if (g.proto_acked & (1ull << PF_MQ)) {
+        g.queue_num = vu_get_u64(VU_GET_QUEUE_NUM);
+        if (g.queue_num == 0 || g.queue_num > 1024)
+            die("GET_QUEUE_NUM answered %" PRIu64 " queues", g.queue_num);
+    }
+    if (g.proto_acked & (1ull << PF_CONFIGURE_MEM_SLOTS)) {
+        g.max_mem_slots = vu_get_u64(VU_GET_MAX_MEM_SLOTS);
+        if (g.max_mem_slots == 0)
+            die("GET_MAX_MEM_SLOTS answered 0 slots");
+    }
+    g.num_vqs = opt.num_queues ? opt.num_queues : (unsigned)g.queue_num;
+    if (g.num_vqs == 0)
+        die_code(EXIT_USAGE, "the backend does not do MQ: give --num-queues");
+    if (g.num_vqs > MAX_QUEUES)
+        g.num_vqs = MAX_QUEUES;
+    vu_plain(VU_SET_OWNER, NULL, 0);
+    uint64_t again = vu_get_u64(VU_GET_FEATURES);
+    if (again != g.features_offered)
+        die("GET_FEATURES changed from 0x%" PRIx64 " to 0x%" PRIx64, g.features_offered, again);
+    for (unsigned i = 0; i < g.num_vqs; i++) {
+        struct vq *q = &g.vq[i];
+        q->index = i;
+        q->masked_fd = new_eventfd();
+        q->err_fd = new_eventfd();
+        q->call_fd = new_eventfd();
+        q->kick_fd = new_eventfd();
+        vu_fd(VU_SET_VRING_CALL, i, q->masked_fd);
+        vu_fd(VU_SET_VRING_ERR, i, q->err_fd);
+    }
+}
+
+static void add_status(uint64_t bits)
+{
+    uint64_t s = vu_get_u64(VU_GET_STATUS);
+    if ((s & bits) != bits) {
+        s |= bits;
+        vu_plain(VU_SET_STATUS, &s, sizeof s);
+    }
+}
+
+static void layout_memory(void)
+{
+    mem.brk = 0;
+    for (unsigned i = 0; i < g.needed_vqs; i++)
+        vq_layout(&g.vq[i], i, (uint16_t)opt.queue_size);
+    g.ctl_rx_gpa = mem_alloc((uint64_t)opt.queue_size * PAGE_SIZE_GUEST, 4096);
+    g.ctl_tx_gpa = mem_alloc((uint64_t)opt.queue_size * CTL_TX_SLOT, 4096);
+    unsigned ports = g.max_nr_ports < MAX_PORTS_ALLOC ? g.max_nr_ports : MAX_PORTS_ALLOC;
+    for (unsigned id = 0; id < ports; id++) {
+        struct port *p = &g.port[id];
+        p->rx_gpa = mem_alloc((uint64_t)opt.queue_size * PAGE_SIZE_GUEST, 4096);
+        p->tx_gpa = mem_alloc((uint64_t)g.tx_depth * g.slot_size, 4096);
+        p->itab_gpa = mem_alloc((uint64_t)g.tx_depth * MAX_SEGS * 16, 4096);
+    }
+    /* A page of slack at the end so "just past the end" addresses are unambiguous. */
+    mem.size = (mem_alloc(4096, 4096) + 4096 + 0xfffff) & ~0xfffffull;
+    mem.fd = memfd_create("vsb-guest-ram", MFD_CLOEXEC);
+    if (mem.fd < 0)
+        die_code(EXIT_IO, "memfd_create: %s", strerror(errno));
+    if (ftruncate(mem.fd, (off_t)mem.size) != 0)
+        die_code(EXIT_IO, "ftruncate guest memory: %s", strerror(errno));
+    void *b = mmap(NULL, mem.size, PROT_READ | PROT_WRITE, MAP_SHARED, mem.fd, 0);
+    if (b == MAP_FAILED)
+        die_code(EXIT_IO, "mmap guest memory: %s", strerror(errno));
+    mem.base = b;
+    for (unsigned i = 0; i < g.needed_vqs; i++)
+        vq_bind(&g.vq[i]);
+    g.ctl_tx_nfree = 0;
+    for (unsigned s = 0; s < opt.queue_size; s++)
+        g.ctl_tx_free[g.ctl_tx_nfree++] = (uint16_t)(opt.queue_size - 1 - s);
+    for (unsigned id = 0; id < ports; id++) {
+        struct port *p = &g.port[id];
+        free(p->tx_free);
+        free(p->tx_len);
+        p->tx_free = calloc(g.tx_depth, sizeof(uint16_t));
+        p->tx_len = calloc(g.tx_depth, sizeof(uint32_t));
+        if (!p->tx_free || !p->tx_len)
+            die_code(EXIT_IO, "out of memory");
+        p->tx_nfree = 0;
+        for (unsigned s = 0; s < g.tx_depth; s++)
+            p->tx_free[p->tx_nfree++] = (uint16_t)(g.tx_depth - 1 - s);
+    }
+}
+
+static void send_mem_table(void)
+{
+    if (g.proto_acked & (1ull << PF_CONFIGURE_MEM_SLOTS)) {
+        /* QEMU uses ADD_MEM_REG once CONFIGURE_MEM_SLOTS is negotiated. */
+        uint64_t r[5] = { 0, 0, mem.size, gpa_uva(0), 0 };
+        vu_acked(VU_ADD_MEM_REG, r, sizeof r, &mem.fd, 1);
+    } else {
+        uint8_t t[8 + 32];
+        uint32_t n = 1, pad = 0;
+        uint64_t reg[4] = { 0, mem.size, gpa_uva(0), 0 };
+        memcpy(t, &n, 4);
+        memcpy(t + 4, &pad, 4);
+        memcpy(t + 8, reg, sizeof reg);
+        vu_acked(VU_SET_MEM_TABLE, t, sizeof t, &mem.fd, 1);
+    }
+}
+
+/* The guest probes (GET_CONFIG), acks features and sets DRIVER_OK; QEMU then starts the rings. */
+static void start_device(void)
+{
+    uint8_t cfg[12 + 12];
+    memset(cfg, 0, sizeof cfg);
+    uint32_t off = 0, size = 12, flags = 0;
+    memcpy(cfg, &off, 4);
+    memcpy(cfg + 4, &size, 4);
+    memcpy(cfg + 8, &flags, 4);
+    vu_send(VU_GET_CONFIG, VU_FLAG_VERSION, cfg, sizeof cfg, NULL, 0);
+    vu_reply(VU_GET_CONFIG, cfg, sizeof cfg);
+    memcpy(&off, cfg, 4);
+    memcpy(&size, cfg + 4, 4);
+    if (off != 0 || size != 12)
+        die("GET_CONFIG reply carries offset %u size %u, asked for 0 and 12", off, size);
+    uint16_t cols, rows;
+    memcpy(&cols, cfg + 12, 2);
+    memcpy(&rows, cfg + 14, 2);
+    memcpy(&g.max_nr_ports, cfg + 16, 4);
+    if (!(g.features_offered & (1ull << F_CONSOLE_MULTIPORT)))
+        die("the backend does not offer VIRTIO_CONSOLE_F_MULTIPORT (features 0x%" PRIx64 "); this frontend "
+            "drives multiport consoles only", g.features_offered);
+    if (!(g.features_offered & (1ull << F_VERSION_1)))
+        die("the backend does not offer VIRTIO_F_VERSION_1; vhost-user-test-device-pci is modern-only");
+    if (g.max_nr_ports == 0 || g.max_nr_ports > 0x8000)
+        die("config max_nr_ports is %u: Linux refuses the device (\"Invalidate max_nr_ports\")",
+            g.max_nr_ports);
+    g.needed_vqs = 2 * (g.max_nr_ports + 1);
+    out("CONFIG cols=%u rows=%u max_nr_ports=%u num_queues=%u queue_num=%" PRIu64, cols, rows,
+        g.max_nr_ports, g.num_vqs, g.queue_num);
+    if (g.needed_vqs > g.num_vqs)
+        die("max_nr_ports %u needs %u queues but the device has %u (find_vqs would fail)", g.max_nr_ports,
+            g.needed_vqs, g.num_vqs);
+
+    g.features_acked = g.features_offered & F_DRIVER & opt.feature_mask;
+    if (g.features_offered & (1ull << F_PROTOCOL_FEATURES))
+        g.features_acked |= 1ull << F_PROTOCOL_FEATURES;
+    g.event_idx = g.features_acked & (1ull << F_EVENT_IDX);
+    vu_plain(VU_SET_FEATURES, &g.features_acked, sizeof g.features_acked);
+    if (g.status)
+        add_status(S_FEATURES_OK);
+    out("FEATURES offered=0x%" PRIx64 " acked=0x%" PRIx64 " protocol_offered=0x%" PRIx64
+        " protocol_acked=0x%" PRIx64, g.features_offered, g.features_acked, g.proto_offered, g.proto_acked);
+
+    g.tx_segs = opt.tx_segs;
+    g.tx_depth = opt.tx_depth ? opt.tx_depth : opt.queue_size;
+    if (!opt.indirect && g.tx_depth > opt.queue_size / g.tx_segs)
+        g.tx_depth = opt.queue_size / g.tx_segs;
+    if (g.tx_depth > opt.queue_size)
+        g.tx_depth = opt.queue_size;
+    g.slot_size = ((opt.tx_chunk + g.tx_segs - 1) / g.tx_segs) * g.tx_segs;
+    g.slot_size = (g.slot_size + 63) & ~63u;
+    layout_memory();
+
+    if (opt.early_fill) {
+        /* Buffers in the control receiveq before the backend knows the ring: it must rescan avail. */
+        for (unsigned b = 0; b < opt.queue_size; b++)
+            ctl_post_rx(b);
+        st16_rel(g.vq[CTL_RX].avail_idx_p, g.vq[CTL_RX].avail_idx);
+        g.vq[CTL_RX].published = g.vq[CTL_RX].avail_idx;
+        g.vq[CTL_RX].dirty = false;
+    }
+
+    send_mem_table();
+    for (unsigned i = 0; i < g.needed_vqs; i++) {
+        struct vq *q = &g.vq[i];
+        vu_state(VU_SET_VRING_NUM, i, q->num);
+        vu_state(VU_SET_VRING_BASE, i, 0);
+        struct { uint32_t index, flags; uint64_t desc, used, avail, log; } a = {
+            i, 0, gpa_uva(q->desc_gpa), gpa_uva(q->used_gpa), gpa_uva(q->avail_gpa), 0 };
+        vu_plain(VU_SET_VRING_ADDR, &a, sizeof a);
+        vu_fd(VU_SET_VRING_KICK, i, q->kick_fd);
+        vu_fd(VU_SET_VRING_CALL, i, q->masked_fd);
+    }
+    for (unsigned i = 0; i < g.num_vqs; i++)
+        vu_state(VU_SET_VRING_ENABLE, i, 1);
+    if (g.status)
+        add_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+    for (unsigned i = 0; i < g.needed_vqs; i++)
+        vu_fd(VU_SET_VRING_CALL, i, g.vq[i].call_fd);
+}
+
+static void send_garbage(const char *kind)
+{
+    uint32_t flags = VU_FLAG_VERSION | (g.reply_ack ? VU_FLAG_NEED_REPLY : 0);
+    uint32_t req;
+    if (!strcmp(kind, "unknown")) {
+        uint64_t v = 0;
+        req = 0x7ffe;
+        vu_send(req, flags, &v, sizeof v, NULL, 0);
+    } else if (!strcmp(kind, "badsize")) {
+        uint32_t v = 0; /* SET_VRING_NUM wants 8 bytes (index, num) */
+        req = VU_SET_VRING_NUM;
+        vu_send(req, flags, &v, sizeof v, NULL, 0);
+    } else if (!strcmp(kind, "badindex")) {
+        uint32_t s[2] = { 1000, 64 };
+        req = VU_SET_VRING_NUM;
+        vu_send(req, flags, s, sizeof s, NULL, 0);
+    } else {
+        die_code(EXIT_USAGE, "unknown garbage kind '%s' (unknown, badsize, badindex)", kind);
+    }
+    if (!g.reply_ack) {
+        /* No acks: GET_FEATURES is the barrier (as QEMU's enforce_reply does). */
+        uint64_t f = vu_get_u64(VU_GET_FEATURES);
+        out("GARBAGE kind=%s ack=none features=0x%" PRIx64, kind, f);
+        return;
+    }
+    uint64_t ack;
+    vu_reply(req, &ack, sizeof ack);
+    out("GARBAGE kind=%s ack=%" PRIu64, kind, ack);
+}
+
+static void check_vring_base(struct vq *q, uint32_t index, uint32_t num)
+{
+    if (index != q->index)
+        die("GET_VRING_BASE for queue %u answered index %u", q->index, index);
+    if (num > 0xffff)
+        die("GET_VRING_BASE for queue %u answered %u, not a 16-bit ring index", q->index, num);
+    uint16_t used = ld16_acq(q->used_idx_p);
+    /* The device's next avail lies between what it used and what we made available. */
+    if ((uint16_t)(q->avail_idx - (uint16_t)num) > (uint16_t)(q->avail_idx - used))
+        die("GET_VRING_BASE for queue %u answered %u, outside used %u .. avail %u", q->index, num, used,
+            q->avail_idx);
+}
+
+static void stop_device(void)
+{
+    g.stopping = true;
+    for (unsigned i = 0; i < g.num_vqs; i++)
+        vu_state(VU_SET_VRING_ENABLE, i, 0);
+    for (unsigned i = 0; i < g.needed_vqs; i++) {
+        uint32_t s[2] = { i, 0 };
+        vu_send(VU_GET_VRING_BASE, VU_FLAG_VERSION, s, sizeof s, NULL, 0);
+        vu_reply(VU_GET_VRING_BASE, s, sizeof s);
+        check_vring_base(&g.vq[i], s[0], s[1]);
+    }
+    if (g.status) {
+        uint64_t z = 0;
+        vu_plain(VU_SET_STATUS, &z, sizeof z);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* scenario                                                                                    */
+
+static bool all_listed_added(void)
+{
+    for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
+        if (opt.spec[id].listed && !g.port[id].exists)
+            return false;
+    return true;
+}
+
+static bool targets_met(void)
+{
+    if (!all_listed_added() || g.ctl_npending || g.vq[CTL_TX].live)
+        return false;
+    for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
+        struct port *p = &g.port[id];
+        if (!opt.spec[id].listed && !p->tx_target && !p->rx_target)
+            continue;
+        if (p->tx_done < p->tx_target || p->rx_bytes < p->rx_target)
+            return false;
+    }
+    return true;
+}
+
+static bool work_pending(void)
+{
+    return !targets_met();
+}
+
+static uint64_t parse_size(const char *s, const char *what)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || end == s)
+        die_code(EXIT_USAGE, "bad %s '%s'", what, s);
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    default: break;
+    }
+    if (*end && *end != ':' && *end != ' ')
+        die_code(EXIT_USAGE, "bad %s '%s'", what, s);
+    return v;
+}
+
+static void print_results(void)
+{
+    for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
+        struct port *p = &g.port[id];
+        if (!opt.spec[id].listed && !p->exists && !p->tx_done && !p->rx_bytes)
+            continue;
+        out("RESULT run=%u port=%u name=%s tx_bytes=%" PRIu64 " tx_sum=%016" PRIx64 " rx_bytes=%" PRIu64
+            " rx_sum=%016" PRIx64 " rx_discarded=%" PRIu64 " bad_desc=%s", g.run, id,
+            p->named ? p->name : "-", p->tx_done, p->tx_sum, p->rx_bytes, p->rx_sum, p->rx_discarded,
+            p->bad_state == 0 ? "none" : p->bad_state == 3 ? "returned" : "pending");
+        uint64_t tb = p->tx_done - p->run_tx0, rb = p->rx_bytes - p->run_rx0;
+        double tt = p->t_tx_last - p->t_tx_first, rt = p->t_rx_last - p->t_rx_first;
+        out("THROUGHPUT run=%u port=%u tx_mbps=%.1f rx_mbps=%.1f", g.run, id,
+            tb && tt > 0 ? (double)tb / tt / 1e6 : 0.0, rb && rt > 0 ? (double)rb / rt / 1e6 : 0.0);
+    }
+}
+
+static void cmd_port(const char *arg, unsigned *id)
+{
+    char *end;
+    unsigned long v = strtoul(arg, &end, 10);
+    if (end == arg || v >= MAX_PORTS_ALLOC)
+        die_code(EXIT_USAGE, "bad port number '%s' (0..%u)", arg, MAX_PORTS_ALLOC - 1);
+    *id = (unsigned)v;
+}
+
+static void end_run(bool clean);
+
+static void handle_command(char *line)
+{
+    char *argv[4] = { 0 };
+    int argc = 0;
+    for (char *t = strtok(line, " \t\r"); t && argc < 4; t = strtok(NULL, " \t\r"))
+        argv[argc++] = t;
+    if (argc == 0)
+        return;
+    unsigned id = 0;
+    if (!strcmp(argv[0], "open") && argc == 2) {
+        cmd_port(argv[1], &id);
+        if (!g.port[id].exists)
+            warn("open: port %u does not exist", id);
+        else if (g.port[id].console)
+            warn("open: port %u is a console (ENXIO)", id);
+        else if (!g.port[id].guest_open)
+            set_guest_open(id, true);
+    } else if (!strcmp(argv[0], "close") && argc == 2) {
+        cmd_port(argv[1], &id);
+        if (g.port[id].exists && g.port[id].guest_open && !g.port[id].console)
+            set_guest_open(id, false);
+    } else if (!strcmp(argv[0], "tx") && argc == 3) {
+        cmd_port(argv[1], &id);
+        g.port[id].tx_target += parse_size(argv[2], "byte count");
+    } else if (!strcmp(argv[0], "rx") && argc == 3) {
+        cmd_port(argv[1], &id);
+        g.port[id].rx_target += parse_size(argv[2], "byte count");
+    } else if (!strcmp(argv[0], "wait")) {
+        g.want_idle = true;
+    } else if (!strcmp(argv[0], "garbage") && argc == 2) {
+        send_garbage(argv[1]);
+    } else if (!strcmp(argv[0], "baddesc") && argc == 3) {
+        cmd_port(argv[1], &id);
+        enum bad_kind k = BAD_NONE;
+        for (int i = 1; i <= BAD_INDIRECT; i++)
+            if (!strcmp(argv[2], bad_names[i]))
+                k = (enum bad_kind)i;
+        if (k == BAD_NONE)
+            die_code(EXIT_USAGE, "bad descriptor kind '%s'", argv[2]);
+        opt.spec[id].bad = k;
+        g.port[id].bad_state = 1;
+    } else if (!strcmp(argv[0], "status")) {
+        print_results();
+        out("STATUS");
+    } else if (!strcmp(argv[0], "disconnect")) {
+        end_run(false);
+    } else if (!strcmp(argv[0], "quit")) {
+        end_run(true);
+    } else {
+        warn("unknown command '%s'", argv[0]);
+    }
+}
+
+static void read_stdin(void)
+{
+    if (g.in_len == sizeof g.in_buf)
+        g.in_len = 0;
+    ssize_t n = read(0, g.in_buf + g.in_len, sizeof g.in_buf - g.in_len);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        g.stdin_open = false;
+        if (!g.ended)
+            end_run(true);
+        return;
+    }
+    g.in_len += (size_t)n;
+    char *nl;
+    while (!g.ended && (nl = memchr(g.in_buf, '\n', g.in_len))) {
+        *nl = 0;
+        char line[sizeof g.in_buf];
+        strcpy(line, g.in_buf);
+        size_t used = (size_t)(nl - g.in_buf) + 1;
+        memmove(g.in_buf, nl + 1, g.in_len - used);
+        g.in_len -= used;
+        handle_command(line);
+    }
+}
+
+static void close_run_fds(void)
+{
+    for (unsigned i = 0; i < g.num_vqs; i++) {
+        struct vq *q = &g.vq[i];
+        close(q->masked_fd);
+        close(q->err_fd);
+        close(q->call_fd);
+        close(q->kick_fd);
+        free(q->shadow_next);
+        free(q->heads);
+        memset(q, 0, sizeof *q);
+    }
+    if (mem.base) {
+        munmap(mem.base, mem.size);
+        close(mem.fd);
+        mem.base = NULL;
+    }
+}
+
+static void end_run(bool clean)
+{
+    if (g.ended)
+        return;
+    if (clean) {
+        if (opt.close_at_end) {
+            for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
+                if (g.port[id].exists && g.port[id].guest_open && !g.port[id].console)
+                    set_guest_open(id, false);
+            /* Wait, like the driver, until the backend used those control messages. */
+            double until = now_s() + opt.reply_timeout;
+            vq_publish(&g.vq[CTL_TX]);
+            while ((g.ctl_npending || g.vq[CTL_TX].live) && now_s() < until) {
+                struct pollfd p = { .fd = g.vq[CTL_TX].call_fd, .events = POLLIN };
+                if (poll(&p, 1, 100) > 0) {
+                    uint64_t v;
+                    if (read(p.fd, &v, sizeof v) == sizeof v)
+                        g.vq[CTL_TX].calls++;
+                }
+                vq_drain(&g.vq[CTL_TX]);
+                ctl_flush_pending();
+                vq_publish(&g.vq[CTL_TX]);
+            }
+            if (g.ctl_npending || g.vq[CTL_TX].live)
+                die_code(EXIT_STALL, "the backend did not use the final PORT_OPEN(0) messages");
+        }
+        stop_device();
+    } else {
+        out("DISCONNECT run=%u", g.run);
+    }
+    close(g.sock);
+    g.sock = -1;
+    g.ended = true;
+    print_results();
+    out("RUN %u done", g.run);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the poll loop                                                                               */
+
+static void diag_dump(void)
+{
+    if (!g.needed_vqs || !mem.base)
+        return;
+    fprintf(stderr, "vsb-frontend: state at failure (run %u):\n", g.run);
+    for (unsigned i = 0; i < g.needed_vqs; i++) {
+        struct vq *q = &g.vq[i];
+        if (!q->setup)
+            continue;
+        uint64_t masked = 0;
+        if (read(q->masked_fd, &masked, sizeof masked) != sizeof masked)
+            masked = 0;
+        uint16_t used = ld16_acq(q->used_idx_p);
+        fprintf(stderr, "  queue %2u: avail %5u used %5u seen %5u outstanding %3u avail_event %5u "
+                "used_event %5u kicks %" PRIu64 " calls %" PRIu64 " masked-calls %" PRIu64 "%s\n",
+                i, q->avail_idx, used, q->last_used, q->live, *q->avail_event, *q->used_event, q->kicks,
+                q->calls, masked, used != q->last_used ? "  <- used entries without a call" : "");
+    }
+    for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
+        struct port *p = &g.port[id];
+        if (!p->exists && !opt.spec[id].listed)
+            continue;
+        fprintf(stderr, "  port %u: exists %d console %d guest_open %d host_open %d tx %" PRIu64 "/%" PRIu64
+                " (posted %" PRIu64 ") rx %" PRIu64 "/%" PRIu64 " discarded %" PRIu64 "\n",
+                id, p->exists, p->console, p->guest_open, p->host_open, p->tx_done, p->tx_target,
+                p->tx_posted, p->rx_bytes, p->rx_target, p->rx_discarded);
+    }
+    fprintf(stderr, "  control: %u messages wait for a transmitq slot\n", g.ctl_npending);
+}
+
+static void socket_event(void)
+{
+    uint8_t b[VU_HDR_SIZE];
+    ssize_t n = recv(g.sock, b, sizeof b, MSG_DONTWAIT);
+    if (n == 0)
+        die_code(EXIT_IO, "the backend closed the vhost-user connection");
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        die_code(EXIT_IO, "vhost-user connection: %s", strerror(errno));
+    }
+    uint32_t r = 0;
+    memcpy(&r, b, n >= 4 ? 4 : (size_t)n);
+    die("the backend sent an unsolicited message (request %u) on the vhost-user socket", r);
+}
+
+static void run_loop(void)
+{
+    struct pollfd pf[2 + 2 * MAX_QUEUES];
+    g.last_progress = now_s();
+    bool garbage_sent = false;
+    while (!g.ended) {
+        unsigned n = 0;
+        pf[n++] = (struct pollfd){ .fd = g.sock, .events = POLLIN };
+        int stdin_slot = -1;
+        if (opt.use_stdin && g.stdin_open) {
+            stdin_slot = (int)n;
+            pf[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
+        }
+        unsigned qbase = n;
+        for (unsigned i = 0; i < g.needed_vqs; i++) {
+            pf[n++] = (struct pollfd){ .fd = g.vq[i].call_fd, .events = POLLIN };
+            pf[n++] = (struct pollfd){ .fd = g.vq[i].err_fd, .events = POLLIN };
+        }
+        int r = poll(pf, n, 200);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            die_code(EXIT_IO, "poll: %s", strerror(errno));
+        }
+        if (pf[0].revents)
+            socket_event();
+        for (unsigned i = 0; i < g.needed_vqs; i++) {
+            struct vq *q = &g.vq[i];
+            uint64_t v;
+            if (pf[qbase + 2 * i + 1].revents && read(q->err_fd, &v, sizeof v) == sizeof v) {
+                q->errs++;
+                warn("the backend signalled the error eventfd of queue %u", i);
+                out("EVENT vring_err queue=%u", i);
+            }
+            if (pf[qbase + 2 * i].revents) {
+                if (read(q->call_fd, &v, sizeof v) == sizeof v)
+                    q->calls++;
+                vq_drain(q);
+            }
+        }
+        ctl_flush_pending();
+        if (!garbage_sent) {
+            garbage_sent = true;
+            for (unsigned k = 0; k < opt.ngarbage; k++)
+                send_garbage(opt.garbage[k]);
+        }
+        for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
+            if (g.port[id].exists)
+                fill_tx(id);
+        for (unsigned i = 0; i < g.needed_vqs; i++)
+            vq_publish(&g.vq[i]);
+        if (!g.ready_printed && all_listed_added()) {
+            g.ready_printed = true;
+            /* Generic ports the scenario opens: like an application calling open() once the
+             * device node appears. */
+            for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
+                if (opt.spec[id].listed && opt.spec[id].open && !g.port[id].console && !g.port[id].guest_open)
+                    set_guest_open(id, true);
+            vq_publish(&g.vq[CTL_TX]);
+            out("READY");
+        }
+        if (stdin_slot >= 0 && pf[stdin_slot].revents)
+            read_stdin();
+        if (g.ended)
+            break;
+        uint64_t run_tx = 0;
+        for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
+            run_tx += g.port[id].tx_done - g.port[id].run_tx0;
+        if (opt.disconnect_after && run_tx >= opt.disconnect_after) {
+            end_run(false);
+            break;
+        }
+        bool met = targets_met();
+        if (met && g.want_idle) {
+            g.want_idle = false;
+            out("IDLE");
+        }
+        if (met && !opt.use_stdin && g.ready_printed) {
+            end_run(true);
+            break;
+        }
+        if (!met && opt.stall_timeout > 0 && now_s() - g.last_progress > opt.stall_timeout)
+            die_code(EXIT_STALL, "nothing moved for %.0f s while work is pending", opt.stall_timeout);
+        if (met || !work_pending())
+            g.last_progress = now_s();
+    }
+}
+
+static void one_run(unsigned run)
+{
+    g.run = run;
+    g.ended = g.stopping = g.ready_printed = g.want_idle = false;
+    g.ctl_npending = 0;
+    g.features_acked = g.proto_acked = g.proto_offered = g.queue_num = 0;
+    g.needed_vqs = 0;
+    for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
+        struct port *p = &g.port[id];
+        struct port_spec *s = &opt.spec[id];
+        p->exists = p->console = p->guest_open = p->host_open = p->named = p->ready_sent = false;
+        p->run_tx0 = p->tx_done;
+        p->run_rx0 = p->rx_bytes;
+        p->tx_posted = p->tx_done; /* a disconnect loses what was posted but never used */
+        p->tx_target = p->tx_done + s->tx;
+        p->rx_target = p->rx_bytes + s->rx;
+        p->t_tx_first = p->t_tx_last = p->t_rx_first = p->t_rx_last = 0;
+        p->bad_state = s->bad != BAD_NONE ? 1 : 0;
+    }
+    connect_socket();
+    out("CONNECTED run=%u socket=%s", run, opt.socket);
+    negotiate_connect();
+    start_device();
+    struct vq *c = &g.vq[CTL_RX];
+    if (!opt.early_fill)
+        for (unsigned b = 0; b < opt.queue_size; b++)
+            ctl_post_rx(b);
+    vq_publish(c);
+    g.device_ready_sent = true;
+    ctl_send(0xffffffffu, C_DEVICE_READY, 1);
+    vq_publish(&g.vq[CTL_TX]);
+    run_loop();
+    close_run_fds();
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: vsb-frontend --socket PATH [options]\n"
+"\n"
+"A vhost-user frontend that behaves like QEMU 10.2 (vhost-user-test-device-pci, virtio-id=3)\n"
+"plus the Linux 6.1 virtio_console driver, for testing a virtio-console backend.\n"
+"\n"
+"Scenario:\n"
+"  --socket PATH            vhost-user socket of the backend (connect retried for --connect-timeout)\n"
+"  --port N[:tx=B][:rx=B][:open][:seed=S][:bad=KIND]\n"
+"                           port N (repeatable): the guest writes B bytes (tx, guest->host) and\n"
+"                           expects B bytes (rx, host->guest) per run; 'open' opens a generic port\n"
+"                           (consoles open on CONSOLE_PORT by themselves); seed replaces the\n"
+"                           pattern base; bad=KIND posts one bad descriptor on its transmitq\n"
+"                           (addr, len, wrap, next, loop, indirect) instead of data\n"
+"  --close                  close opened generic ports (PORT_OPEN 0) before the clean stop\n"
+"  --runs N                 connect, run, stop, disconnect N times in this process (default 1)\n"
+"  --disconnect-after B     drop the connection abruptly once B bytes of tx were used in a run\n"
+"  --garbage KIND           after the rings start, send a bad message and expect an error ack:\n"
+"                           unknown (request 0x7ffe), badsize (SET_VRING_NUM with 4 bytes),\n"
+"                           badindex (SET_VRING_NUM for queue 1000); repeatable\n"
+"  --stdin                  take commands on stdin; the run ends on 'quit' or end of input:\n"
+"                             open N | close N | tx N B | rx N B | wait (prints IDLE when every\n"
+"                             target is met) | garbage KIND | baddesc N KIND | status |\n"
+"                             disconnect (abrupt) | quit (clean stop)\n"
+"Device and driver:\n"
+"  --queue-size N           ring size of every queue (default 64, as vhost-user-test-device-pci)\n"
+"  --num-queues N           num_vqs (default: the backend's GET_QUEUE_NUM answer)\n"
+"  --tx-chunk B             largest tx buffer of a generic port (default and maximum 32768)\n"
+"  --tx-depth N             tx buffers in flight per generic port (default: the ring size)\n"
+"  --tx-segs K              split each tx buffer into K descriptors (1..16), placed in reverse\n"
+"                           memory order\n"
+"  --indirect               put tx chains in indirect tables\n"
+"  --feature-mask HEX       virtio features the driver may ack (e.g. 0x100000003 drops EVENT_IDX\n"
+"                           and INDIRECT_DESC)\n"
+"  --proto-mask HEX         protocol features to ack (default: MQ, REPLY_ACK, CONFIG,\n"
+"                           CONFIGURE_MEM_SLOTS, STATUS as offered)\n"
+"  --early-fill             fill the control receiveq before the rings start and do not kick\n"
+"                           (the backend must rescan avail at start)\n"
+"  --no-verify              checksum host->guest data without comparing it to the pattern\n"
+"  --connect-timeout S      (default 20)  --stall-timeout S (default 30; 0 = never)\n"
+"  --reply-timeout S        (default 10)\n"
+"\n"
+"Output on stdout, one line per fact:\n"
+"  CONNECTED run=R socket=P | CONFIG cols= rows= max_nr_ports= num_queues= queue_num=\n"
+"  FEATURES offered=0x.. acked=0x.. protocol_offered=0x.. protocol_acked=0x..\n"
+"  EVENT port_add port=N | EVENT console_port port=N | NAME port=N NAME\n"
+"  EVENT port_open port=N value=V        (PORT_OPEN from the device: host side)\n"
+"  EVENT guest_open port=N value=V       (PORT_OPEN sent by the guest)\n"
+"  EVENT port_remove port=N | EVENT resize port=N first= second= | EVENT vring_err queue=Q\n"
+"  READY (every listed port added) | IDLE | GARBAGE kind=K ack=A | BADDESC port=N ...\n"
+"  RESULT run=R port=N name=NAME tx_bytes= tx_sum=HEX rx_bytes= rx_sum=HEX rx_discarded= bad_desc=\n"
+"  THROUGHPUT run=R port=N tx_mbps= rx_mbps= | DISCONNECT run=R | RUN R done | DONE\n"
+"Byte counts and sums are cumulative over runs; THROUGHPUT is per run (10^6 bytes/s).\n"
+"\n"
+"Pattern: xorshift64 (x^=x<<13; x^=x>>7; x^=x<<17), each state emitted as 8 little-endian\n"
+"bytes; seed = base^1 for guest->host, base^2 for host->guest (0 becomes 1); default base for\n"
+"port N = 0x9E3779B97F4A7C15 ^ (N << 32). Streams continue across runs. Checksum: FNV-1a 64.\n"
+"\n"
+"Exit: 0 ok, 1 protocol violation or corrupt data by the backend, 2 usage, 3 connection\n"
+"failed or closed, 4 stalled (state dumped on stderr).\n");
+}
+
+static void parse_port(const char *arg)
+{
+    char buf[256];
+    if (strlen(arg) >= sizeof buf)
+        die_code(EXIT_USAGE, "--port argument too long");
+    strcpy(buf, arg);
+    char *save, *t = strtok_r(buf, ":", &save);
+    unsigned id;
+    cmd_port(t, &id);
+    struct port_spec *s = &opt.spec[id];
+    s->listed = true;
+    while ((t = strtok_r(NULL, ":", &save))) {
+        if (!strncmp(t, "tx=", 3))
+            s->tx = parse_size(t + 3, "tx bytes");
+        else if (!strncmp(t, "rx=", 3))
+            s->rx = parse_size(t + 3, "rx bytes");
+        else if (!strcmp(t, "open"))
+            s->open = true;
+        else if (!strncmp(t, "seed=", 5)) {
+            s->seeded = true;
+            s->seed = strtoull(t + 5, NULL, 0);
+        } else if (!strncmp(t, "bad=", 4)) {
+            for (int i = 1; i <= BAD_INDIRECT; i++)
+                if (!strcmp(t + 4, bad_names[i]))
+                    s->bad = (enum bad_kind)i;
+            if (s->bad == BAD_NONE)
+                die_code(EXIT_USAGE, "bad descriptor kind '%s'", t + 4);
+        } else
+            die_code(EXIT_USAGE, "unknown --port field '%s'", t);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        while (a[0] == '-' && a[1] == '-' && a[2] == '-')
+            a++;
+        if (a[0] == '-' && a[1] != '-')
+            ; /* single-dash long options are accepted as well */
+        else
+            a++;
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEEDV() do { if (!v) die_code(EXIT_USAGE, "%s needs a value", argv[i]); i++; } while (0)
+        if (!strcmp(a, "-help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-socket")) { NEEDV(); opt.socket = v; }
+        else if (!strcmp(a, "-port")) { NEEDV(); parse_port(v); }
+        else if (!strcmp(a, "-close")) opt.close_at_end = true;
+        else if (!strcmp(a, "-runs")) { NEEDV(); opt.runs = (unsigned)parse_size(v, "run count"); }
+        else if (!strcmp(a, "-disconnect-after")) { NEEDV(); opt.disconnect_after = parse_size(v, "byte count"); }
+        else if (!strcmp(a, "-garbage")) {
+            NEEDV();
+            if (opt.ngarbage == 8)
+                die_code(EXIT_USAGE, "at most 8 --garbage");
+            opt.garbage[opt.ngarbage++] = v;
+        }
+        else if (!strcmp(a, "-stdin")) opt.use_stdin = true;
+        else if (!strcmp(a, "-queue-size")) { NEEDV(); opt.queue_size = (unsigned)parse_size(v, "queue size"); }
+        else if (!strcmp(a, "-num-queues")) { NEEDV(); opt.num_queues = (unsigned)parse_size(v, "queue count"); }
+        else if (!strcmp(a, "-tx-chunk")) { NEEDV(); opt.tx_chunk = (unsigned)parse_size(v, "chunk"); }
+        else if (!strcmp(a, "-tx-depth")) { NEEDV(); opt.tx_depth = (unsigned)parse_size(v, "depth"); }
+        else if (!strcmp(a, "-tx-segs")) { NEEDV(); opt.tx_segs = (unsigned)parse_size(v, "segments"); }
+        else if (!strcmp(a, "-indirect")) opt.indirect = true;
+        else if (!strcmp(a, "-feature-mask")) { NEEDV(); opt.feature_mask = strtoull(v, NULL, 0); }
+        else if (!strcmp(a, "-proto-mask")) { NEEDV(); opt.proto_mask = strtoull(v, NULL, 0); }
+        else if (!strcmp(a, "-early-fill")) opt.early_fill = true;
+        else if (!strcmp(a, "-no-verify")) opt.verify = false;
+        else if (!strcmp(a, "-connect-timeout")) { NEEDV(); opt.connect_timeout = atof(v); }
+        else if (!strcmp(a, "-stall-timeout")) { NEEDV(); opt.stall_timeout = atof(v); }
+        else if (!strcmp(a, "-reply-timeout")) { NEEDV(); opt.reply_timeout = atof(v); }
+        else {
+            fprintf(stderr, "vsb-frontend: unknown option '%s' (see --help)\n", argv[i]);
+            return EXIT_USAGE;
+        }
+#undef NEEDV
+    }
+    if (!opt.socket)
+        die_code(EXIT_USAGE, "--socket PATH is required (see --help)");
+    if (opt.queue_size < 2 || opt.queue_size > 32768 || (opt.queue_size & (opt.queue_size - 1)))
+        die_code(EXIT_USAGE, "--queue-size must be a power of two in 2..32768");
+    if (opt.tx_chunk == 0 || opt.tx_chunk > TX_CHUNK_MAX)
+        die_code(EXIT_USAGE, "--tx-chunk must be 1..%u", TX_CHUNK_MAX);
+    if (opt.tx_segs == 0 || opt.tx_segs > MAX_SEGS || opt.tx_segs > opt.queue_size)
+        die_code(EXIT_USAGE, "--tx-segs must be 1..%u and at most the queue size", MAX_SEGS);
+    if (opt.tx_depth > opt.queue_size)
+        die_code(EXIT_USAGE, "--tx-depth must not exceed the queue size");
+    if (opt.runs == 0)
+        die_code(EXIT_USAGE, "--runs must be at least 1");
+    if (opt.use_stdin) {
+        int fl = fcntl(0, F_GETFL);
+        if (fl >= 0)
+            fcntl(0, F_SETFL, fl | O_NONBLOCK);
+        g.stdin_open = true;
+    }
+    for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
+        struct port_spec *s = &opt.spec[id];
+        uint64_t base = s->seeded ? s->seed : 0x9E3779B97F4A7C15ull ^ ((uint64_t)id << 32);
+        stream_init(&g.port[id].tx_stream, base ^ 1);
+        stream_init(&g.port[id].rx_stream, base ^ 2);
+        g.port[id].tx_sum = g.port[id].rx_sum = FNV_OFFSET;
+    }
+    g.sock = -1;
+    for (unsigned r = 1; r <= opt.runs; r++) {
+        one_run(r);
+        if (opt.use_stdin && !g.stdin_open)
+            break;
+    }
+    out("DONE");
+    return 0;
+}

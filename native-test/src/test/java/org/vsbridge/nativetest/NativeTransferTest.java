@@ -1,0 +1,90 @@
+package org.vsbridge.nativetest;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Bulk data through the real bridge: two named ports carry 64 MiB each way (port 1 through a unix socket
+ * chardev, port 2 through a tcp one) while the console carries 1 MiB each way beside them. Every byte is
+ * checked against the pattern on both ends and the FNV-1a sums must agree. Throughput is printed, never asserted.
+ */
+@Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
+class NativeTransferTest {
+
+    private static final long BIG = 64L << 20;
+    private static final long CONSOLE = 1L << 20;
+    private static final Duration LONG = Duration.ofMinutes(5);
+
+    @TempDir
+    Path dir;
+    private NativeRig rig;
+
+    @BeforeEach
+    void start() throws Exception {
+        rig = NativeRig.start(dir);
+    }
+
+    @AfterEach
+    void stop() {
+        rig.close();
+    }
+
+    @Test
+    void twoNamedPortsCarry64MiBEachWayBesideTheConsole() throws Exception {
+        final HostPeer con = rig.peer(0);
+        final HostPeer p1 = rig.peer(1);
+        final HostPeer p2 = rig.peer(2);
+        final CompletableFuture<HostPeer.Transfer> conIn = con.receive(CONSOLE);
+        final CompletableFuture<HostPeer.Transfer> p1In = p1.receive(BIG);
+        final CompletableFuture<HostPeer.Transfer> p2In = p2.receive(BIG);
+        final CompletableFuture<HostPeer.Transfer> conOut = con.send(CONSOLE);
+        final CompletableFuture<HostPeer.Transfer> p1Out = p1.send(BIG);
+        final CompletableFuture<HostPeer.Transfer> p2Out = p2.send(BIG);
+
+        final FrontendProcess f = rig.frontend(
+            "--port", "0:tx=" + CONSOLE + ":rx=" + CONSOLE,
+            "--port", "1:tx=" + BIG + ":rx=" + BIG + ":open",
+            "--port", "2:tx=" + BIG + ":rx=" + BIG + ":open");
+        f.assertExitsCleanly(LONG);
+
+        final HostPeer.Transfer conGot = HostPeer.await(conIn, LONG, "console guest->host");
+        final HostPeer.Transfer p1Got = HostPeer.await(p1In, LONG, "port 1 guest->host");
+        final HostPeer.Transfer p2Got = HostPeer.await(p2In, LONG, "port 2 guest->host");
+        final HostPeer.Transfer conSent = HostPeer.await(conOut, LONG, "console host->guest");
+        final HostPeer.Transfer p1Sent = HostPeer.await(p1Out, LONG, "port 1 host->guest");
+        final HostPeer.Transfer p2Sent = HostPeer.await(p2Out, LONG, "port 2 host->guest");
+
+        check(f, 0, CONSOLE, conGot, conSent);
+        check(f, 1, BIG, p1Got, p1Sent);
+        check(f, 2, BIG, p2Got, p2Sent);
+        assertEquals("org.test.1", f.result(1).name());
+        assertEquals("org.test.2", f.result(2).name());
+
+        for (int port = 0; port <= 2; port++) {
+            final HostPeer.Transfer got = port == 0 ? conGot : port == 1 ? p1Got : p2Got;
+            final double[] guest = f.throughput(port);
+            System.out.printf("port %d: guest->host %.1f MB/s (host peer receiving), host->guest %.1f MB/s "
+                + "(guest receiving); guest tx side %.1f MB/s%n", port, got.megabytesPerSecond(), guest[1], guest[0]);
+        }
+        rig.assertBridgeServes();
+    }
+
+    private static void check(final FrontendProcess f, final int port, final long bytes, final HostPeer.Transfer got,
+                              final HostPeer.Transfer sent) {
+        final FrontendProcess.Result r = f.result(port);
+        assertEquals(bytes, r.txBytes(), "port " + port + ": bytes the guest wrote");
+        assertEquals(bytes, r.rxBytes(), "port " + port + ": bytes the guest read");
+        assertEquals(0, r.rxDiscarded(), "port " + port + ": bytes the guest had to discard");
+        assertEquals(r.txSum(), got.sum(), "port " + port + ": guest->host checksum");
+        assertEquals(sent.sum(), r.rxSum(), "port " + port + ": host->guest checksum");
+    }
+}
