@@ -26,6 +26,8 @@ abstract class AbstractChardev implements Chardev {
     protected boolean readPaused;
 
     private volatile boolean closed;
+    /** Mirrors {@code frontend != null} for other threads (chardev-remove's busy check). */
+    private volatile boolean busy;
 
     AbstractChardev(final String id, final ChardevKind kind, final EventLoop loop, final Logfile logfile) {
         this.id = id;
@@ -66,6 +68,7 @@ abstract class AbstractChardev implements Chardev {
             throw new IllegalStateException("chardev '" + id + "' is busy: it already has a frontend");
         }
         frontend = newFrontend;
+        busy = true;
         if (closed) {
             return;
         }
@@ -80,7 +83,13 @@ abstract class AbstractChardev implements Chardev {
     public final void detach() {
         assert loop.inEventLoop();
         frontend = null;
+        busy = false;
         inputStateChanged();
+    }
+
+    @Override
+    public boolean isBusy() {
+        return busy;
     }
 
     @Override

@@ -46,6 +46,23 @@ public interface Chardev extends AutoCloseable {
     /** chardev-send-break: a break condition towards the host peer, where the backend has one. */
     void sendBreak();
 
+    /**
+     * The chardev a new frontend attaches to: this chardev itself, or for a {@code mux} a fresh per-frontend view
+     * (each port still sees a one-frontend chardev). Any thread. Throws when no more frontends fit (QEMU's
+     * "too many uses of multiplexed chardev").
+     */
+    default Chardev newFrontendView() throws ChardevException {
+        return this;
+    }
+
+    /**
+     * True while a frontend uses this chardev (a port, or a mux or hub built on it): {@code chardev-remove}
+     * refuses it then ("Chardev 'x' is busy"). Any thread.
+     */
+    default boolean isBusy() {
+        return false;
+    }
+
     /** Close all resources (sockets, files, listeners). Idempotent. */
     @Override
     void close();

@@ -51,6 +51,34 @@ final class ChardevCli {
     private ChardevCli() {
     }
 
+    /**
+     * Like {@link #parse}, and {@code mux=on} gives QEMU's pair: the backend as {@code ID-base}, then the
+     * {@code mux} {@code ID} on it.
+     */
+    static java.util.List<ChardevOptions> parseAll(final String spec, final String defaultId)
+        throws ChardevException {
+        if (spec == null) {
+            throw new ChardevException("Parameter 'backend' is missing");
+        }
+        Map<String, String> opts = defaultId != null ? parseCompat(spec) : null;
+        if (opts == null) {
+            opts = new LinkedHashMap<>();
+            parseParams(spec, "backend", opts);
+        }
+        final String mux = opts.get("mux");
+        if (mux == null || !parseBool("mux", mux)) {
+            return java.util.List.of(build(opts, defaultId));
+        }
+        opts.remove("mux");
+        final String id = opts.getOrDefault("id", defaultId);
+        if (id == null) {
+            throw new ChardevException("Parameter 'id' is missing");
+        }
+        opts.put("id", id + "-base");
+        final ChardevOptions base = build(opts, null);
+        return java.util.List.of(base, new ChardevOptions(id, new ChardevBackend.Mux(id + "-base")));
+    }
+
     static ChardevOptions parse(final String spec, final String defaultId) throws ChardevException {
         if (spec == null) {
             throw new ChardevException("Parameter 'backend' is missing");
@@ -357,7 +385,8 @@ final class ChardevCli {
             throw ChardevKind.unknown(driver);
         }
         if (bool(opts, "mux", false)) {
-            throw new ChardevException("the bridge does not support 'mux=on' yet");
+            throw new ChardevException("'mux=on' makes two chardevs ('" + id + "-base' and the mux '" + id
+                + "'): parse it with ChardevOptions.parseAll");
         }
         final ChardevBackend backend = switch (kind) {
             case FILE -> new ChardevBackend.File(

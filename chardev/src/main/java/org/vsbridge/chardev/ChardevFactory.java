@@ -16,9 +16,16 @@ public final class ChardevFactory {
     private static final Logger LOG = Logger.getLogger(ChardevFactory.class.getName());
 
     private final EventLoopGroup group;
+    private final ChardevObjects objects;
 
     public ChardevFactory(final EventLoopGroup group) {
+        this(group, ChardevObjects.NONE);
+    }
+
+    /** A factory whose chardevs find TLS credentials, authz objects, other chardevs and named fds in {@code objects}. */
+    public ChardevFactory(final EventLoopGroup group, final ChardevObjects objects) {
         this.group = Objects.requireNonNull(group, "group");
+        this.objects = Objects.requireNonNull(objects, "objects");
     }
 
     /** Throws the reason {@code options} cannot be opened by this bridge (kind or option not built), if any. */
@@ -32,7 +39,7 @@ public final class ChardevFactory {
         final EventLoop loop = pickLoop();
         final Logfile logfile = Logfile.open(options.id(), options.logfile(), options.logappend());
         try {
-            final Chardev chardev = open(options, loop, logfile);
+            final Chardev chardev = open(options, loop, logfile, objects);
             LOG.log(Level.INFO, "chardev ''{0}'' ({1}) created: {2}",
                 new Object[] {options.id(), chardev.kind(), chardev.filename()});
             return chardev;
@@ -44,12 +51,15 @@ public final class ChardevFactory {
         }
     }
 
-    private static Chardev open(final ChardevOptions options, final EventLoop loop, final Logfile logfile)
-        throws ChardevException {
+    private static Chardev open(final ChardevOptions options, final EventLoop loop, final Logfile logfile,
+                                final ChardevObjects objects) throws ChardevException {
         final String id = options.id();
         final ChardevBackend b = options.backend();
         if (b instanceof ChardevBackend.Socket socket) {
-            return SocketChardev.open(id, loop, logfile, socket);
+            if (socket.addr() instanceof SocketAddressLegacy.Vsock) {
+                return VsockChardev.open(id, loop, logfile, socket);
+            }
+            return SocketChardev.open(id, loop, logfile, socket, objects);
         }
         if (b instanceof ChardevBackend.File file) {
             return FileChardev.open(id, loop, logfile, file);
@@ -65,6 +75,27 @@ public final class ChardevFactory {
         }
         if (b instanceof ChardevBackend.Memory ring) {
             return new RingbufChardev(id, ChardevKind.MEMORY, loop, logfile, ring.size());
+        }
+        if (b instanceof ChardevBackend.Udp udp) {
+            return UdpChardev.open(id, loop, logfile, udp);
+        }
+        if (b instanceof ChardevBackend.Mux mux) {
+            if (logfile != null) {
+                throw new ChardevException("mux: 'logfile' belongs to the base chardev");
+            }
+            return MuxChardev.open(id, mux, objects);
+        }
+        if (b instanceof ChardevBackend.Hub hub) {
+            return HubChardev.open(id, logfile, hub, objects);
+        }
+        if (b instanceof ChardevBackend.Pty pty) {
+            return PtyChardev.open(id, loop, logfile, pty);
+        }
+        if (b instanceof ChardevBackend.Serial serial) {
+            return SerialChardev.open(id, loop, logfile, serial);
+        }
+        if (b instanceof ChardevBackend.Pipe pipe) {
+            return PipeChardev.open(id, loop, logfile, pipe);
         }
         // checkSupported() let a kind through that has no implementation: say so rather than guess.
         b.kind().requireBuilt();

@@ -9,19 +9,20 @@ import java.util.Locale;
  */
 public enum ChardevKind {
     FILE("file", Support.BUILT, null),
-    SERIAL("serial", Support.LATER, null),
-    PARALLEL("parallel", Support.LATER, null),
-    PIPE("pipe", Support.LATER, null),
+    SERIAL("serial", Support.BUILT, null),
+    PARALLEL("parallel", Support.LATER, "a Linux ppdev parallel port (/dev/parportN) needs hardware this bridge "
+        + "has never been tested with, and guests use virtio-serial ports instead"),
+    PIPE("pipe", Support.BUILT, null),
     SOCKET("socket", Support.BUILT, null),
-    UDP("udp", Support.LATER, null),
-    PTY("pty", Support.LATER, null),
+    UDP("udp", Support.BUILT, null),
+    PTY("pty", Support.BUILT, null),
     NULL("null", Support.BUILT, null),
-    MUX("mux", Support.LATER, null),
-    HUB("hub", Support.LATER, null),
+    MUX("mux", Support.BUILT, null),
+    HUB("hub", Support.BUILT, null),
     MSMOUSE("msmouse", Support.DISPLAY, "it emulates a serial mouse fed by a graphical display"),
     WCTABLET("wctablet", Support.DISPLAY, "it emulates a serial tablet fed by a graphical display"),
     BRAILLE("braille", Support.DISPLAY, "it drives a braille display through brlapi"),
-    TESTDEV("testdev", Support.LATER, null),
+    TESTDEV("testdev", Support.LATER, "it is a QEMU test helper that answers commands of QEMU's own test suite"),
     STDIO("stdio", Support.BUILT, null),
     CONSOLE("console", Support.DISPLAY, "it is a Windows console window"),
     SPICEVMC("spicevmc", Support.DISPLAY, "it is a channel of a SPICE display server"),
@@ -36,7 +37,7 @@ public enum ChardevKind {
     public enum Support {
         /** Opened by {@link ChardevFactory}. */
         BUILT,
-        /** Parsed into the model, refused when opened: a later version builds it. */
+        /** Parsed into the model, refused when opened, with the reason. */
         LATER,
         /** Parsed into the model, refused when opened: it needs a display or GUI the bridge does not have. */
         DISPLAY
@@ -91,7 +92,7 @@ public enum ChardevKind {
             case BUILT -> {
             }
             case LATER -> throw new ChardevException(
-                "the bridge does not support chardev backend '" + qapiName + "' yet");
+                "the bridge does not support chardev backend '" + qapiName + "': " + displayReason);
             case DISPLAY -> throw new ChardevException(
                 "chardev backend '" + qapiName + "' needs a display or GUI, which the bridge does not have: "
                     + displayReason);

@@ -46,6 +46,15 @@ public record ChardevOptions(String id, ChardevBackend backend, String logfile, 
     }
 
     /**
+     * Like {@link #parse(String, String)}, and {@code mux=on} yields QEMU's two chardevs: the backend as
+     * {@code ID-base}, then a {@code mux} named {@code ID} on it (create them in this order).
+     */
+    public static java.util.List<ChardevOptions> parseAll(final String spec, final String defaultId)
+        throws ChardevException {
+        return ChardevCli.parseAll(spec, defaultId);
+    }
+
+    /**
      * Maps the QAPI form of {@code chardev-add}: {@code backend} is the {@code ChardevBackend} object
      * ({@code {"type":"socket","data":{...}}}). QMP defaults apply: {@code server} true, {@code wait} false.
      * Errors name members by path as QEMU does ("Parameter 'backend.data.x' is unexpected").

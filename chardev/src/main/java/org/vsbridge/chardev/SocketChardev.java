@@ -10,11 +10,14 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler.Sharable;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.unix.UnixChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Promise;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -24,6 +27,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -46,18 +50,38 @@ public final class SocketChardev extends AbstractChardev {
     /** Outbound bytes queued per connection before {@link #write} says "stop": between 256 KiB and 1 MiB. */
     static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(256 * 1024, 1024 * 1024);
 
+    /** How long a closing connection may take to hand its queued output to the peer. */
+    static final long CLOSE_FLUSH_MS = 10_000;
+
     /** Linux {@code sun_path} holds 108 bytes including the terminating NUL. */
     private static final int UNIX_PATH_MAX = 108;
 
     private final ChardevBackend.Socket options;
+    private final TlsCredentials tls;
+    private final Authorizer authz;
     private final ConnectionHandler handler = new ConnectionHandler();
+    private final ChannelInitializer<Channel> initializer = new ChannelInitializer<>() {
+        @Override
+        protected void initChannel(final Channel ch) {
+            buildPipeline(ch);
+        }
+    };
     private final Promise<Void> firstClient;
 
     /** Server only; set once bound. */
     private volatile Channel listener;
     /** Event loop only. */
     private Channel connection;
+    /** Event loop only: the hang-up poll while input is paused, or null. */
+    private ScheduledFuture<?> hangupWatch;
+    static final long HANGUP_POLL_MS = 200;
+    /** Event loop only: accepted or connected, TLS or websocket handshake still running. */
+    private Channel handshaking;
     private boolean writeBlocked;
+    /** Event loop only: a client reconnect is scheduled. */
+    private io.netty.util.concurrent.ScheduledFuture<?> reconnectTimer;
+    private Bootstrap clientBootstrap;
+    private SocketAddress clientRemote;
     private String disconnectedName;
 
     private volatile String filename;
@@ -65,9 +89,11 @@ public final class SocketChardev extends AbstractChardev {
     private volatile SocketAddress localAddress;
 
     private SocketChardev(final String id, final EventLoop loop, final Logfile logfile,
-                          final ChardevBackend.Socket options) {
+                          final ChardevBackend.Socket options, final TlsCredentials tls, final Authorizer authz) {
         super(id, ChardevKind.SOCKET, loop, logfile);
         this.options = options;
+        this.tls = tls;
+        this.authz = authz;
         this.firstClient = loop.newPromise();
         this.disconnectedName = "disconnected:" + describe(options.addr(), null, options.server());
         this.filename = disconnectedName;
@@ -75,12 +101,26 @@ public final class SocketChardev extends AbstractChardev {
 
     /** Binds or connects; a server with {@code wait} returns once its first client is connected. */
     static SocketChardev open(final String id, final EventLoop loop, final Logfile logfile,
-                              final ChardevBackend.Socket options) throws ChardevException {
-        requireBuilt(options);
+                              final ChardevBackend.Socket options, final ChardevObjects objects)
+        throws ChardevException {
+        requireBuilt(options, loop);
         if (loop.inEventLoop()) {
             throw new ChardevException("socket chardev '" + id + "' cannot be opened from its own event loop");
         }
-        final SocketChardev chardev = new SocketChardev(id, loop, logfile, options);
+        TlsCredentials tls = null;
+        Authorizer authz = null;
+        if (options.tlsCreds() != null) {
+            tls = objects.tlsCreds(options.tlsCreds());
+            if (tls.isServer() != options.server()) {
+                throw new ChardevException("Expecting TLS credentials with a " + (options.server() ? "server"
+                    : "client") + " endpoint");
+            }
+            if (options.tlsAuthz() != null) {
+                authz = objects.authz(options.tlsAuthz());
+            }
+        }
+        final SocketChardev chardev = new SocketChardev(id, loop, logfile, options, tls, authz);
+        chardev.fdNumber = options.addr() instanceof SocketAddressLegacy.Fd fd ? resolveFd(fd, objects) : -1;
         try {
             if (options.server()) {
                 chardev.listen();
@@ -94,20 +134,52 @@ public final class SocketChardev extends AbstractChardev {
         return chardev;
     }
 
-    /** The parts of {@code socket} a later version builds are refused by name. */
-    private static void requireBuilt(final ChardevBackend.Socket o) throws ChardevException {
-        final String option = o.telnet() ? "telnet" : o.tn3270() ? "tn3270" : o.websocket() ? "websocket"
-            : o.tlsCreds() != null ? "tls-creds" : o.reconnectMs() > 0 ? "reconnect" : null;
-        if (option != null) {
-            throw new ChardevException("the bridge does not support socket option '" + option + "' yet");
-        }
+    /** What this class cannot do is refused by name (vsock addresses go to {@link VsockChardev}). */
+    private static void requireBuilt(final ChardevBackend.Socket o, final EventLoop loop) throws ChardevException {
         if (o.addr() instanceof SocketAddressLegacy.Unix u && u.abstractNamespace()) {
-            throw new ChardevException("the bridge does not support abstract unix sockets yet");
+            if (!u.tight()) {
+                throw new ChardevException("the bridge does not support abstract unix sockets with tight=off "
+                    + "(an address padded to the full sun_path): use tight=on");
+            }
+            if (!Transports.isEpoll(loop)) {
+                throw new ChardevException("abstract unix sockets need the native epoll transport");
+            }
         }
-        if (!(o.addr() instanceof SocketAddressLegacy.Unix) && !(o.addr() instanceof SocketAddressLegacy.Inet)) {
-            throw new ChardevException("the bridge does not support socket address type '" + o.addr().type()
-                + "' yet");
+        if (o.addr() instanceof SocketAddressLegacy.Inet inet && Boolean.TRUE.equals(inet.mptcp())) {
+            throw new ChardevException("the bridge does not support 'mptcp' (multipath TCP) sockets");
         }
+        if (o.addr() instanceof SocketAddressLegacy.Fd && !Transports.isEpoll(loop)) {
+            throw new ChardevException("sockets passed as file descriptors need the native epoll transport");
+        }
+        if (o.addr() instanceof SocketAddressLegacy.Vsock) {
+            throw new IllegalArgumentException("vsock addresses are opened by VsockChardev");
+        }
+    }
+
+    /** Event loop only after open: the descriptor of an {@code fd} address, -1 otherwise. */
+    private int fdNumber = -1;
+
+    private static int resolveFd(final SocketAddressLegacy.Fd fd, final ChardevObjects objects)
+        throws ChardevException {
+        final int n;
+        if (fd.str().chars().allMatch(Character::isDigit) && !fd.str().isEmpty()) {
+            try {
+                n = Integer.parseInt(fd.str());
+            } catch (final NumberFormatException e) {
+                throw new ChardevException("Invalid file descriptor number '" + fd.str() + "'");
+            }
+        } else {
+            n = objects.namedFd(fd.str());
+        }
+        final int family = Posix.socketFamily(n);
+        if (family != Posix.AF_UNIX && family != Posix.AF_INET && family != Posix.AF_INET6) {
+            throw new ChardevException("File descriptor '" + fd.str() + "' is not a unix or inet socket");
+        }
+        return n;
+    }
+
+    private static boolean isUnixFd(final int fd) {
+        return Posix.socketFamily(fd) == Posix.AF_UNIX;
     }
 
     // ------------------------------------------------------------------ opening
@@ -120,26 +192,58 @@ public final class SocketChardev extends AbstractChardev {
             .handler(new AcceptGate())
             .childOption(ChannelOption.AUTO_READ, false)
             .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
-            .childHandler(handler);
+            .childHandler(initializer);
         final SocketAddress bindAddress;
         final String where;
-        if (options.addr() instanceof SocketAddressLegacy.Unix unix) {
+        if (fdNumber >= 0) {
+            if (!Posix.isListening(fdNumber)) {
+                throw new ChardevException("File descriptor '" + ((SocketAddressLegacy.Fd) options.addr()).str()
+                    + "' is not a listening socket");
+            }
+            final int fd = fdNumber;
+            if (isUnixFd(fd)) {
+                b.channelFactory(() -> new io.netty.channel.epoll.EpollServerDomainSocketChannel(fd));
+            } else {
+                b.channelFactory(() -> new io.netty.channel.epoll.EpollServerSocketChannel(fd));
+            }
+            bindAddress = null;
+            where = "Failed to listen on fd " + fd;
+        } else if (options.addr() instanceof SocketAddressLegacy.Unix unix) {
             checkUnixPath(unix.path());
-            removeStaleSocket(unix.path(), where(unix));
+            if (unix.abstractNamespace()) {
+                bindAddress = new io.netty.channel.unix.DomainSocketAddress("\0" + unix.path());
+            } else {
+                removeStaleSocket(unix.path(), where(unix));
+                bindAddress = Transports.domainSocketAddress(loop, unix.path());
+            }
             b.channel(Transports.serverDomainSocketChannel(loop));
-            bindAddress = Transports.domainSocketAddress(loop, unix.path());
             where = where(unix);
         } else {
             final SocketAddressLegacy.Inet inet = (SocketAddressLegacy.Inet) options.addr();
             b.channel(Transports.serverSocketChannel(loop))
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.TCP_NODELAY, options.nodelay());
+            if (Boolean.TRUE.equals(inet.keepAlive())) {
+                b.childOption(ChannelOption.SO_KEEPALIVE, true);
+            }
             final int port = port(inet, true);
-            bindAddress = inet.host().isEmpty() ? new InetSocketAddress(port)
-                : new InetSocketAddress(resolve(inet), port);
+            final InetAddress host = inet.host().isEmpty() && inet.ipv4() == null && inet.ipv6() == null ? null
+                : resolve(inet);
+            bindAddress = host == null ? new InetSocketAddress(port) : new InetSocketAddress(host, port);
             where = "Failed to bind socket";
         }
-        final ChannelFuture bound = b.bind(bindAddress).awaitUninterruptibly();
+        ChannelFuture bound = (bindAddress == null ? b.register() : b.bind(bindAddress)).awaitUninterruptibly();
+        final Integer to = options.addr() instanceof SocketAddressLegacy.Inet inet ? inet.to() : null;
+        if (!bound.isSuccess() && to != null && bindAddress instanceof InetSocketAddress first
+            && first.getPort() > 0) {
+            // 'to': QEMU tries each port up to this one and takes the first that binds.
+            for (int p = first.getPort() + 1; p <= to && !bound.isSuccess(); p++) {
+                bound = b.bind(new InetSocketAddress(first.getAddress(), p)).awaitUninterruptibly();
+            }
+            if (!bound.isSuccess()) {
+                throw new ChardevException("Failed to find an available port: " + reason(bound.cause()));
+            }
+        }
         if (!bound.isSuccess()) {
             throw new ChardevException(where + ": " + reason(bound.cause()));
         }
@@ -175,19 +279,43 @@ public final class SocketChardev extends AbstractChardev {
             .group(loop)
             .option(ChannelOption.AUTO_READ, false)
             .option(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
-            .handler(handler);
+            .handler(initializer);
         final SocketAddress remote;
         final String where;
-        if (options.addr() instanceof SocketAddressLegacy.Unix unix) {
+        if (fdNumber >= 0) {
+            final int fd = fdNumber;
+            if (isUnixFd(fd)) {
+                b.channelFactory(() -> new io.netty.channel.epoll.EpollDomainSocketChannel(fd));
+            } else {
+                b.channelFactory(() -> new io.netty.channel.epoll.EpollSocketChannel(fd));
+            }
+            final ChannelFuture f = b.register().awaitUninterruptibly();
+            if (!f.isSuccess()) {
+                throw new ChardevException("Failed to use fd " + fd + ": " + reason(f.cause()));
+            }
+            loop.submit(() -> { }).syncUninterruptibly();
+            return;
+        } else if (options.addr() instanceof SocketAddressLegacy.Unix unix) {
             checkUnixPath(unix.path());
             b.channel(Transports.domainSocketChannel(loop));
-            remote = Transports.domainSocketAddress(loop, unix.path());
+            remote = unix.abstractNamespace() ? new io.netty.channel.unix.DomainSocketAddress("\0" + unix.path())
+                : Transports.domainSocketAddress(loop, unix.path());
             where = "Failed to connect to '" + unix.path() + "'";
         } else {
             final SocketAddressLegacy.Inet inet = (SocketAddressLegacy.Inet) options.addr();
             b.channel(Transports.socketChannel(loop)).option(ChannelOption.TCP_NODELAY, options.nodelay());
+            if (Boolean.TRUE.equals(inet.keepAlive())) {
+                b.option(ChannelOption.SO_KEEPALIVE, true);
+            }
             remote = new InetSocketAddress(resolve(inet), port(inet, false));
             where = "Failed to connect to '" + inet.host() + ":" + inet.port() + "'";
+        }
+        if (options.reconnectMs() > 0) {
+            // As QEMU with reconnect: creation succeeds at once, the connection comes (and comes back) later.
+            clientBootstrap = b;
+            clientRemote = remote;
+            loop.execute(this::reconnectNow);
+            return;
         }
         final ChannelFuture f = b.connect(remote).awaitUninterruptibly();
         if (!f.isSuccess()) {
@@ -195,6 +323,88 @@ public final class SocketChardev extends AbstractChardev {
         }
         // NIO completes the connect promise before channelActive runs (in the same loop task): wait for it.
         loop.submit(() -> { }).syncUninterruptibly();
+    }
+
+    /** Event loop: one connect attempt of a reconnecting client; a failure schedules the next. */
+    private void reconnectNow() {
+        reconnectTimer = null;
+        if (isClosed() || connection != null || handshaking != null) {
+            return;
+        }
+        clientBootstrap.connect(clientRemote).addListener((ChannelFuture f) -> {
+            if (!f.isSuccess()) {
+                LOG.log(Level.INFO, "chardev ''{0}'': Unable to connect character device {0}: {1}",
+                    new Object[] {id, reason(f.cause())});
+                scheduleReconnect();
+            }
+        });
+    }
+
+    private void scheduleReconnect() {
+        if (clientBootstrap != null && !isClosed() && reconnectTimer == null) {
+            reconnectTimer = loop.schedule(this::reconnectNow, options.reconnectMs(),
+                java.util.concurrent.TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** The pipeline reads like the options: [TLS] [HTTP + websocket | telnet] chardev. */
+    private void buildPipeline(final Channel ch) {
+        final var p = ch.pipeline();
+        if (tls != null) {
+            p.addLast("tls", tls.context().newHandler(ch.alloc()));
+        }
+        if (options.websocket()) {
+            p.addLast("http", new io.netty.handler.codec.http.HttpServerCodec());
+            p.addLast("http-aggregator", new io.netty.handler.codec.http.HttpObjectAggregator(64 * 1024));
+            p.addLast("websocket", new io.netty.handler.codec.http.websocketx.WebSocketServerProtocolHandler(
+                io.netty.handler.codec.http.websocketx.WebSocketServerProtocolConfig.newBuilder()
+                    .websocketPath("/").checkStartsWith(true).subprotocols("binary")
+                    .allowExtensions(false).maxFramePayloadLength(1 << 20).build()));
+            p.addLast("websocket-bytes", new WebSocketBytes());
+        } else if (options.telnet() || options.tn3270()) {
+            p.addLast("telnet", new TelnetDecoder(options.tn3270()));
+        }
+        p.addLast("chardev", handler);
+    }
+
+    /** Handshakes that ended (either way): lets a test know a refused peer has been dealt with. */
+    int handshakeAttempts() {
+        return handshakesDone;
+    }
+
+    private volatile int handshakesDone;
+
+    /** True while a handshake (TLS, websocket) must finish before the peer counts as connected. */
+    private boolean needsHandshake() {
+        return tls != null || options.websocket();
+    }
+
+    /** After the TLS handshake: the authz object decides on the client certificate's distinguished name. */
+    private boolean authorized(final Channel c) {
+        if (authz == null) {
+            return true;
+        }
+        final io.netty.handler.ssl.SslHandler ssl = c.pipeline().get(io.netty.handler.ssl.SslHandler.class);
+        String dn = null;
+        try {
+            final java.security.cert.Certificate[] chain = ssl.engine().getSession().getPeerCertificates();
+            if (chain.length > 0 && chain[0] instanceof java.security.cert.X509Certificate x509) {
+                dn = x509.getSubjectX500Principal().getName(javax.security.auth.x500.X500Principal.RFC2253);
+            }
+        } catch (final javax.net.ssl.SSLPeerUnverifiedException e) {
+            dn = null;
+        }
+        if (dn == null) {
+            LOG.log(Level.WARNING, "chardev ''{0}'': TLS client sent no certificate, authorization ''{1}'' "
+                + "refuses it", new Object[] {id, options.tlsAuthz()});
+            return false;
+        }
+        if (!authz.isAllowed(dn)) {
+            LOG.log(Level.WARNING, "chardev ''{0}'': TLS x509 authz check for {1} is denied",
+                new Object[] {id, dn});
+            return false;
+        }
+        return true;
     }
 
     private static int port(final SocketAddressLegacy.Inet inet, final boolean server) throws ChardevException {
@@ -211,9 +421,34 @@ public final class SocketChardev extends AbstractChardev {
         return port;
     }
 
+    /**
+     * The address of {@code host}, restricted as QEMU's inet options say: {@code ipv4}/{@code ipv6} pick the
+     * family (an empty host is that family's any-address), {@code numeric} forbids a name lookup.
+     */
     private static InetAddress resolve(final SocketAddressLegacy.Inet inet) throws ChardevException {
+        final boolean v4 = !Boolean.FALSE.equals(inet.ipv4()) && !(Boolean.TRUE.equals(inet.ipv6())
+            && inet.ipv4() == null);
+        final boolean v6 = !Boolean.FALSE.equals(inet.ipv6()) && !(Boolean.TRUE.equals(inet.ipv4())
+            && inet.ipv6() == null);
+        if (!v4 && !v6) {
+            throw new ChardevException("address resolution failed for " + inet.host() + ":" + inet.port()
+                + ": ipv4=off and ipv6=off leave no address family");
+        }
         try {
-            return InetAddress.getByName(inet.host().isEmpty() ? null : inet.host());
+            if (inet.host().isEmpty()) {
+                return InetAddress.getByName(v4 ? "0.0.0.0" : "::");
+            }
+            final String host = inet.host().startsWith("[") && inet.host().endsWith("]")
+                ? inet.host().substring(1, inet.host().length() - 1) : inet.host();
+            if (Boolean.TRUE.equals(inet.numeric()) && !(host.matches("\\d{1,3}(\\.\\d{1,3}){3}") || host.contains(":"))) {
+                throw new UnknownHostException(host);
+            }
+            for (final InetAddress a : InetAddress.getAllByName(host)) {
+                if ((a instanceof java.net.Inet4Address && v4) || (a instanceof java.net.Inet6Address && v6)) {
+                    return a;
+                }
+            }
+            throw new UnknownHostException(host);
         } catch (final UnknownHostException e) {
             throw new ChardevException("address resolution failed for " + inet.host() + ":" + inet.port()
                 + ": Name or service not known");
@@ -285,8 +520,41 @@ public final class SocketChardev extends AbstractChardev {
     protected void inputStateChanged() {
         final Channel c = connection;
         if (c != null) {
-            c.config().setAutoRead(inputWanted());
+            applyInputState(c);
         }
+    }
+
+    private void applyInputState(final Channel c) {
+        c.config().setAutoRead(inputWanted());
+        if (!inputWanted()) {
+            watchHangup(c);
+        }
+    }
+
+    /**
+     * While input is paused the transport does not read, so it would not see the peer leave; QEMU watches its
+     * sockets for hang-up for the same reason. Without this, a replaced peer waits in the backlog and guest
+     * output goes into the dead connection. Polls the socket every {@link #HANGUP_POLL_MS} while paused.
+     * (A peer that closes with data still queued towards us cannot be seen: its FIN waits behind that data
+     * until we read it, as TCP orders them; a reset or a FIN with nothing queued is seen.)
+     */
+    private void watchHangup(final Channel c) {
+        if (hangupWatch != null || !(c instanceof UnixChannel unix)) {
+            return;
+        }
+        hangupWatch = c.eventLoop().scheduleAtFixedRate(() -> {
+            if (connection != c || inputWanted() || !c.isActive()) {
+                hangupWatch.cancel(false);
+                hangupWatch = null;
+                return;
+            }
+            if (Posix.peerGone(unix.fd().intValue())) {
+                LOG.log(Level.INFO, "chardev ''{0}'': peer hung up while input was paused", id);
+                hangupWatch.cancel(false);
+                hangupWatch = null;
+                c.close();
+            }
+        }, HANGUP_POLL_MS, HANGUP_POLL_MS, TimeUnit.MILLISECONDS);
     }
 
     @Override
@@ -308,17 +576,29 @@ public final class SocketChardev extends AbstractChardev {
 
     @Override
     protected void doClose() {
+        if (reconnectTimer != null) {
+            reconnectTimer.cancel(false);
+            reconnectTimer = null;
+        }
+        if (handshaking != null) {
+            handshaking.close();
+            handshaking = null;
+        }
         final Channel c = connection;
         connection = null;
         connected = false;
         if (c != null) {
             // Close after what is already queued reaches the peer: shutdown must not drop accepted guest output.
             c.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            // A peer that stopped reading would hold the connection (and chardev-change's old backend) forever.
+            c.eventLoop().schedule(() -> {
+                c.close();
+            }, CLOSE_FLUSH_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
         }
         final Channel l = listener;
         if (l != null) {
             l.close();
-            if (options.addr() instanceof SocketAddressLegacy.Unix unix) {
+            if (options.addr() instanceof SocketAddressLegacy.Unix unix && !unix.abstractNamespace()) {
                 try {
                     Files.deleteIfExists(Path.of(unix.path()));
                 } catch (final IOException e) {
@@ -337,33 +617,50 @@ public final class SocketChardev extends AbstractChardev {
      * QEMU's {@code qemu_chr_socket_address}: {@code tcp:HOST:PORT[,server=on]} or {@code unix:PATH[,server=on]};
      * a server names its bound address.
      */
-    private static String describe(final SocketAddressLegacy addr, final SocketAddress bound, final boolean server) {
+    private String describe(final SocketAddressLegacy addr, final SocketAddress bound, final boolean server) {
         final String suffix = server ? ",server=on" : "";
         if (addr instanceof SocketAddressLegacy.Unix unix) {
-            return "unix:" + unix.path() + suffix;
+            final String abs = unix.abstractNamespace() ? ",abstract=on" + (unix.tight() ? ",tight=on" : "") : "";
+            return "unix:" + unix.path() + abs + suffix;
         }
         if (addr instanceof SocketAddressLegacy.Inet inet) {
             if (bound instanceof InetSocketAddress b) {
-                return "tcp:" + SocketNames.numericHost(b.getAddress()) + ":" + b.getPort() + suffix;
+                return protocol() + ":" + SocketNames.numericHost(b.getAddress()) + ":" + b.getPort() + suffix;
             }
-            return "tcp:" + inet.host() + ":" + inet.port() + suffix;
+            return protocol() + ":" + inet.host() + ":" + inet.port() + suffix;
+        }
+        if (addr instanceof SocketAddressLegacy.Fd fd) {
+            return "fd:" + fd.str() + suffix;
         }
         return addr.type() + suffix;
+    }
+
+    /** QEMU's qemu_chr_socket_protocol. */
+    private String protocol() {
+        return options.telnet() ? "telnet" : options.websocket() ? "websocket" : "tcp";
     }
 
     /** QEMU's {@code qemu_chr_compute_filename} for a connected socket. */
     private String connectedName(final Channel c) {
         final String suffix = options.server() ? ",server=on" : "";
+        if (c.localAddress() instanceof InetSocketAddress local
+            && c.remoteAddress() instanceof InetSocketAddress remote) {
+            return protocol() + ":" + SocketNames.hostPort(local) + suffix + " <-> " + SocketNames.hostPort(remote);
+        }
         if (options.addr() instanceof SocketAddressLegacy.Unix unix) {
+            // QEMU prints sun_path with %s: an abstract name starts with NUL, so it prints as empty.
+            if (unix.abstractNamespace()) {
+                return "unix:" + suffix;
+            }
             if (options.server()) {
                 return "unix:" + unix.path() + suffix;
             }
             final String peer = Transports.domainSocketPath(c.remoteAddress());
             return "unix:" + (peer != null ? peer : unix.path());
         }
-        if (c.localAddress() instanceof InetSocketAddress local
-            && c.remoteAddress() instanceof InetSocketAddress remote) {
-            return "tcp:" + SocketNames.hostPort(local) + suffix + " <-> " + SocketNames.hostPort(remote);
+        if (options.addr() instanceof SocketAddressLegacy.Fd) {
+            final String path = Transports.domainSocketPath(options.server() ? c.localAddress() : c.remoteAddress());
+            return "unix:" + (path == null ? "" : path) + suffix;
         }
         return "unknown";
     }
@@ -371,11 +668,12 @@ public final class SocketChardev extends AbstractChardev {
     // ------------------------------------------------------------------ pipeline
 
     /** On the listener: stop accepting as soon as a client is taken, so the next one stays in the backlog. */
+    @Sharable // no per-channel state; 'to' binds several listeners in turn
     private final class AcceptGate extends ChannelInboundHandlerAdapter {
         @Override
         public void channelRead(final ChannelHandlerContext ctx, final Object msg) {
             ctx.channel().config().setAutoRead(false);
-            if (connection != null || isClosed()) {
+            if (connection != null || handshaking != null || isClosed()) {
                 // Accepted in the same batch as the current client: QEMU would not have taken it.
                 LOG.log(Level.WARNING, "chardev ''{0}'': second client while one is connected, closing it", id);
                 ((Channel) msg).close();
@@ -397,9 +695,66 @@ public final class SocketChardev extends AbstractChardev {
         @Override
         public void channelActive(final ChannelHandlerContext ctx) {
             final Channel c = ctx.channel();
+            if (connection != null || handshaking != null || isClosed()) {
+                c.close();
+                return;
+            }
+            if (needsHandshake()) {
+                handshaking = c;
+                c.config().setAutoRead(true); // the handshake needs to read; input is held until ready
+                return;
+            }
+            ready(ctx);
+        }
+
+        @Override
+        public void userEventTriggered(final ChannelHandlerContext ctx, final Object evt) {
+            final Channel c = ctx.channel();
+            if (evt == TelnetDecoder.BREAK) {
+                if (c == connection && frontend != null) {
+                    frontend.breakReceived();
+                }
+                return;
+            }
+            if (c != handshaking) {
+                ctx.fireUserEventTriggered(evt);
+                return;
+            }
+            if (evt instanceof io.netty.handler.ssl.SslHandshakeCompletionEvent done) {
+                handshakesDone++;
+                if (!done.isSuccess()) {
+                    LOG.log(Level.WARNING, "chardev ''{0}'': TLS handshake failed: {1}",
+                        new Object[] {id, reason(done.cause())});
+                    c.close();
+                    return;
+                }
+                if (!authorized(c)) {
+                    c.close();
+                    return;
+                }
+                if (!options.websocket()) {
+                    ready(ctx);
+                }
+                return;
+            }
+            if (evt instanceof io.netty.handler.codec.http.websocketx.WebSocketServerProtocolHandler
+                .HandshakeComplete) {
+                ready(ctx);
+                return;
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        /** The peer is connected and every handshake is done: OPENED. */
+        private void ready(final ChannelHandlerContext ctx) {
+            final Channel c = ctx.channel();
+            handshaking = null;
             if (connection != null || isClosed()) {
                 c.close();
                 return;
+            }
+            if (options.telnet() || options.tn3270()) {
+                c.writeAndFlush(TelnetDecoder.init(options.tn3270()), c.voidPromise());
             }
             connection = c;
             if (!options.server()) {
@@ -409,7 +764,7 @@ public final class SocketChardev extends AbstractChardev {
             connected = true;
             LOG.log(Level.INFO, "chardev ''{0}'': connected: {1}", new Object[] {id, filename});
             firstClient.trySuccess(null);
-            c.config().setAutoRead(inputWanted());
+            applyInputState(c);
             if (frontend != null) {
                 frontend.opened();
             }
@@ -427,6 +782,15 @@ public final class SocketChardev extends AbstractChardev {
 
         @Override
         public void channelInactive(final ChannelHandlerContext ctx) {
+            if (ctx.channel() == handshaking) {
+                handshaking = null;
+                final Channel l = listener;
+                if (l != null && !isClosed()) {
+                    l.config().setAutoRead(true);
+                }
+                scheduleReconnect();
+                return;
+            }
             if (ctx.channel() != connection) {
                 return;
             }
@@ -448,6 +812,7 @@ public final class SocketChardev extends AbstractChardev {
             if (l != null && !isClosed()) {
                 l.config().setAutoRead(true); // accept the next client (maybe already in the backlog)
             }
+            scheduleReconnect();
         }
 
         @Override

@@ -67,6 +67,12 @@ public final class Transports {
         return isEpoll(group) ? EpollSocketChannel.class : NioSocketChannel.class;
     }
 
+    public static Class<? extends io.netty.channel.socket.DatagramChannel> datagramChannel(
+        final EventLoopGroup group) {
+        return isEpoll(group) ? io.netty.channel.epoll.EpollDatagramChannel.class
+            : io.netty.channel.socket.nio.NioDatagramChannel.class;
+    }
+
     public static Class<? extends ServerChannel> serverDomainSocketChannel(final EventLoopGroup group) {
         return isEpoll(group) ? EpollServerDomainSocketChannel.class : NioServerDomainSocketChannel.class;
     }

@@ -60,6 +60,12 @@ final class RecordingFrontend implements ChardevFrontend {
         events.add("writable");
     }
 
+    @Override
+    public void breakReceived() {
+        onLoop();
+        events.add("break");
+    }
+
     /** Waits for the next event that is not "data" and checks it. */
     void expect(final String event) throws InterruptedException {
         while (true) {

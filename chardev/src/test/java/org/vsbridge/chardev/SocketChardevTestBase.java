@@ -421,13 +421,19 @@ abstract class SocketChardevTestBase {
     }
 
     @Test
-    void optionsOfLaterVersionsAreRefused() {
+    void impossibleCombinationsAreRefusedWithQemusWords() {
         final ChardevException e = assertThrows(ChardevException.class,
-            () -> create("socket,id=x,host=127.0.0.1,port=0,server=on,wait=off,telnet=on"));
-        assertEquals("the bridge does not support socket option 'telnet' yet", e.getMessage());
-        final ChardevException r = assertThrows(ChardevException.class,
-            () -> create("socket,id=x,path=/tmp/x.sock,reconnect=1"));
-        assertEquals("the bridge does not support socket option 'reconnect' yet", r.getMessage());
+            () -> create("socket,id=x,host=127.0.0.1,port=0,server=on,reconnect=1"));
+        assertEquals("'reconnect' option is incompatible with socket in server listen mode", e.getMessage());
+        final ChardevException w = assertThrows(ChardevException.class,
+            () -> create("socket,id=x,path=/tmp/x.sock,wait=off"));
+        assertEquals("'wait' option is incompatible with socket in client connect mode", w.getMessage());
+        final ChardevException ws = assertThrows(ChardevException.class,
+            () -> create("socket,id=x,path=/tmp/x.sock,websocket=on"));
+        assertEquals("Websocket client is not implemented", ws.getMessage());
+        final ChardevException tls = assertThrows(ChardevException.class,
+            () -> create("socket,id=x,path=/tmp/x.sock,tls-creds=t"));
+        assertEquals("'tls_creds' option is incompatible with 'unix' address type", tls.getMessage());
     }
 
     @Test

@@ -68,10 +68,26 @@ final class HostPeer implements AutoCloseable {
 
     /** Closes the connection: the chardev sees its peer go away. Aborts a running sender. */
     synchronized void disconnect() throws InterruptedException {
+        disconnect(false);
+    }
+
+    /**
+     * Resets the connection (SO_LINGER 0: RST, not FIN). A FIN from a peer that still has bytes queued towards
+     * a chardev that is not reading waits behind those bytes, as TCP orders them, so nobody can see that close
+     * until the bytes are read; a reset is seen at once.
+     */
+    synchronized void abort() throws InterruptedException {
+        disconnect(true);
+    }
+
+    private void disconnect(final boolean reset) throws InterruptedException {
         final SocketChannel ch = channel;
         channel = null;
         if (ch != null) {
             try {
+                if (reset) {
+                    ch.setOption(java.net.StandardSocketOptions.SO_LINGER, 0);
+                }
                 ch.close();
             } catch (final IOException e) {
                 LOG.fine(() -> "peer " + name + ": close: " + e);

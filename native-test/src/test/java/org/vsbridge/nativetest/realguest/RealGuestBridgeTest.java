@@ -59,8 +59,9 @@ class RealGuestBridgeTest extends RealGuestSuite {
             "8 MiB host to guest");
         killedH2g.kill();
         harness.finish(killedH2g);
-        // A fresh host connection: bytes the old one had queued are not part of the next check.
-        harness.peer(P2).disconnect();
+        // A fresh host connection: bytes the old one had queued are not part of the next check. The old one is
+        // reset: a plain close would sit behind the megabytes it still has queued towards the paused chardev.
+        harness.peer(P2).abort();
 
         assertTrue(harness.bridge().isAlive(), () -> "bridge died with its QEMU:\n" + harness.bridge().log());
         final JsonNode version = harness.qmp().execute("{\"execute\":\"query-version\",\"id\":1}", 10_000);

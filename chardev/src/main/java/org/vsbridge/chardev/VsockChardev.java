@@ -1,0 +1,69 @@
+package org.vsbridge.chardev;
+
+import com.sun.jna.LastErrorException;
+import io.netty.channel.EventLoop;
+
+/**
+ * {@code socket} with a {@code vsock} address, client side: an {@code AF_VSOCK} stream socket connected through
+ * JNA (Netty has no vsock transport) and then served like any descriptor. Its {@code filename} is
+ * {@code vsock:CID:PORT} until connected and {@code unknown} after, as QEMU computes it for a family it cannot
+ * print. A vsock server, and telnet, websocket or TLS over vsock, are refused.
+ */
+final class VsockChardev extends FdChardev {
+
+    private final String address;
+
+    private VsockChardev(final String id, final EventLoop loop, final Logfile logfile, final int fd,
+                         final String address) {
+        super(id, ChardevKind.SOCKET, loop, logfile, fd, fd);
+        this.address = address;
+    }
+
+    static VsockChardev open(final String id, final EventLoop loop, final Logfile logfile,
+                             final ChardevBackend.Socket options) throws ChardevException {
+        final SocketAddressLegacy.Vsock vsock = (SocketAddressLegacy.Vsock) options.addr();
+        if (options.server()) {
+            throw new ChardevException("the bridge does not support vsock server sockets: connect to a vsock "
+                + "listener (server=off), or use a unix or tcp socket");
+        }
+        if (options.telnet() || options.tn3270() || options.websocket() || options.reconnectMs() > 0) {
+            throw new ChardevException("the bridge supports vsock sockets only as plain byte streams "
+                + "(no telnet, tn3270, websocket or reconnect)");
+        }
+        requireEpoll(loop, ChardevKind.SOCKET);
+        final int cid = number(vsock.cid(), "cid");
+        final int port = number(vsock.port(), "port");
+        final String address = "vsock:" + vsock.cid() + ":" + vsock.port();
+        int fd = -1;
+        try {
+            fd = Posix.socket(Posix.AF_VSOCK, Posix.SOCK_STREAM | Posix.SOCK_CLOEXEC, 0);
+            final byte[] sa = Posix.sockaddrVm(cid, port);
+            Posix.connect(fd, sa, sa.length);
+            Posix.setNonBlocking(fd);
+        } catch (final LastErrorException e) {
+            Posix.closeQuietly(fd);
+            throw new ChardevException("Failed to connect to '" + address + "': " + Posix.reason(e));
+        }
+        final VsockChardev chardev = new VsockChardev(id, loop, logfile, fd, address);
+        try {
+            chardev.register();
+        } catch (final ChardevException e) {
+            chardev.close();
+            throw e;
+        }
+        return chardev;
+    }
+
+    private static int number(final String value, final String what) throws ChardevException {
+        try {
+            return (int) Long.parseLong(value);
+        } catch (final NumberFormatException e) {
+            throw new ChardevException("Failed to parse vsock " + what + " '" + value + "'");
+        }
+    }
+
+    @Override
+    public String filename() {
+        return isOpen() ? "unknown" : "disconnected:" + address;
+    }
+}

@@ -1,0 +1,489 @@
+package org.vsbridge.chardev;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.vsbridge.chardev.ByteBufs.run;
+import static org.vsbridge.chardev.ByteBufs.write;
+
+import io.netty.channel.EventLoopGroup;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.WebSocket;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The socket options beyond plain bytes, each against a real peer: telnet and tn3270 negotiation byte for byte,
+ * a websocket client (the JDK's), TLS with a CA made by openssl for this run (and a client whose DN is refused),
+ * reconnect after the peer restarts, abstract unix sockets, inherited descriptors, vsock; plus udp, mux, hub.
+ */
+class SocketFeaturesTest {
+
+    @TempDir
+    Path dir;
+
+    private EventLoopGroup group;
+    private ChardevFactory factory;
+    private final Map<String, Object> objects = new java.util.concurrent.ConcurrentHashMap<>();
+
+    @BeforeEach
+    void setUp() {
+        group = Transports.newEventLoopGroup(1, "test-features");
+        assumeTrue(Transports.isEpoll(group), "needs epoll");
+        factory = new ChardevFactory(group, new ChardevObjects() {
+            @Override
+            public TlsCredentials tlsCreds(final String id) throws ChardevException {
+                if (objects.get(id) instanceof TlsCredentials t) {
+                    return t;
+                }
+                return ChardevObjects.super.tlsCreds(id);
+            }
+
+            @Override
+            public Authorizer authz(final String id) throws ChardevException {
+                if (objects.get(id) instanceof Authorizer a) {
+                    return a;
+                }
+                return ChardevObjects.super.authz(id);
+            }
+
+            @Override
+            public Chardev chardev(final String id) {
+                return objects.get(id) instanceof Chardev c ? c : null;
+            }
+        });
+    }
+
+    @AfterEach
+    void tearDown() {
+        for (final Object o : objects.values()) {
+            if (o instanceof Chardev c) {
+                c.close();
+            }
+        }
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    private Chardev create(final String spec) throws ChardevException {
+        final ChardevOptions o = ChardevOptions.parse(spec);
+        final Chardev c = factory.create(o);
+        objects.put(o.id(), c);
+        return c;
+    }
+
+    private static RecordingFrontend attach(final Chardev c) throws Exception {
+        final RecordingFrontend fe = new RecordingFrontend(c);
+        run(c, () -> c.attach(fe));
+        return fe;
+    }
+
+    private static int port(final Chardev c) {
+        return ((InetSocketAddress) ((SocketChardev) c).localAddress()).getPort();
+    }
+
+    private static SocketChannel tcp(final int port) throws IOException {
+        return SocketChannel.open(new InetSocketAddress("127.0.0.1", port));
+    }
+
+    private static byte[] read(final SocketChannel ch, final int n) throws Exception {
+        return CompletableFuture.supplyAsync(() -> {
+            final ByteBuffer b = ByteBuffer.allocate(n);
+            try {
+                while (b.hasRemaining()) {
+                    if (ch.read(b) < 0) {
+                        throw new IOException("EOF after " + b.position());
+                    }
+                }
+            } catch (final IOException e) {
+                throw new RuntimeException(e);
+            }
+            return b.array();
+        }).get(RecordingFrontend.TIMEOUT_S, TimeUnit.SECONDS);
+    }
+
+    private static void send(final SocketChannel ch, final byte... bytes) throws IOException {
+        final ByteBuffer b = ByteBuffer.wrap(bytes);
+        while (b.hasRemaining()) {
+            ch.write(b);
+        }
+    }
+
+    private static byte[] b(final int... v) {
+        final byte[] out = new byte[v.length];
+        for (int i = 0; i < v.length; i++) {
+            out[i] = (byte) v[i];
+        }
+        return out;
+    }
+
+    /** A frontend that also records breaks. */
+    private static final class BreakFrontend {
+        static RecordingFrontend attach(final Chardev c) throws Exception {
+            final RecordingFrontend fe = new RecordingFrontend(c);
+            run(c, () -> c.attach(fe));
+            return fe;
+        }
+    }
+
+    @Test
+    void telnetNegotiatesAsQemuAndUnescapesInput() throws Exception {
+        final Chardev c = create("socket,id=t,host=127.0.0.1,port=0,server=on,wait=off,telnet=on");
+        final int port = port(c);
+        assertEquals("disconnected:telnet:127.0.0.1:" + port + ",server=on", c.filename());
+        final RecordingFrontend fe = BreakFrontend.attach(c);
+        try (SocketChannel peer = tcp(port)) {
+            assertArrayEquals(b(255, 251, 1, 255, 251, 3, 255, 251, 0, 255, 253, 0), read(peer, 12));
+            fe.expect("opened");
+            assertTrue(c.filename().startsWith("telnet:127.0.0.1:" + port + ",server=on <-> 127.0.0.1:"),
+                c.filename());
+            // A client's answers (IAC DO ECHO, IAC WILL BINARY) vanish; IAC IAC is 0xFF; IAC BREAK is a break.
+            send(peer, b(255, 253, 1, 'a', 255, 251, 0, 'b', 255, 255, 'c', 255, 243, 'd'));
+            assertEquals("ab\u00ffcd", fe.takeInput(5));
+            fe.expect("break");
+            // An IAC split across two reads still counts.
+            send(peer, b(255));
+            send(peer, b(255, 'e'));
+            assertEquals("\u00ffe", fe.takeInput(2));
+            // Output is not escaped, as QEMU sends guest bytes as they are.
+            assertTrue(write(c, "\u00ffz"));
+            assertArrayEquals(b(255, 'z'), read(peer, 2));
+        }
+        fe.expect("closed");
+    }
+
+    @Test
+    void tn3270NegotiatesPerRfc1576() throws Exception {
+        final Chardev c = create("socket,id=t3,host=127.0.0.1,port=0,server=on,wait=off,tn3270=on");
+        final RecordingFrontend fe = attach(c);
+        try (SocketChannel peer = tcp(port(c))) {
+            assertArrayEquals(b(255, 253, 25, 255, 251, 25, 255, 253, 0, 255, 251, 0, 255, 253, 24,
+                255, 250, 24, 1, 255, 240), read(peer, 21));
+            fe.expect("opened");
+            send(peer, b('x', 255, 239, 255, 241, 'y'));   // IAC EOR kept, IAC NOP dropped
+            assertEquals("x\u00ff\u00efy", fe.takeInput(4));
+        }
+    }
+
+    @Test
+    void websocketServerCarriesBinaryFrames() throws Exception {
+        final Chardev c = create("socket,id=ws,host=127.0.0.1,port=0,server=on,wait=off,websocket=on");
+        final int port = port(c);
+        assertEquals("disconnected:websocket:127.0.0.1:" + port + ",server=on", c.filename());
+        final RecordingFrontend fe = attach(c);
+        final LinkedBlockingQueue<byte[]> frames = new LinkedBlockingQueue<>();
+        final WebSocket ws = HttpClient.newHttpClient().newWebSocketBuilder().subprotocols("binary")
+            .buildAsync(URI.create("ws://127.0.0.1:" + port + "/"), new WebSocket.Listener() {
+                @Override
+                public CompletionStage<?> onBinary(final WebSocket w, final ByteBuffer data, final boolean last) {
+                    final byte[] bytes = new byte[data.remaining()];
+                    data.get(bytes);
+                    frames.add(bytes);
+                    w.request(1);
+                    return null;
+                }
+            }).get(RecordingFrontend.TIMEOUT_S, TimeUnit.SECONDS);
+        try {
+            assertEquals("binary", ws.getSubprotocol());
+            fe.expect("opened");
+            assertTrue(c.filename().startsWith("websocket:127.0.0.1:" + port + ",server=on <-> "), c.filename());
+            ws.sendBinary(ByteBuffer.wrap(b(0, 1, 2, 255)), true).get(RecordingFrontend.TIMEOUT_S,
+                TimeUnit.SECONDS);
+            assertEquals("\u0000\u0001\u0002\u00ff", fe.takeInput(4));
+            assertTrue(write(c, "to the browser"));
+            final byte[] got = frames.poll(RecordingFrontend.TIMEOUT_S, TimeUnit.SECONDS);
+            assertNotNull(got);
+            assertEquals("to the browser", new String(got, StandardCharsets.ISO_8859_1));
+        } finally {
+            ws.abort();
+        }
+        fe.expect("closed");
+    }
+
+    @Test
+    void tlsWithClientCertificatesAndAuthz() throws Exception {
+        final Path server = dir.resolve("server");
+        final Path good = dir.resolve("good");
+        final Path bad = dir.resolve("bad");
+        TestCa.make(dir, server, good, bad);
+        objects.put("tls0", TlsCredentials.load("tls0", server, "server", true));
+        objects.put("good", TlsCredentials.load("good", good, "client", true));
+        objects.put("bad", TlsCredentials.load("bad", bad, "client", true));
+        objects.put("authz0", (Authorizer) dn -> dn.equals("CN=client1,O=Example"));
+
+        final Chardev s = create("socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=tls0,"
+            + "tls-authz=authz0");
+        final RecordingFrontend sfe = attach(s);
+        final int port = port(s);
+
+        // Refused: a certificate from the same CA whose DN the authz object does not list.
+        final Chardev rejected = create("socket,id=r,host=127.0.0.1,port=" + port + ",tls-creds=bad");
+        final RecordingFrontend rfe = attach(rejected);
+        // TLS 1.3: the client may finish its side before the server checks the DN and hangs up; either way the
+        // refused client ends up disconnected and never gets data.
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(RecordingFrontend.TIMEOUT_S);
+        while (!rfe.drainEvents().contains("closed") && !"opened".equals(rfe.events.peek())
+            && System.nanoTime() < deadline && !rejectedLogged(rejected)) {
+            Thread.sleep(20);
+        }
+        rejected.close();
+        assertEquals(0, rfe.inputSize());
+
+        final Chardev client = create("socket,id=c,host=127.0.0.1,port=" + port + ",tls-creds=good");
+        final RecordingFrontend cfe = attach(client);
+        cfe.expect("opened");
+        sfe.expect("opened"); // the first OPENED the server frontend ever saw is this client's
+        assertTrue(s.filename().endsWith(" <-> " + client.filename().substring(4, client.filename().indexOf(' '))),
+            s.filename() + " / " + client.filename());
+        assertTrue(write(client, "secret from client"));
+        assertEquals("secret from client", sfe.takeInput(18));
+        assertTrue(write(s, "secret from server"));
+        assertEquals("secret from server", cfe.takeInput(18));
+        assertEquals("", sfe.drainEvents(), "the server frontend never saw the refused client come and go");
+
+        final ChardevException wrongEndpoint = assertThrows(ChardevException.class,
+            () -> create("socket,id=w,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=good"));
+        assertEquals("Expecting TLS credentials with a server endpoint", wrongEndpoint.getMessage());
+        final ChardevException missing = assertThrows(ChardevException.class,
+            () -> create("socket,id=m,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=nope"));
+        assertEquals("No TLS credentials with id 'nope'", missing.getMessage());
+    }
+
+    @Test
+    void inetOptionsToIpv6AndNumeric() throws Exception {
+        try (ServerSocketChannel taken = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0))) {
+            final int busy = ((InetSocketAddress) taken.getLocalAddress()).getPort();
+            final Chardev c = create("socket,id=to,host=127.0.0.1,port=" + busy + ",to=" + (busy + 20)
+                + ",server=on,wait=off");
+            final int got = port(c);
+            assertTrue(got > busy && got <= busy + 20, "took the next free port: " + got);
+            assertEquals("disconnected:tcp:127.0.0.1:" + got + ",server=on", c.filename());
+            final ChardevException none = assertThrows(ChardevException.class, () -> create(
+                "socket,id=to2,host=127.0.0.1,port=" + busy + ",server=on,wait=off"));
+            assertTrue(none.getMessage().startsWith("Failed to bind socket: Address already in use"),
+                none.getMessage());
+        }
+        final Chardev v6 = create("socket,id=v6,host=,port=0,ipv6=on,server=on,wait=off");
+        assertTrue(v6.filename().startsWith("disconnected:tcp:::"), v6.filename());
+        final ChardevException numeric = assertThrows(ChardevException.class, () -> factory.create(
+            ChardevOptions.fromQapi("n", json("{\"type\":\"socket\",\"data\":{\"addr\":{\"type\":\"inet\","
+                + "\"data\":{\"host\":\"localhost\",\"port\":\"0\",\"numeric\":true}},\"wait\":false}}"))));
+        assertEquals("address resolution failed for localhost:0: Name or service not known", numeric.getMessage());
+    }
+
+    @Test
+    void logfileRecordsOutputOfTheNewKinds() throws Exception {
+        final Path log = dir.resolve("udp.log");
+        java.nio.file.Files.writeString(log, "old;");
+        final Chardev c = create("udp,id=lu,host=127.0.0.1,port=9,logfile=" + log + ",logappend=on");
+        assertTrue(write(c, "logged"));
+        c.close();
+        assertEquals("old;logged", java.nio.file.Files.readString(log));
+    }
+
+    @Test
+    void reconnectingClientComesBackAfterThePeerRestarts() throws Exception {
+        final int port;
+        try (ServerSocketChannel probe = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0))) {
+            port = ((InetSocketAddress) probe.getLocalAddress()).getPort();
+        }
+        final Chardev c = create("socket,id=rc,host=127.0.0.1,port=" + port + ",reconnect-ms=100");
+        assertFalse(c.isOpen(), "nobody listens yet, and creation did not fail");
+        assertEquals("disconnected:tcp:127.0.0.1:" + port, c.filename());
+        final RecordingFrontend fe = attach(c);
+        for (int round = 0; round < 2; round++) {
+            try (ServerSocketChannel server = ServerSocketChannel.open()) {
+                server.setOption(java.net.StandardSocketOptions.SO_REUSEADDR, true);
+                server.bind(new InetSocketAddress("127.0.0.1", port));
+                try (SocketChannel peer = server.accept()) {
+                    fe.expect("opened");
+                    assertTrue(c.filename().startsWith("tcp:127.0.0.1:"), c.filename());
+                    assertTrue(c.filename().endsWith(" <-> 127.0.0.1:" + port), c.filename());
+                    assertTrue(write(c, "round" + round));
+                    assertEquals("round" + round, new String(read(peer, 6), StandardCharsets.ISO_8859_1));
+                }
+                fe.expect("closed");
+            }
+        }
+    }
+
+    @Test
+    void abstractUnixServerAndClient() throws Exception {
+        final String name = "vsb-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+        final Chardev server = create("socket,id=as,path=" + name + ",abstract=on,server=on,wait=off");
+        assertEquals("disconnected:unix:" + name + ",abstract=on,tight=on,server=on", server.filename());
+        final RecordingFrontend sfe = attach(server);
+        final Chardev client = create("socket,id=ac,path=" + name + ",abstract=on");
+        final RecordingFrontend cfe = attach(client);
+        cfe.expect("opened");
+        sfe.expect("opened");
+        assertEquals("unix:,server=on", server.filename(), "QEMU prints the NUL-led name as empty");
+        assertTrue(write(client, "abstract"));
+        assertEquals("abstract", sfe.takeInput(8));
+        final ChardevException loose = assertThrows(ChardevException.class,
+            () -> create("socket,id=al,path=" + name + "x,abstract=on,tight=off,server=on,wait=off"));
+        assertTrue(loose.getMessage().contains("tight=off"), loose.getMessage());
+    }
+
+    @Test
+    void inheritedListeningDescriptor() throws Exception {
+        final int fd = Posix.socket(Posix.AF_INET, Posix.SOCK_STREAM | Posix.SOCK_CLOEXEC, 0);
+        final byte[] sin = new byte[16];
+        sin[0] = (byte) Posix.AF_INET;
+        sin[4] = 127;
+        sin[7] = 1;
+        Posix.bind(fd, sin, sin.length);
+        Posix.listen(fd, 1);
+        final byte[] bound = new byte[16];
+        Posix.getsockname(fd, bound, new int[] {16});
+        final int port = ((bound[2] & 0xFF) << 8) | (bound[3] & 0xFF);
+        final Chardev c = create("socket,id=fd,fd=" + fd + ",server=on,wait=off");
+        assertEquals("disconnected:fd:" + fd + ",server=on", c.filename());
+        final RecordingFrontend fe = attach(c);
+        try (SocketChannel peer = tcp(port)) {
+            fe.expect("opened");
+            assertEquals("tcp:127.0.0.1:" + port + ",server=on <-> 127.0.0.1:"
+                + ((InetSocketAddress) peer.getLocalAddress()).getPort(), c.filename());
+            send(peer, "via fd".getBytes(StandardCharsets.ISO_8859_1));
+            assertEquals("via fd", fe.takeInput(6));
+        }
+        final ChardevException notSocket = assertThrows(ChardevException.class,
+            () -> create("socket,id=fd2,fd=0,server=on,wait=off"));
+        assertTrue(notSocket.getMessage().startsWith("File descriptor '0' is not"), notSocket.getMessage());
+    }
+
+    @Test
+    void vsockIsRefusedClearlyWithoutALoopbackTransport() {
+        final ChardevException server = assertThrows(ChardevException.class,
+            () -> factory.create(ChardevOptions.fromQapi("v", json("{\"type\":\"socket\",\"data\":{\"addr\":"
+                + "{\"type\":\"vsock\",\"data\":{\"cid\":\"1\",\"port\":\"5555\"}}}}"))));
+        assertTrue(server.getMessage().contains("vsock server"), server.getMessage());
+        // This machine has no vsock loopback (CID 1): the connect fails with the kernel's reason.
+        final ChardevException client = assertThrows(ChardevException.class,
+            () -> factory.create(ChardevOptions.fromQapi("v", json("{\"type\":\"socket\",\"data\":{\"addr\":"
+                + "{\"type\":\"vsock\",\"data\":{\"cid\":\"1\",\"port\":\"5555\"}},\"server\":false}}"))));
+        assertTrue(client.getMessage().startsWith("Failed to connect to 'vsock:1:5555': "), client.getMessage());
+    }
+
+    @Test
+    void udpSendsAndReceivesDatagrams() throws Exception {
+        try (java.nio.channels.DatagramChannel peer = java.nio.channels.DatagramChannel.open()
+            .bind(new InetSocketAddress("127.0.0.1", 0))) {
+            final int peerPort = ((InetSocketAddress) peer.getLocalAddress()).getPort();
+            final Chardev c = create("udp,id=u,host=127.0.0.1,port=" + peerPort + ",localaddr=127.0.0.1,localport=0");
+            assertEquals("udp", c.filename());
+            assertTrue(c.isOpen());
+            final RecordingFrontend fe = attach(c);
+            fe.expect("opened");
+            assertTrue(write(c, "datagram out"));
+            final ByteBuffer in = ByteBuffer.allocate(64);
+            peer.configureBlocking(true);
+            peer.receive(in);
+            in.flip();
+            assertEquals("datagram out", StandardCharsets.ISO_8859_1.decode(in).toString());
+            peer.send(ByteBuffer.wrap("datagram in".getBytes(StandardCharsets.ISO_8859_1)),
+                ((UdpChardev) c).localAddress());
+            assertEquals("datagram in", fe.takeInput(11));
+        }
+    }
+
+    @Test
+    void muxSharesOneBackendWithCtrlAKeys() throws Exception {
+        final Path path = dir.resolve("mux.sock");
+        for (final ChardevOptions o : ChardevOptions.parseAll("socket,id=m,path=" + path + ",server=on,wait=off,"
+            + "mux=on", null)) {
+            objects.put(o.id(), factory.create(o));
+        }
+        final MuxChardev mux = (MuxChardev) objects.get("m");
+        assertEquals("mux", mux.filename());
+        assertTrue(((Chardev) objects.get("m-base")).isBusy(), "the mux is the base's frontend");
+        final Chardev v0 = mux.newFrontendView();
+        final Chardev v1 = mux.newFrontendView();
+        final RecordingFrontend f0 = BreakFrontend.attach(v0);
+        final RecordingFrontend f1 = BreakFrontend.attach(v1);
+        try (SocketChannel peer = SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            peer.connect(java.net.UnixDomainSocketAddress.of(path));
+            f0.expect("opened");
+            f1.expect("opened");
+            send(peer, "to0".getBytes(StandardCharsets.ISO_8859_1));
+            assertEquals("to0", f0.takeInput(3));
+            send(peer, b(1, 'c', 't', 'o', '1', 1, 1));        // C-a c: focus to view 1; C-a C-a: a literal C-a
+            assertEquals("to1\u0001", f1.takeInput(4));
+            send(peer, b(1, 'b'));                                  // C-a b: break to the focused frontend
+            f1.expect("break");
+            send(peer, b(1, 'x', 'y'));                             // C-a x: logged and ignored
+            assertEquals("y", f1.takeInput(1));
+            send(peer, b(1, 'h'));
+            final String help = new String(read(peer, 8), StandardCharsets.ISO_8859_1);
+            assertEquals("\r\nC-a h ", help);
+            assertEquals(0, f0.inputSize(), "view 0 lost the focus");
+            assertTrue(write(v0, "A"));
+            assertTrue(write(v1, "B"));
+        }
+        mux.newFrontendView();
+        mux.newFrontendView();
+        final ChardevException full = assertThrows(ChardevException.class, mux::newFrontendView);
+        assertEquals("too many uses of multiplexed chardev 'm'", full.getMessage());
+    }
+
+    @Test
+    void hubWritesToAllAndMergesInput() throws Exception {
+        final Path a = dir.resolve("a.sock");
+        final Path bPath = dir.resolve("b.sock");
+        create("socket,id=ha,path=" + a + ",server=on,wait=off");
+        create("socket,id=hb,path=" + bPath + ",server=on,wait=off");
+        final Chardev hub = create("hub,id=h,chardevs.0=ha,chardevs.1=hb");
+        assertEquals("hub", hub.filename());
+        assertFalse(hub.isOpen());
+        final RecordingFrontend fe = attach(hub);
+        try (SocketChannel pa = SocketChannel.open(java.net.StandardProtocolFamily.UNIX);
+             SocketChannel pb = SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            pa.connect(java.net.UnixDomainSocketAddress.of(a));
+            fe.expect("opened");
+            pb.connect(java.net.UnixDomainSocketAddress.of(bPath));
+            // Wait until both are connected before writing: the hub writes only to open backends.
+            send(pb, "B".getBytes(StandardCharsets.ISO_8859_1));
+            send(pa, "A".getBytes(StandardCharsets.ISO_8859_1));
+            final String merged = fe.takeInput(2);
+            assertTrue(merged.equals("AB") || merged.equals("BA"), merged);
+            assertTrue(write(hub, "both"));
+            assertEquals("both", new String(read(pa, 4), StandardCharsets.ISO_8859_1));
+            assertEquals("both", new String(read(pb, 4), StandardCharsets.ISO_8859_1));
+        }
+        final ChardevException busy = assertThrows(ChardevException.class,
+            () -> create("hub,id=h2,chardevs.0=ha"));
+        assertEquals("Chardev 'ha' is busy", busy.getMessage());
+    }
+
+    /** The refused client has been through its handshake and is gone (it was never connected, or no longer). */
+    private static boolean rejectedLogged(final Chardev rejected) {
+        return !rejected.isOpen() && rejected.filename().startsWith("disconnected:")
+            && ((SocketChardev) rejected).handshakeAttempts() > 0;
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode json(final String s) {
+        try {
+            return new com.fasterxml.jackson.databind.ObjectMapper().readTree(s);
+        } catch (final IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
