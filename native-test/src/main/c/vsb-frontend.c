@@ -27,10 +27,16 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 
 /* ---- vhost-user protocol constants (docs/interop/vhost-user.rst) ---- */
@@ -90,7 +96,7 @@ enum {
 #define CONTROL_MSG_SIZE 8u
 #define PAGE_SIZE_GUEST  4096u
 #define TX_CHUNK_MAX     32768u /* Linux: one write() posts at most 32 KiB */
-#define MAX_PORTS_ALLOC  64u    /* ports beyond this get PORT_READY(id, 0), as an allocation failure */
+#define MAX_PORTS_ALLOC  512u   /* ports beyond this get PORT_READY(id, 0), as an allocation failure */
 #define MAX_QUEUES       (2u * (MAX_PORTS_ALLOC + 1u))
 #define MAX_SEGS         16u
 
@@ -252,6 +258,8 @@ static struct {
     const char *garbage[8];
     unsigned ngarbage;
     bool quiet;
+    bool bench;               /* benchmark mode: buffers are sent as they are, nothing is checksummed */
+    unsigned depth_cap;       /* benchmark: tx buffers in flight per generic port, 0 = tx_depth */
 } opt = {
     .queue_size = 64, .tx_segs = 1, .tx_chunk = TX_CHUNK_MAX, .runs = 1, .verify = true,
     .feature_mask = ~0ull, .proto_mask = ~0ull, .connect_timeout = 20, .stall_timeout = 30,
@@ -341,7 +349,7 @@ static struct {
     uint64_t ctl_rx_gpa, ctl_tx_gpa;
     uint16_t ctl_tx_free[4096];
     unsigned ctl_tx_nfree;
-    uint8_t ctl_pending[256][CONTROL_MSG_SIZE];
+    uint8_t ctl_pending[1024][CONTROL_MSG_SIZE];
     unsigned ctl_npending;
     double last_progress;
     bool stopping, ended, want_idle, ready_printed, device_ready_sent;
@@ -764,8 +772,8 @@ static void ctl_flush_pending(void)
 
 static void ctl_send(uint32_t id, uint16_t event, uint16_t value)
 {
-    if (g.ctl_npending >= 256)
-        die("control transmitq: 256 messages wait and the backend uses none of them");
+    if (g.ctl_npending >= 1024)
+        die("control transmitq: 1024 messages wait and the backend uses none of them");
     uint8_t *m = g.ctl_pending[g.ctl_npending++];
     memcpy(m, &id, 4);
     memcpy(m + 4, &event, 2);
@@ -948,7 +956,7 @@ static void fill_tx(unsigned id)
     /* hvc: one page per put_chars and the driver spins until it is used. */
     unsigned chunk = p->console ? PAGE_SIZE_GUEST : opt.tx_chunk;
     unsigned segs = p->console ? 1 : g.tx_segs;
-    unsigned depth = p->console ? 1 : g.tx_depth;
+    unsigned depth = p->console ? 1 : opt.depth_cap ? opt.depth_cap : g.tx_depth;
     while (p->tx_posted < p->tx_target && p->tx_nfree && (g.tx_depth - p->tx_nfree) < depth) {
         unsigned need = opt.indirect && !p->console ? 1 : segs;
         if (q->num_free < need)
@@ -964,8 +972,10 @@ static void fill_tx(unsigned id)
             uint32_t l = len - off < per ? len - off : per;
             /* Segments sit in reverse order in memory: a device must follow the chain. */
             uint64_t at = base + (uint64_t)(n - 1 - i) * seglen_max;
-            stream_fill(&p->tx_stream, gpa_ptr(at), l);
-            p->tx_sum = fnv1a(p->tx_sum, gpa_ptr(at), l);
+            if (!opt.bench) {
+                stream_fill(&p->tx_stream, gpa_ptr(at), l);
+                p->tx_sum = fnv1a(p->tx_sum, gpa_ptr(at), l);
+            }
             s[i] = (struct seg){ at, l, false };
             off += l;
         }
@@ -989,6 +999,10 @@ static void port_rx(unsigned id, struct port *p, const uint8_t *b, uint32_t len)
         if (!p->rx_discarded)
             warn("port %u: %u bytes arrived while the guest has it closed: discarded (as Linux does)", id, len);
         p->rx_discarded += len;
+        return;
+    }
+    if (opt.bench) {
+        p->rx_bytes += len;
         return;
     }
     if (opt.verify) {
@@ -1720,6 +1734,759 @@ static void one_run(unsigned run)
     close_run_fds();
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* benchmark mode                                                                              */
+/*
+ * --bench runs measurements through the backend and, in the same process and the same run,
+ * the raw baselines without it. The host side of each port is played by a forked peer process
+ * (discard, source or echo) connected to the backend's host endpoint for that port; the guest
+ * side is this process, interrupt driven as in the scenarios. Nothing here asserts on time:
+ * figures are printed, one line each, and summarised as median, min and max over the runs.
+ */
+
+#define BENCH_MAX_RUNS   64u
+#define BENCH_PEER_BUF   (256u * 1024u)
+#define PEER_CONNECTED   UINT64_MAX
+
+enum peer_mode { PEER_DISCARD, PEER_SOURCE, PEER_ECHO };
+
+static struct {
+    const char *kinds;        /* comma list: gh, hg, echo, multi, sizes (or all) */
+    const char *host;         /* host endpoint of a port: unix:PATH (%u = port) or tcp:HOST:PORT (+ port - first) */
+    unsigned runs;
+    uint64_t bytes;           /* per run of a single-port throughput measurement */
+    uint64_t multi_bytes;     /* in all, shared by the ports of a multi-port run */
+    unsigned echo_n;          /* round trips per echo run */
+    unsigned msg;             /* echo message size */
+    unsigned port;            /* port of the single-port measurements */
+    unsigned multi_depth;     /* tx buffers in flight per port in multi-port runs */
+    const char *sizes;        /* tx buffer sizes of the size sweep */
+    const char *ports;        /* port counts of the multi-port measurement */
+    long backend_pid;         /* for CPU time per GB; 0 = not measured */
+} bopt = {
+    .kinds = "all", .runs = 5, .bytes = 256ull << 20, .multi_bytes = 256ull << 20, .echo_n = 20000,
+    .msg = 64, .port = 1, .multi_depth = 4, .sizes = "256,1024,4096,16384,32768", .ports = "1,8,64,511",
+};
+
+static bool bench_wants(const char *kind)
+{
+    if (!strcmp(bopt.kinds, "all"))
+        return true;
+    size_t n = strlen(kind);
+    for (const char *c = bopt.kinds; (c = strstr(c, kind)); c += n)
+        if ((c == bopt.kinds || c[-1] == ',') && (c[n] == 0 || c[n] == ','))
+            return true;
+    return false;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Prints median and spread of n values of one measurement. */
+static void summary(const char *kind, const char *target, uint64_t param, const char *unit, const double *v,
+                    unsigned n)
+{
+    if (!n)
+        return;
+    double s[BENCH_MAX_RUNS];
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_double);
+    double med = n & 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    out("SUMMARY kind=%s target=%s param=%" PRIu64 " unit=%s median=%.3f min=%.3f max=%.3f runs=%u", kind,
+        target, param, unit, med, s[0], s[n - 1], n);
+}
+
+/* user+sys seconds of a process from /proc/PID/stat (fields 14 and 15). */
+static double proc_cpu_s(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    unsigned long ut = 0, st = 0;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double rusage_s(int who)
+{
+    struct rusage r;
+    getrusage(who, &r);
+    return (double)r.ru_utime.tv_sec + r.ru_utime.tv_usec * 1e-6 + (double)r.ru_stime.tv_sec +
+           r.ru_stime.tv_usec * 1e-6;
+}
+
+/* ---- the host peer ---- */
+
+static int endpoint_connect(unsigned port)
+{
+    const char *h = bopt.host;
+    double deadline = now_s() + opt.connect_timeout;
+    for (;;) {
+        int s = -1, e = 0;
+        if (!strncmp(h, "unix:", 5)) {
+            struct sockaddr_un a;
+            memset(&a, 0, sizeof a);
+            a.sun_family = AF_UNIX;
+            char path[sizeof a.sun_path + 16];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+            snprintf(path, sizeof path, h + 5, port);
+#pragma GCC diagnostic pop
+            if (strlen(path) >= sizeof a.sun_path)
+                die_code(EXIT_USAGE, "host socket path too long: %s", path);
+            strcpy(a.sun_path, path);
+            s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0)
+                return s;
+            e = errno;
+        } else if (!strncmp(h, "tcp:", 4)) {
+            const char *colon = strrchr(h + 4, ':');
+            if (!colon)
+                die_code(EXIT_USAGE, "--host tcp:HOST:PORT expected, got %s", h);
+            char host[64];
+            size_t hl = (size_t)(colon - (h + 4));
+            if (hl >= sizeof host)
+                die_code(EXIT_USAGE, "--host: host name too long");
+            memcpy(host, h + 4, hl);
+            host[hl] = 0;
+            struct sockaddr_in a;
+            memset(&a, 0, sizeof a);
+            a.sin_family = AF_INET;
+            a.sin_port = htons((uint16_t)(atoi(colon + 1) + (int)port - (int)bopt.port));
+            if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+                die_code(EXIT_USAGE, "--host: '%s' is not an IPv4 address", host);
+            s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0) {
+                int one = 1;
+                setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                return s;
+            }
+            e = errno;
+        } else {
+            die_code(EXIT_USAGE, "--host must be unix:PATH or tcp:HOST:PORT, got %s", h);
+        }
+        if (s >= 0)
+            close(s);
+        if (now_s() > deadline)
+            die_code(EXIT_IO, "peer: cannot connect to the host endpoint of port %u (%s): %s", port, h,
+                     strerror(e));
+        usleep(20000);
+    }
+}
+
+static void write_all(int fd, const void *b, size_t n)
+{
+    const uint8_t *p = b;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(EXIT_IO);
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* The host side: connects to every port's endpoint, says so on rep, then plays its mode until killed. */
+static void peer_main(enum peer_mode mode, const unsigned *ports, unsigned n, uint64_t per_port, unsigned chunk,
+                      int go, int rep)
+{
+    static uint8_t buf[BENCH_PEER_BUF];
+    int fds[MAX_PORTS_ALLOC];
+    for (unsigned i = 0; i < n; i++)
+        fds[i] = endpoint_connect(ports[i]);
+    uint64_t v = PEER_CONNECTED;
+    write_all(rep, &v, sizeof v);
+    if (mode == PEER_ECHO) {
+        for (;;) {
+            ssize_t r = read(fds[0], buf, sizeof buf);
+            if (r <= 0)
+                _exit(r == 0 ? 0 : EXIT_IO);
+            write_all(fds[0], buf, (size_t)r);
+        }
+    }
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    uint64_t sent[MAX_PORTS_ALLOC] = { 0 }, total = 0, want = per_port * n;
+    if (mode == PEER_SOURCE) {
+        char c;
+        if (read(go, &c, 1) != 1)
+            _exit(0);
+        memset(buf, 0x5a, sizeof buf);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        struct epoll_event e = { .events = mode == PEER_SOURCE ? EPOLLOUT | EPOLLIN : EPOLLIN, .data.u32 = i };
+        epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e);
+    }
+    bool reported = false;
+    for (;;) {
+        struct epoll_event ev[64];
+        int k = epoll_wait(ep, ev, 64, -1);
+        for (int j = 0; j < k; j++) {
+            unsigned i = ev[j].data.u32;
+            if (ev[j].events & EPOLLIN) {
+                ssize_t r = read(fds[i], buf, sizeof buf);
+                if (r == 0) {
+                    epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL);
+                    continue;
+                }
+                if (r > 0 && mode == PEER_DISCARD)
+                    total += (uint64_t)r;
+            }
+            if (mode == PEER_SOURCE && (ev[j].events & EPOLLOUT) && sent[i] < per_port) {
+                uint64_t left = per_port - sent[i];
+                ssize_t w = write(fds[i], buf, left < chunk ? (size_t)left : chunk);
+                if (w > 0) {
+                    sent[i] += (uint64_t)w;
+                    total += (uint64_t)w;
+                }
+                if (sent[i] == per_port) {
+                    struct epoll_event e = { .events = EPOLLIN, .data.u32 = i };
+                    epoll_ctl(ep, EPOLL_CTL_MOD, fds[i], &e);
+                }
+            }
+        }
+        if (!reported && total >= want) {
+            reported = true;
+            write_all(rep, &total, sizeof total);
+        }
+    }
+}
+
+struct peer { pid_t pid; int go, rep; };
+
+static struct peer peer_start(enum peer_mode mode, const unsigned *ports, unsigned n, uint64_t per_port,
+                              unsigned chunk)
+{
+    int go[2], rep[2];
+    if (pipe2(go, O_CLOEXEC) || pipe2(rep, O_CLOEXEC))
+        die_code(EXIT_IO, "pipe: %s", strerror(errno));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        die_code(EXIT_IO, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(g.sock);
+        close(go[1]);
+        close(rep[0]);
+        peer_main(mode, ports, n, per_port, chunk, go[0], rep[1]);
+        _exit(0);
+    }
+    close(go[0]);
+    close(rep[1]);
+    return (struct peer){ pid, go[1], rep[0] };
+}
+
+static void peer_stop(struct peer *p)
+{
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    close(p->go);
+    close(p->rep);
+}
+
+/* ---- the guest side through the backend ---- */
+
+/* One turn of the guest: wait for calls (or the peer's report pipe), use what the device used, post more. */
+static bool bench_iter(int extra_fd, int timeout_ms)
+{
+    static struct pollfd pf[2 + 2 * MAX_QUEUES];
+    unsigned n = 0;
+    pf[n++] = (struct pollfd){ .fd = g.sock, .events = POLLIN };
+    pf[n++] = (struct pollfd){ .fd = extra_fd, .events = POLLIN };
+    for (unsigned i = 0; i < g.needed_vqs; i++)
+        pf[n++] = (struct pollfd){ .fd = g.vq[i].call_fd, .events = POLLIN };
+    int r = poll(pf, n, timeout_ms);
+    if (r < 0 && errno != EINTR)
+        die_code(EXIT_IO, "poll: %s", strerror(errno));
+    if (r <= 0)
+        return false;
+    if (pf[0].revents)
+        socket_event();
+    for (unsigned i = 0; i < g.needed_vqs; i++) {
+        if (!pf[2 + i].revents)
+            continue;
+        struct vq *q = &g.vq[i];
+        uint64_t v;
+        if (read(q->call_fd, &v, sizeof v) == sizeof v)
+            q->calls++;
+        vq_drain(q);
+    }
+    ctl_flush_pending();
+    for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
+        if (g.port[id].exists && g.port[id].tx_posted < g.port[id].tx_target)
+            fill_tx(id);
+    for (unsigned i = 0; i < g.needed_vqs; i++)
+        vq_publish(&g.vq[i]);
+    return pf[1].revents != 0;
+}
+
+static bool port_ready_for_bench(const struct port *p)
+{
+    return p->exists && p->guest_open && (p->console || p->host_open);
+}
+
+static void bench_stalled(const char *what)
+{
+    die_code(EXIT_STALL, "benchmark: %s did not finish within --stall-timeout %.0f s", what, opt.stall_timeout);
+}
+
+/* Reads one report from the peer; PEER_CONNECTED or a byte count. */
+static uint64_t peer_report(const struct peer *p)
+{
+    uint64_t v;
+    if (read(p->rep, &v, sizeof v) != sizeof v)
+        die_code(EXIT_IO, "benchmark: the host peer died (is the host endpoint %s right?)", bopt.host);
+    return v;
+}
+
+/* Starts a peer on ports and waits until it is connected and the guest may write on each port. */
+static struct peer bench_peer(enum peer_mode mode, const unsigned *ports, unsigned n, uint64_t per_port,
+                              unsigned chunk)
+{
+    struct peer p = peer_start(mode, ports, n, per_port, chunk);
+    bool connected = false;
+    double until = now_s() + opt.stall_timeout;
+    for (;;) {
+        if (bench_iter(p.rep, 50) && !connected)
+            connected = peer_report(&p) == PEER_CONNECTED;
+        bool all = connected;
+        for (unsigned i = 0; all && i < n; i++)
+            all = port_ready_for_bench(&g.port[ports[i]]);
+        if (all)
+            return p;
+        if (now_s() > until)
+            bench_stalled("connecting the host peer");
+    }
+}
+
+/* Kills the peer and waits until the backend told the guest that the host side closed. */
+static void bench_peer_done(struct peer *p, const unsigned *ports, unsigned n)
+{
+    peer_stop(p);
+    double until = now_s() + 2;
+    for (;;) {
+        bool closed = true;
+        for (unsigned i = 0; closed && i < n; i++)
+            closed = g.port[ports[i]].console || !g.port[ports[i]].host_open;
+        if (closed || now_s() > until)
+            return; /* a backend that does not report host close is waited for 2 s, no more */
+        bench_iter(-1, 20);
+    }
+}
+
+/* Guest -> host on the given ports, each per_port bytes in tx buffers of chunk bytes; MB/s of the total. */
+static double bridge_gh(const unsigned *ports, unsigned n, uint64_t per_port, unsigned chunk, double *cpu_per_gb)
+{
+    struct peer p = bench_peer(PEER_DISCARD, ports, n, per_port, chunk);
+    opt.tx_chunk = chunk;
+    double c0 = bopt.backend_pid ? proc_cpu_s(bopt.backend_pid) : -1;
+    double t0 = now_s(), until = t0 + opt.stall_timeout;
+    for (unsigned i = 0; i < n; i++) {
+        struct port *q = &g.port[ports[i]];
+        q->tx_target = q->tx_posted + per_port;
+    }
+    uint64_t got = 0;
+    while (!got) {
+        if (bench_iter(p.rep, 100))
+            got = peer_report(&p);
+        if (now_s() > until)
+            bench_stalled("guest->host");
+    }
+    double t = now_s() - t0;
+    double c1 = c0 >= 0 ? proc_cpu_s(bopt.backend_pid) : -1;
+    /* The guest has its buffers back before the next measurement starts. */
+    for (;;) {
+        bool idle = true;
+        for (unsigned i = 0; idle && i < n; i++)
+            idle = g.port[ports[i]].tx_done == g.port[ports[i]].tx_target;
+        if (idle)
+            break;
+        bench_iter(-1, 100);
+        if (now_s() > until)
+            bench_stalled("guest->host completions");
+    }
+    bench_peer_done(&p, ports, n);
+    *cpu_per_gb = c0 >= 0 && c1 >= 0 ? (c1 - c0) / ((double)got / 1e9) : -1;
+    return (double)got / t / 1e6;
+}
+
+static double bridge_hg(unsigned port, uint64_t bytes, double *cpu_per_gb)
+{
+    struct peer p = bench_peer(PEER_SOURCE, &port, 1, bytes, 65536);
+    struct port *q = &g.port[port];
+    uint64_t want = q->rx_bytes + bytes;
+    double c0 = bopt.backend_pid ? proc_cpu_s(bopt.backend_pid) : -1;
+    double t0 = now_s(), until = t0 + opt.stall_timeout;
+    if (write(p.go, "g", 1) != 1)
+        die_code(EXIT_IO, "benchmark: the host peer died");
+    while (q->rx_bytes < want) {
+        bench_iter(p.rep, 100);
+        if (now_s() > until)
+            bench_stalled("host->guest");
+    }
+    double t = now_s() - t0;
+    double c1 = c0 >= 0 ? proc_cpu_s(bopt.backend_pid) : -1;
+    bench_peer_done(&p, &port, 1);
+    *cpu_per_gb = c0 >= 0 && c1 >= 0 ? (c1 - c0) / ((double)bytes / 1e9) : -1;
+    return (double)bytes / t / 1e6;
+}
+
+/* Round trips of one message: guest tx -> peer echoes -> guest rx; times in microseconds. */
+static void bridge_echo(unsigned port, unsigned count, double *lat)
+{
+    struct peer p = bench_peer(PEER_ECHO, &port, 1, 0, 0);
+    struct port *q = &g.port[port];
+    opt.tx_chunk = bopt.msg;
+    double until = now_s() + opt.stall_timeout;
+    unsigned warm = count / 10;
+    for (unsigned i = 0; i < warm + count; i++) {
+        uint64_t want = q->rx_bytes + bopt.msg;
+        double t0 = now_s();
+        q->tx_target = q->tx_posted + bopt.msg;
+        fill_tx(port);
+        while (q->rx_bytes < want) {
+            bench_iter(-1, 100);
+            if (now_s() > until)
+                bench_stalled("echo");
+        }
+        if (i >= warm)
+            lat[i - warm] = (now_s() - t0) * 1e6;
+    }
+    bench_peer_done(&p, &port, 1);
+}
+
+/* ---- the raw baselines ---- */
+
+/* The same bytes over a bare AF_UNIX socketpair between two processes; MB/s. */
+static double base_stream(uint64_t bytes, unsigned wchunk, unsigned rchunk, double *cpu_per_gb)
+{
+    static uint8_t buf[BENCH_PEER_BUF];
+    int sp[2], go[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) || pipe2(go, O_CLOEXEC))
+        die_code(EXIT_IO, "socketpair: %s", strerror(errno));
+    fflush(stdout);
+    double self0 = rusage_s(RUSAGE_SELF), kids0 = rusage_s(RUSAGE_CHILDREN);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sp[0]);
+        close(go[1]);
+        char c;
+        if (read(go[0], &c, 1) != 1)
+            _exit(0);
+        memset(buf, 0x5a, wchunk);
+        for (uint64_t sent = 0; sent < bytes;) {
+            uint64_t left = bytes - sent;
+            size_t n = left < wchunk ? (size_t)left : wchunk;
+            write_all(sp[1], buf, n);
+            sent += n;
+        }
+        _exit(0);
+    }
+    close(sp[1]);
+    close(go[0]);
+    double t0 = now_s();
+    if (write(go[1], "g", 1) != 1)
+        die_code(EXIT_IO, "baseline writer died");
+    uint64_t got = 0;
+    while (got < bytes) {
+        ssize_t r = read(sp[0], buf, rchunk);
+        if (r <= 0)
+            die_code(EXIT_IO, "baseline stream ended after %" PRIu64 " bytes", got);
+        got += (uint64_t)r;
+    }
+    double t = now_s() - t0;
+    waitpid(pid, NULL, 0);
+    close(sp[0]);
+    close(go[1]);
+    double cpu = rusage_s(RUSAGE_SELF) - self0 + rusage_s(RUSAGE_CHILDREN) - kids0;
+    *cpu_per_gb = cpu / ((double)bytes / 1e9);
+    return (double)bytes / t / 1e6;
+}
+
+/* The same echo over bare hops: guest --eventfd--> relay --socket--> peer --socket--> relay --eventfd--> guest,
+ * three processes, as the bridge path is guest, backend and host peer. */
+static void base_echo(unsigned count, double *lat)
+{
+    static uint8_t buf[65536];
+    int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC), sp[2];
+    if (kick < 0 || call < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp))
+        die_code(EXIT_IO, "baseline echo set-up: %s", strerror(errno));
+    fflush(stdout);
+    pid_t echo = fork();
+    if (echo == 0) {
+        for (;;) {
+            ssize_t r = read(sp[1], buf, sizeof buf);
+            if (r <= 0)
+                _exit(0);
+            write_all(sp[1], buf, (size_t)r);
+        }
+    }
+    close(sp[1]);
+    pid_t relay = fork();
+    if (relay == 0) {
+        unsigned have = 0;
+        for (;;) {
+            struct pollfd p[2] = { { kick, POLLIN, 0 }, { sp[0], POLLIN, 0 } };
+            if (poll(p, 2, -1) < 0)
+                continue;
+            uint64_t v;
+            if (p[0].revents) {
+                if (read(kick, &v, sizeof v) != sizeof v)
+                    _exit(EXIT_IO);
+                memset(buf, 0x5a, bopt.msg);
+                write_all(sp[0], buf, bopt.msg);
+            }
+            if (p[1].revents) {
+                ssize_t r = read(sp[0], buf, sizeof buf);
+                if (r <= 0)
+                    _exit(0);
+                have += (unsigned)r;
+                if (have >= bopt.msg) {
+                    have -= bopt.msg;
+                    v = 1;
+                    write_all(call, &v, sizeof v);
+                }
+            }
+        }
+    }
+    unsigned warm = count / 10;
+    for (unsigned i = 0; i < warm + count; i++) {
+        double t0 = now_s();
+        uint64_t v = 1;
+        write_all(kick, &v, sizeof v);
+        struct pollfd p = { call, POLLIN, 0 };
+        if (poll(&p, 1, (int)(opt.stall_timeout * 1000)) != 1 || read(call, &v, sizeof v) != sizeof v)
+            die_code(EXIT_STALL, "baseline echo stalled");
+        if (i >= warm)
+            lat[i - warm] = (now_s() - t0) * 1e6;
+    }
+    kill(relay, SIGKILL);
+    kill(echo, SIGKILL);
+    waitpid(relay, NULL, 0);
+    waitpid(echo, NULL, 0);
+    close(sp[0]);
+    close(kick);
+    close(call);
+}
+
+/* ---- the measurement plan ---- */
+
+static unsigned parse_list(const char *s, uint64_t *v, unsigned max, const char *what)
+{
+    unsigned n = 0;
+    char buf[256];
+    if (strlen(s) >= sizeof buf)
+        die_code(EXIT_USAGE, "%s list too long", what);
+    strcpy(buf, s);
+    char *save;
+    for (char *t = strtok_r(buf, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save))
+        v[n++] = parse_size(t, what);
+    return n;
+}
+
+static double pct(const double *sorted, unsigned n, double p)
+{
+    unsigned i = (unsigned)(p / 100.0 * (n - 1) + 0.5);
+    return sorted[i < n ? i : n - 1];
+}
+
+static void latency_report(const char *target, double *all, unsigned n)
+{
+    qsort(all, n, sizeof *all, cmp_double);
+    static const double ps[] = { 1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100 };
+    for (unsigned i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        out("LATPCT target=%s p=%g us=%.2f", target, ps[i], pct(all, n, ps[i]));
+}
+
+/* One throughput measurement, bridge and baseline alternating run by run. */
+static void bench_stream(const char *kind, uint64_t param, bool has_backend, const unsigned *ports, unsigned n,
+                         uint64_t per_port, unsigned wchunk, unsigned rchunk, bool hg)
+{
+    double b[BENCH_MAX_RUNS], r[BENCH_MAX_RUNS], bc[BENCH_MAX_RUNS], rc[BENCH_MAX_RUNS];
+    unsigned nb = 0, nr = 0;
+    for (unsigned run = 1; run <= bopt.runs; run++) {
+        double cpu;
+        r[nr] = base_stream(per_port * n, wchunk, rchunk, &cpu);
+        rc[nr] = cpu;
+        out("BENCH kind=%s target=baseline param=%" PRIu64 " run=%u mbps=%.1f cpu_s_per_gb=%.3f", kind, param,
+            run, r[nr], cpu);
+        nr++;
+        if (!has_backend)
+            continue;
+        b[nb] = hg ? bridge_hg(ports[0], per_port, &cpu) : bridge_gh(ports, n, per_port, wchunk, &cpu);
+        bc[nb] = cpu;
+        out("BENCH kind=%s target=bridge param=%" PRIu64 " run=%u mbps=%.1f cpu_s_per_gb=%.3f", kind, param, run,
+            b[nb], cpu);
+        nb++;
+    }
+    summary(kind, "baseline", param, "MB/s", r, nr);
+    summary(kind, "baseline-cpu", param, "cpu_s_per_GB", rc, nr);
+    summary(kind, "bridge", param, "MB/s", b, nb);
+    if (bopt.backend_pid)
+        summary(kind, "bridge-cpu", param, "cpu_s_per_GB", bc, nb);
+}
+
+static void bench_latency(bool has_backend)
+{
+    unsigned n = bopt.echo_n;
+    double *one = calloc(n, sizeof *one);
+    double *ball = calloc((size_t)n * bopt.runs, sizeof *ball), *rall = calloc((size_t)n * bopt.runs, sizeof *rall);
+    if (!one || !ball || !rall)
+        die_code(EXIT_IO, "out of memory");
+    double p50[2][BENCH_MAX_RUNS], p99[2][BENCH_MAX_RUNS], p999[2][BENCH_MAX_RUNS];
+    unsigned nb = 0, nr = 0;
+    for (unsigned run = 1; run <= bopt.runs; run++) {
+        for (int t = 0; t < 2; t++) {
+            if (t == 1 && !has_backend)
+                break;
+            if (t == 0)
+                base_echo(n, one);
+            else
+                bridge_echo(bopt.port, n, one);
+            memcpy((t ? ball + (size_t)nb * n : rall + (size_t)nr * n), one, n * sizeof *one);
+            qsort(one, n, sizeof *one, cmp_double);
+            unsigned k = t ? nb++ : nr++;
+            p50[t][k] = pct(one, n, 50);
+            p99[t][k] = pct(one, n, 99);
+            p999[t][k] = pct(one, n, 99.9);
+            out("BENCH kind=echo target=%s param=%u run=%u p50_us=%.2f p99_us=%.2f p999_us=%.2f max_us=%.2f",
+                t ? "bridge" : "baseline", bopt.msg, run, p50[t][k], p99[t][k], p999[t][k], one[n - 1]);
+        }
+    }
+    summary("echo-p50", "baseline", bopt.msg, "us", p50[0], nr);
+    summary("echo-p99", "baseline", bopt.msg, "us", p99[0], nr);
+    summary("echo-p999", "baseline", bopt.msg, "us", p999[0], nr);
+    summary("echo-p50", "bridge", bopt.msg, "us", p50[1], nb);
+    summary("echo-p99", "bridge", bopt.msg, "us", p99[1], nb);
+    summary("echo-p999", "bridge", bopt.msg, "us", p999[1], nb);
+    latency_report("baseline", rall, nr * n);
+    if (nb)
+        latency_report("bridge", ball, nb * n);
+    free(one);
+    free(ball);
+    free(rall);
+}
+
+/* Connects and starts the device like one_run, then waits until every port the backend adds is open. */
+static void bench_connect(void)
+{
+    g.run = 1;
+    connect_socket();
+    out("CONNECTED run=1 socket=%s", opt.socket);
+    negotiate_connect();
+    start_device();
+    for (unsigned b = 0; b < opt.queue_size; b++)
+        ctl_post_rx(b);
+    vq_publish(&g.vq[CTL_RX]);
+    ctl_send(0xffffffffu, C_DEVICE_READY, 1);
+    vq_publish(&g.vq[CTL_TX]);
+    /* Ports arrive as PORT_ADD; the guest opens each generic one, as an application would. */
+    double quiet_since = now_s(), until = now_s() + opt.stall_timeout;
+    unsigned seen = 0;
+    while (now_s() - quiet_since < 0.5) {
+        bench_iter(-1, 50);
+        unsigned count = 0;
+        for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
+            struct port *p = &g.port[id];
+            if (p->exists && !p->console && !p->guest_open)
+                set_guest_open(id, true);
+            count += p->exists && p->guest_open;
+        }
+        if (count != seen) {
+            seen = count;
+            quiet_since = now_s();
+        }
+        if (now_s() > until)
+            bench_stalled("port discovery");
+    }
+    vq_publish(&g.vq[CTL_TX]);
+    out("READY ports=%u", seen);
+}
+
+static int bench_main(void)
+{
+    bool has = opt.socket != NULL;
+    if (has && !bopt.host)
+        die_code(EXIT_USAGE, "--bench with --socket needs --host unix:PATH or tcp:HOST:PORT");
+    if (bopt.runs == 0 || bopt.runs > BENCH_MAX_RUNS)
+        die_code(EXIT_USAGE, "--bench-runs must be 1..%u", BENCH_MAX_RUNS);
+    if (bopt.msg == 0 || bopt.msg > PAGE_SIZE_GUEST)
+        die_code(EXIT_USAGE, "--bench-msg must be 1..%u", PAGE_SIZE_GUEST);
+    opt.bench = true;
+    opt.verify = false;
+    if (has) {
+        bench_connect();
+        if (!port_ready_for_bench(&g.port[bopt.port]) && !g.port[bopt.port].exists)
+            die_code(EXIT_USAGE, "benchmark port %u does not exist on this backend", bopt.port);
+    }
+    unsigned one = bopt.port;
+    if (bench_wants("gh"))
+        bench_stream("gh", TX_CHUNK_MAX, has, &one, 1, bopt.bytes, TX_CHUNK_MAX, TX_CHUNK_MAX, false);
+    if (bench_wants("hg"))
+        bench_stream("hg", PAGE_SIZE_GUEST, has, &one, 1, bopt.bytes, 65536, PAGE_SIZE_GUEST, true);
+    if (bench_wants("echo"))
+        bench_latency(has);
+    if (bench_wants("sizes")) {
+        uint64_t sz[16];
+        unsigned ns = parse_list(bopt.sizes, sz, 16, "size");
+        for (unsigned i = 0; i < ns; i++) {
+            if (sz[i] == 0 || sz[i] > TX_CHUNK_MAX)
+                die_code(EXIT_USAGE, "--bench-sizes: %" PRIu64 " is not 1..%u", sz[i], TX_CHUNK_MAX);
+            /* Small buffers move fewer bytes per run so each run stays short. */
+            uint64_t bytes = sz[i] * 16384 < bopt.bytes ? sz[i] * 16384 : bopt.bytes;
+            bench_stream("size", sz[i], has, &one, 1, bytes, (unsigned)sz[i], (unsigned)sz[i], false);
+        }
+    }
+    if (bench_wants("multi")) {
+        uint64_t counts[16];
+        unsigned nc = parse_list(bopt.ports, counts, 16, "port count");
+        unsigned avail = 0, list[MAX_PORTS_ALLOC];
+        /* Generic ports first, then the console: its guest writes a page at a time, as hvc does. */
+        for (unsigned id = 1; id < MAX_PORTS_ALLOC; id++)
+            if (port_ready_for_bench(&g.port[id]) || (g.port[id].exists && g.port[id].guest_open))
+                list[avail++] = id;
+        if (g.port[0].exists)
+            list[avail++] = 0;
+        opt.depth_cap = bopt.multi_depth;
+        for (unsigned i = 0; i < nc && has; i++) {
+            unsigned n = (unsigned)counts[i];
+            if (n > avail) {
+                out("SKIP kind=multi param=%u reason=the backend has %u ports", n, avail);
+                continue;
+            }
+            /* The same total for every port count, so each port count moves the same bytes. */
+            uint64_t per = bopt.multi_bytes / n / TX_CHUNK_MAX * TX_CHUNK_MAX;
+            if (per < TX_CHUNK_MAX)
+                per = TX_CHUNK_MAX;
+            bench_stream("multi", n, has, list, n, per, TX_CHUNK_MAX, TX_CHUNK_MAX, false);
+        }
+        opt.depth_cap = 0;
+    }
+    if (has) {
+        stop_device();
+        close(g.sock);
+    }
+    out("DONE");
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -1779,6 +2546,24 @@ static void usage(FILE *f)
 "Pattern: xorshift64 (x^=x<<13; x^=x>>7; x^=x<<17), each state emitted as 8 little-endian\n"
 "bytes; seed = base^1 for guest->host, base^2 for host->guest (0 becomes 1); default base for\n"
 "port N = 0x9E3779B97F4A7C15 ^ (N << 32). Streams continue across runs. Checksum: FNV-1a 64.\n"
+"\n"
+"Benchmark mode (no checks of timing; figures only):\n"
+"  --bench LIST             gh (guest->host, 32 KiB tx buffers), hg (host->guest, PAGE_SIZE rx\n"
+"                           buffers), echo (round trips of --bench-msg bytes), sizes (guest->host\n"
+"                           per tx buffer size), multi (aggregate over several ports), or all;\n"
+"                           each beside its raw baseline (bare AF_UNIX socketpair between two\n"
+"                           processes; bare eventfd + socket hops for echo). Without --socket only\n"
+"                           the baselines run.\n"
+"  --host EP                the backend's host endpoint of a port: unix:PATH (%%u = port number)\n"
+"                           or tcp:IP:PORT (port + N - --bench-port for port N)\n"
+"  --bench-port N           port of single-port measurements (default 1; 0 for a console-only peer)\n"
+"  --bench-runs N (5)  --bench-bytes B (256M)  --bench-echo N (20000)  --bench-msg B (64)\n"
+"  --bench-sizes LIST (256,1024,4096,16384,32768)  --bench-ports LIST (1,8,64,511)\n"
+"  --bench-multi-bytes B    total per multi-port run (256M)  --bench-multi-depth N (4)\n"
+"  --backend-pid PID        read the backend's user+sys CPU time from /proc/PID/stat\n"
+"  Output: BENCH kind= target=bridge|baseline param= run= mbps= cpu_s_per_gb= (or p50_us= ...),\n"
+"  SUMMARY kind= target= param= unit= median= min= max= runs=, LATPCT target= p= us=,\n"
+"  SKIP kind= param= reason=..., DONE\n"
 "\n"
 "Exit: 0 ok, 1 protocol violation or corrupt data by the backend, 2 usage, 3 connection\n"
 "failed or closed, 4 stalled (state dumped on stderr).\n");
@@ -1857,13 +2642,25 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-connect-timeout")) { NEEDV(); opt.connect_timeout = atof(v); }
         else if (!strcmp(a, "-stall-timeout")) { NEEDV(); opt.stall_timeout = atof(v); }
         else if (!strcmp(a, "-reply-timeout")) { NEEDV(); opt.reply_timeout = atof(v); }
+        else if (!strcmp(a, "-bench")) { NEEDV(); opt.bench = true; bopt.kinds = v; }
+        else if (!strcmp(a, "-host")) { NEEDV(); bopt.host = v; }
+        else if (!strcmp(a, "-bench-runs")) { NEEDV(); bopt.runs = (unsigned)parse_size(v, "run count"); }
+        else if (!strcmp(a, "-bench-bytes")) { NEEDV(); bopt.bytes = parse_size(v, "byte count"); }
+        else if (!strcmp(a, "-bench-multi-bytes")) { NEEDV(); bopt.multi_bytes = parse_size(v, "byte count"); }
+        else if (!strcmp(a, "-bench-echo")) { NEEDV(); bopt.echo_n = (unsigned)parse_size(v, "round trips"); }
+        else if (!strcmp(a, "-bench-msg")) { NEEDV(); bopt.msg = (unsigned)parse_size(v, "message size"); }
+        else if (!strcmp(a, "-bench-port")) { NEEDV(); cmd_port(v, &bopt.port); }
+        else if (!strcmp(a, "-bench-multi-depth")) { NEEDV(); bopt.multi_depth = (unsigned)parse_size(v, "depth"); }
+        else if (!strcmp(a, "-bench-sizes")) { NEEDV(); bopt.sizes = v; }
+        else if (!strcmp(a, "-bench-ports")) { NEEDV(); bopt.ports = v; }
+        else if (!strcmp(a, "-backend-pid")) { NEEDV(); bopt.backend_pid = atol(v); }
         else {
             fprintf(stderr, "vsb-frontend: unknown option '%s' (see --help)\n", argv[i]);
             return EXIT_USAGE;
         }
 #undef NEEDV
     }
-    if (!opt.socket)
+    if (!opt.socket && !opt.bench)
         die_code(EXIT_USAGE, "--socket PATH is required (see --help)");
     if (opt.queue_size < 2 || opt.queue_size > 32768 || (opt.queue_size & (opt.queue_size - 1)))
         die_code(EXIT_USAGE, "--queue-size must be a power of two in 2..32768");
@@ -1889,6 +2686,8 @@ int main(int argc, char **argv)
         g.port[id].tx_sum = g.port[id].rx_sum = FNV_OFFSET;
     }
     g.sock = -1;
+    if (opt.bench)
+        return bench_main();
     for (unsigned r = 1; r <= opt.runs; r++) {
         one_run(r);
         if (opt.use_stdin && !g.stdin_open)

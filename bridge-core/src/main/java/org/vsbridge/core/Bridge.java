@@ -2,6 +2,7 @@ package org.vsbridge.core;
 
 import io.netty.channel.EventLoopGroup;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,6 +22,7 @@ import org.vsbridge.chardev.Transports;
 import org.vsbridge.console.ConsoleDevice;
 import org.vsbridge.console.PortSpec;
 import org.vsbridge.core.cli.BridgeConfig;
+import org.vsbridge.core.cli.DeviceGroup;
 import org.vsbridge.core.cli.DeviceSpec;
 import org.vsbridge.core.cli.PortPlan;
 import org.vsbridge.core.cli.UsageException;
@@ -31,8 +33,9 @@ import org.vsbridge.core.qmp.QmpServer;
 import org.vsbridge.vhost.server.VhostUserServer;
 
 /**
- * The assembled process: chardevs, one console device and its vhost-user server, the links between ports and
- * chardevs, and the QMP monitors. The only place where the device and the chardevs meet.
+ * The assembled process: chardevs, one console device per device group (each with its vhost-user server and
+ * worker), the links between ports and chardevs, and the QMP monitors. The only place where the devices and the
+ * chardevs meet.
  */
 public final class Bridge implements AutoCloseable {
 
@@ -49,11 +52,22 @@ public final class Bridge implements AutoCloseable {
     private final Runnable onQuit;
     private final EventLoopGroup group;
     private final ScheduledExecutorService timer;
-    private final Map<String, Chardev> chardevs = new LinkedHashMap<>();
-    private final Map<String, PortLink> linksByChardev = new LinkedHashMap<>();
+    /** Changed at run time by chardev-add/-change/-remove from the chardev opener thread: concurrent. */
+    private final Map<String, Chardev> chardevs = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<String, PortLink> linksByChardev = new java.util.concurrent.ConcurrentHashMap<>();
+    /** --object / object-add: TLS credentials and authz objects that chardevs name. */
+    private final org.vsbridge.core.objects.ObjectRegistry objects = new org.vsbridge.core.objects.ObjectRegistry();
+    /** Opening a chardev blocks (bind, connect, wait): QMP's chardev commands run it here, off the event loop. */
+    private final java.util.concurrent.ExecutorService chardevOpener = Executors.newSingleThreadExecutor(r -> {
+        final Thread t = new Thread(r, "vsb-chardev-open");
+        t.setDaemon(true);
+        return t;
+    });
+    private ChardevFactory factory;
     private final List<QmpServer> monitors = new ArrayList<>();
     private final List<EventThrottle> portEvents = new ArrayList<>();
     private PortPlan plan;
+    private final List<DeviceUnit> units = new ArrayList<>();
     private ConsoleDevice device;
     private VhostUserServer vhost;
     private int vhostFd = -1;
@@ -71,19 +85,42 @@ public final class Bridge implements AutoCloseable {
     }
 
     public void start() throws UsageException, IOException {
-        plan = PortPlan.of(config.devices(), config.maxPorts());
+        // A mux serves several ports, like QEMU's; every other chardev serves one.
+        final java.util.Set<String> muxes = config.chardevs().stream()
+            .filter(o -> o.kind() == org.vsbridge.chardev.ChardevKind.MUX).map(ChardevOptions::id)
+            .collect(java.util.stream.Collectors.toSet());
+        final List<DeviceGroup> groups = config.deviceGroups();
+        final List<PortPlan> plans = new ArrayList<>();
+        final java.util.Set<String> used = new java.util.HashSet<>();
+        for (final DeviceGroup g : groups) {
+            plans.add(PortPlan.of(g.devices(), g.maxPorts(), muxes));
+            for (final DeviceSpec d : g.devices()) {
+                if (!used.add(d.chardev()) && !muxes.contains(d.chardev())) {
+                    throw new UsageException("Property '" + d.driver() + ".chardev' can't take value '" + d.chardev()
+                        + "', it's in use");
+                }
+            }
+        }
+        plan = plans.get(0);
         final Map<String, ChardevOptions> options = new LinkedHashMap<>();
         for (final ChardevOptions o : config.chardevs()) {
             if (options.putIfAbsent(o.id(), o) != null) {
                 throw new UsageException("Chardev with id '" + o.id() + "' already exists");
             }
         }
-        for (final DeviceSpec d : config.devices()) {
+        for (final DeviceSpec d : groups.stream().flatMap(g -> g.devices().stream()).toList()) {
             if (!options.containsKey(d.chardev())) {
                 throw new UsageException("Property '" + d.driver() + ".chardev' can't find value '" + d.chardev() + "'");
             }
         }
-        final ChardevFactory factory = new ChardevFactory(group);
+        for (final org.vsbridge.core.objects.ObjectSpec o : config.objects()) {
+            try {
+                objects.add(o);
+            } catch (final org.vsbridge.core.objects.ObjectException e) {
+                throw new UsageException("-object " + o.qomType() + ",id=" + o.id() + ": " + e.getMessage());
+            }
+        }
+        factory = new ChardevFactory(group, ChardevCommands.lookups(this));
         for (final ChardevOptions o : options.values()) {
             try {
                 chardevs.put(o.id(), factory.create(o));
@@ -92,19 +129,14 @@ public final class Bridge implements AutoCloseable {
             }
         }
 
-        final Map<Integer, PortLink> links = new LinkedHashMap<>();
-        for (int i = 0; i < plan.ports().size(); i++) {
-            final PortSpec port = plan.ports().get(i);
-            final PortLink link = new PortLink(port,
-                port.console() ? CONSOLE_TO_HOST_RING : PORT_TO_HOST_RING, FROM_HOST_RING);
-            links.put(port.nr(), link);
-            linksByChardev.put(config.devices().get(i).chardev(), link);
+        if (config.vhost().emergencyChardev() != null && !chardevs.containsKey(config.vhost().emergencyChardev())) {
+            throw new UsageException("--emergency-chardev: Chardev '" + config.vhost().emergencyChardev()
+                + "' not found");
         }
-        device = new ConsoleDevice("vsb0", plan.maxPorts(), plan.ports(), links::get, this::guestConnected);
-        for (int i = 0; i < plan.ports().size(); i++) {
-            final PortSpec port = plan.ports().get(i);
-            links.get(port.nr()).bind(device, chardevs.get(config.devices().get(i).chardev()));
+        for (int g = 0; g < groups.size(); g++) {
+            units.add(createUnit("vsb" + g, groups.get(g), plans.get(g)));
         }
+        device = units.get(0).device;
 
         for (final QmpAddress address : config.qmp()) {
             final QmpServer monitor = new QmpServer(group, address, QmpCommands.version(), this::quit);
@@ -121,12 +153,93 @@ public final class Bridge implements AutoCloseable {
             portEvents.add(new EventThrottle(monitor, "VSERPORT_CHANGE", TimeUnit.SECONDS.toNanos(1), timer));
         }
 
-        vhost = vhostFd >= 0 ? new VhostUserServer("vsb0", vhostFd, device)
-            : new VhostUserServer("vsb0", config.socketPath(), device);
-        vhost.start();
-        LOG.info("vhost-user socket " + (config.socketPath() != null ? config.socketPath().toAbsolutePath() : "")
-            + (vhostFd >= 0 ? " (inherited fd " + vhostFd + ")" : "") + " listening; " + plan.ports().size()
-            + " port(s), max_nr_ports " + plan.maxPorts() + " (frontend num_vqs=" + numQueues() + ")");
+        for (final DeviceUnit unit : units) {
+            final boolean inherited = unit == units.get(0) && vhostFd >= 0;
+            final Path path = unit.group.socketPath();
+            unit.server = inherited ? new VhostUserServer(unit.name, vhostFd, unit.device)
+                : config.vhost().client()
+                ? VhostUserServer.connecting(unit.name, path, config.vhost().reconnectMs(), unit.device)
+                : new VhostUserServer(unit.name, path, unit.device);
+            unit.server.start();
+            LOG.info(unit.name + ": vhost-user socket " + (path != null ? path.toAbsolutePath() : "")
+                + (inherited ? " (inherited fd " + vhostFd + ")" : "")
+                + (config.vhost().client() && !inherited ? " (client mode)" : " listening") + "; "
+                + unit.plan.ports().size() + " port(s), max_nr_ports " + unit.plan.maxPorts()
+                + " (frontend num_vqs=" + unit.numQueues() + ")");
+        }
+        vhost = units.get(0).server;
+    }
+
+    /** One device group: links, the console device with the group's per-port options, chardevs bound. */
+    private DeviceUnit createUnit(final String name, final DeviceGroup g, final PortPlan unitPlan)
+        throws UsageException {
+        final Map<Integer, PortLink> links = new LinkedHashMap<>();
+        for (int i = 0; i < unitPlan.ports().size(); i++) {
+            final PortSpec port = unitPlan.ports().get(i);
+            final PortLink link = newLink(port);
+            links.put(port.nr(), link);
+            linksByChardev.put(g.devices().get(i).chardev(), link);
+        }
+        final ConsoleDevice unitDevice = new ConsoleDevice(name, unitPlan.maxPorts(), unitPlan.ports(), links::get,
+            this::guestConnected);
+        unitDevice.setResizeOrder(config.vhost().resizeOrder());
+        final String emergency = config.vhost().emergencyChardev();
+        if (emergency != null) {
+            final Chardev sink = chardevs.get(emergency);
+            unitDevice.setEmergencyOutput(b -> sink.eventLoop().execute(() -> sink.write(
+                io.netty.buffer.Unpooled.wrappedBuffer(new byte[] {(byte) b}))));
+        }
+        for (int i = 0; i < unitPlan.ports().size(); i++) {
+            final PortSpec port = unitPlan.ports().get(i);
+            final DeviceSpec spec = g.devices().get(i);
+            final String chardevId = spec.chardev();
+            unitDevice.setOutputPolicy(port.nr(), spec.policy());
+            if (spec.cols() != 0 || spec.rows() != 0) {
+                unitDevice.resize(port.nr(), spec.cols(), spec.rows());
+            }
+            try {
+                // A mux hands each port its own view; any other chardev is its own view.
+                links.get(port.nr()).bind(unitDevice, chardevs.get(chardevId).newFrontendView());
+            } catch (final ChardevException e) {
+                throw new UsageException("Property 'chardev' can't take value '" + chardevId + "': " + e.getMessage());
+            }
+        }
+        return new DeviceUnit(name, g, unitPlan, unitDevice, links);
+    }
+
+    static PortLink newLink(final PortSpec port) {
+        return new PortLink(port, port.console() ? CONSOLE_TO_HOST_RING : PORT_TO_HOST_RING, FROM_HOST_RING);
+    }
+
+    /** The device a port link belongs to, or null (removed). */
+    DeviceUnit unitOf(final PortLink link) {
+        for (final DeviceUnit unit : units) {
+            if (unit.links.get(link.port().nr()) == link) {
+                return unit;
+            }
+        }
+        return null;
+    }
+
+    /** Every console device, in device-group order. */
+    List<DeviceUnit> units() {
+        return units;
+    }
+
+    /** Register a port's link under its chardev (hot-plug); null when removed. */
+    void setLink(final String chardevId, final PortLink link) {
+        if (link == null) {
+            linksByChardev.remove(chardevId);
+        } else {
+            linksByChardev.put(chardevId, link);
+        }
+    }
+
+    /** Emit an event on every monitor (DEVICE_DELETED). */
+    void emit(final String event, final com.fasterxml.jackson.databind.node.ObjectNode data) {
+        for (final QmpServer monitor : monitors) {
+            monitor.emit(event, data);
+        }
     }
 
     /**
@@ -145,7 +258,9 @@ public final class Bridge implements AutoCloseable {
             return false;
         }
         try {
-            vhost.isQueueBroken(0);
+            for (final DeviceUnit unit : units) {
+                unit.server.isQueueBroken(0);
+            }
             return true;
         } catch (final IOException e) {
             return false;
@@ -155,10 +270,16 @@ public final class Bridge implements AutoCloseable {
     /** One line for systemd's STATUS=: ports, guest opens, chardev and frontend connections. */
     public String statusLine() {
         int open = 0;
-        for (final PortSpec port : plan.ports()) {
-            if (device.guestConnected(port.nr())) {
-                open++;
+        int portCount = 0;
+        int connections = 0;
+        for (final DeviceUnit unit : units) {
+            for (final PortSpec port : unit.device.ports()) {
+                portCount++;
+                if (unit.guestConnected(port)) {
+                    open++;
+                }
             }
+            connections += unit.server.connectionCount();
         }
         int connected = 0;
         for (final Chardev chardev : chardevs.values()) {
@@ -166,8 +287,9 @@ public final class Bridge implements AutoCloseable {
                 connected++;
             }
         }
-        return plan.ports().size() + " port(s), " + open + " open in the guest; chardevs " + connected + "/"
-            + chardevs.size() + " connected; frontend connections so far " + vhost.connectionCount();
+        return (units.size() > 1 ? units.size() + " devices, " : "") + portCount + " port(s), " + open
+            + " open in the guest; chardevs " + connected + "/" + chardevs.size()
+            + " connected; frontend connections so far " + connections;
     }
 
     /** Give the chardevs what the guest-to-host rings still hold, within {@link #FLUSH_BOUND_MS}. */
@@ -206,6 +328,18 @@ public final class Bridge implements AutoCloseable {
         return linksByChardev.get(chardevId);
     }
 
+    org.vsbridge.core.objects.ObjectRegistry objects() {
+        return objects;
+    }
+
+    ChardevFactory factory() {
+        return factory;
+    }
+
+    java.util.concurrent.ExecutorService chardevOpener() {
+        return chardevOpener;
+    }
+
     ConsoleDevice device() {
         return device;
     }
@@ -237,9 +371,11 @@ public final class Bridge implements AutoCloseable {
 
     @Override
     public void close() {
-        if (vhost != null) {
-            // Stops the worker: nothing new enters the guest-to-host rings after this.
-            vhost.close();
+        for (final DeviceUnit unit : units) {
+            if (unit.server != null) {
+                // Stops the worker: nothing new enters the guest-to-host rings after this.
+                unit.server.close();
+            }
         }
         for (final QmpServer monitor : monitors) {
             monitor.close();
@@ -253,5 +389,6 @@ public final class Bridge implements AutoCloseable {
         }
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         timer.shutdownNow();
+        chardevOpener.shutdownNow();
     }
 }

@@ -24,7 +24,9 @@ final class QmpCommands {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** Chardev kinds this version can create (query-chardev-backends). */
-    static final String[] BACKENDS = {"socket", "file", "null", "stdio", "ringbuf", "memory"};
+    static final String[] BACKENDS = java.util.Arrays.stream(org.vsbridge.chardev.ChardevKind.values())
+        .filter(k -> k.support() == org.vsbridge.chardev.ChardevKind.Support.BUILT)
+        .map(org.vsbridge.chardev.ChardevKind::qapiName).toArray(String[]::new);
 
     private QmpCommands() {
     }
@@ -52,6 +54,12 @@ final class QmpCommands {
             list.addObject().put("name", "query-commands");
             for (final String name : new String[] {"query-version", "quit", "query-chardev", "query-chardev-backends",
                 "ringbuf-write", "ringbuf-read"}) {
+                list.addObject().put("name", name);
+            }
+            for (final String name : ChardevCommands.NAMES) {
+                list.addObject().put("name", name);
+            }
+            for (final String name : DeviceCommands.NAMES) {
                 list.addObject().put("name", name);
             }
             return list;
@@ -86,6 +94,8 @@ final class QmpCommands {
                 final byte[] data = ring.read((int) Math.min(size, Integer.MAX_VALUE));
                 return JSON.getNodeFactory().textNode(base64 ? Base64.getEncoder().encodeToString(data) : utf8(data));
             }));
+        ChardevCommands.register(qmp, bridge);
+        DeviceCommands.register(qmp, bridge);
     }
 
     private static JsonNode queryChardev(final Bridge bridge) {
@@ -96,8 +106,8 @@ final class QmpCommands {
             info.put("filename", chardev.filename());
             final PortLink link = bridge.linkOf(chardev.id());
             // As QEMU: a console's frontend is open from realize; a serial port's follows the guest's PORT_OPEN.
-            final boolean frontendOpen = link != null
-                && (link.port().console() || bridge.device().guestConnected(link.port().nr()));
+            final DeviceUnit unit = link != null ? bridge.unitOf(link) : null;
+            final boolean frontendOpen = unit != null && (link.port().console() || unit.guestConnected(link.port()));
             info.put("frontend-open", frontendOpen);
         }
         return list;

@@ -91,13 +91,14 @@ final class TelnetDecoder extends ChannelInboundHandlerAdapter {
         if (out != in) {
             in.release();
         }
+        // QEMU raises the break while it filters, before it hands over the bytes of the same read.
+        if (sawBreak) {
+            ctx.fireUserEventTriggered(BREAK);
+        }
         if (out.isReadable()) {
             ctx.fireChannelRead(out);
         } else {
             out.release();
-        }
-        if (sawBreak) {
-            ctx.fireUserEventTriggered(BREAK);
         }
     }
 

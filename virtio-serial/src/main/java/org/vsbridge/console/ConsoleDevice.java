@@ -8,9 +8,14 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.function.Function;
+import java.util.function.IntConsumer;
 import java.util.function.IntFunction;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.vsbridge.vhost.device.DeviceContext;
 import org.vsbridge.vhost.device.VirtioDevice;
@@ -21,27 +26,33 @@ import org.vsbridge.vhost.queue.Virtqueue;
  * A multiport virtio-console device (virtio spec, "Console Device"), behaving toward the guest like QEMU's
  * virtio-serial bus with the Linux {@code virtio_console} driver in mind.
  *
- * <p>Threading: the control methods ({@link #deviceFeatures()}, {@link #readConfig} ...) are immutable
- * answers; the queue callbacks run on the engine's worker, which owns every port's state. The host side
- * ({@link #hostConnected}, {@link #hostDataAvailable}, {@link #hostSpaceAvailable}) may call from any thread:
- * those calls only post bits into {@link HostEvents} and wake the worker.
+ * <p>Threading: the control methods ({@link #deviceFeatures()}, {@link #readConfig} ...) answer from
+ * immutable or copy-on-write state; the queue callbacks run on the engine's worker, which owns every port's
+ * state. The host side ({@link #hostConnected}, {@link #hostDataAvailable}, {@link #hostSpaceAvailable}) and the
+ * management calls ({@link #addPort}, {@link #removePort}, {@link #resize}, {@link #setOutputPolicy}) may come
+ * from any thread: they post bits into {@link HostEvents} (or a removal into a queue) and wake the worker, which
+ * sends the control messages (PORT_ADD, PORT_REMOVE, RESIZE).
  *
  * <p>Flow control: guest output that the host side cannot take is held in its transmitq (the chain is not
  * consumed) until {@link #hostSpaceAvailable}; host input is read only into receive buffers the guest
  * posted, so a guest that does not read stops the host side. Two cases drop, counted and logged once per
- * episode: a generic port without a host side (as QEMU does) and a console port whose host side is full
+ * episode: a generic port without a host side under {@link OutputPolicy#DROP} (as QEMU does; under
+ * {@link OutputPolicy#HOLD} its output waits in the ring instead) and a console port whose host side is full
  * (hvc spins with a lock held until its buffer is used, so holding it would hang the guest).
  */
 public final class ConsoleDevice implements VirtioDevice {
 
     public static final int DEVICE_ID = 3;
+    public static final long VIRTIO_CONSOLE_F_SIZE = 1L;
     public static final long VIRTIO_CONSOLE_F_MULTIPORT = 1L << 1;
+    public static final long VIRTIO_CONSOLE_F_EMERG_WRITE = 1L << 2;
     public static final long VIRTIO_RING_F_INDIRECT_DESC = 1L << 28;
     public static final long VIRTIO_RING_F_EVENT_IDX = 1L << 29;
     public static final long VIRTIO_F_VERSION_1 = 1L << 32;
-    /** What the device offers. SIZE and EMERG_WRITE are not offered (yet). */
-    public static final long FEATURES =
-        VIRTIO_F_VERSION_1 | VIRTIO_CONSOLE_F_MULTIPORT | VIRTIO_RING_F_EVENT_IDX | VIRTIO_RING_F_INDIRECT_DESC;
+    /** What the device offers. Linux acks SIZE and MULTIPORT (never EMERG_WRITE, which a driver may use
+     *  without acking it). */
+    public static final long FEATURES = VIRTIO_F_VERSION_1 | VIRTIO_CONSOLE_F_SIZE | VIRTIO_CONSOLE_F_MULTIPORT
+        | VIRTIO_CONSOLE_F_EMERG_WRITE | VIRTIO_RING_F_EVENT_IDX | VIRTIO_RING_F_INDIRECT_DESC;
     public static final int MAX_QUEUE_SIZE = 32768;
 
     /** Chains handled per queue per pass before other queues get their turn. */
@@ -49,16 +60,30 @@ public final class ConsoleDevice implements VirtioDevice {
 
     private static final Logger LOG = Logger.getLogger(ConsoleDevice.class.getName());
 
+    /** Emergency-write bytes waiting for the worker (only when they go to a port's channel). */
+    private static final int EMERGENCY_CAPACITY = 4096;
+
     private final String name;
     private final int maxPorts;
-    private final List<PortSpec> portSpecs;
-    /** Indexed by port number; null where no port is configured. */
-    private final Port[] ports;
-    /** The configured ports in ascending number order. */
-    private final Port[] configured;
+    /** Indexed by port number; null where no port exists. Written under {@link #registry} (add, remove), read
+     *  by any thread. */
+    private final AtomicReferenceArray<Port> ports;
+    /** Guards port additions and removals (numbers and names stay unique). */
+    private final Object registry = new Object();
     private final ConsoleEvents events;
-    private final byte[] config;
+    /** Copy-on-write config space: cols/rows change with port 0's size. */
+    private volatile byte[] config;
     private final HostEvents hostEvents;
+    /** Ports removed by {@link #removePort}, for the worker to tell the driver (PORT_REMOVE). */
+    private final ManyToOneConcurrentArrayQueue<Removal> removals = new ManyToOneConcurrentArrayQueue<>(1024);
+    /** emerg_wr bytes on their way to the emergency port's channel (Byte.valueOf is cached: no allocation). */
+    private final ManyToOneConcurrentArrayQueue<Byte> emergency =
+        new ManyToOneConcurrentArrayQueue<>(EMERGENCY_CAPACITY);
+    private final UnsafeBuffer emergencyBuffer = new UnsafeBuffer(java.nio.ByteBuffer.allocateDirect(256));
+    private volatile IntConsumer emergencySink;
+    private volatile int emergencyPort = -1;
+    private volatile ResizeOrder resizeOrder = ResizeOrder.ROWS_COLS;
+    private volatile boolean emergencyDropLogged;
     private final HostEvents.Handler hostEventHandler = this::onHostEvent;
     private volatile DeviceContext context;
 
@@ -73,7 +98,10 @@ public final class ConsoleDevice implements VirtioDevice {
     private final Port[] retryQueue;
     private int retryCount;
     private boolean retryControlTx;
-    private boolean multiport;
+    /** Written by the worker; read by {@link #resize} on other threads. */
+    private volatile boolean multiport;
+    /** The driver sent DEVICE_READY(1): ports added from now on get PORT_ADD at once. */
+    private boolean driverReady;
     private boolean outboxOverflowing;
     private boolean badControlLogged;
 
@@ -96,23 +124,19 @@ public final class ConsoleDevice implements VirtioDevice {
         Objects.requireNonNull(channels, "channels");
         this.events = Objects.requireNonNull(events, "events");
         this.maxPorts = maxPorts;
-        this.ports = new Port[maxPorts];
+        this.ports = new AtomicReferenceArray<>(maxPorts);
         final List<PortSpec> sorted = new ArrayList<>(ports);
         sorted.sort(Comparator.comparingInt(PortSpec::nr));
         final Set<String> names = new HashSet<>();
-        this.configured = new Port[sorted.size()];
-        for (int i = 0; i < sorted.size(); i++) {
-            final PortSpec spec = Objects.requireNonNull(sorted.get(i), "port spec");
+        for (final PortSpec spec : sorted) {
+            Objects.requireNonNull(spec, "port spec");
             validate(spec, names);
             final PortChannel channel = channels.apply(spec.nr());
             if (channel == null) {
                 throw new IllegalArgumentException("no channel for port " + spec.nr());
             }
-            final Port port = new Port(spec, channel);
-            this.ports[spec.nr()] = port;
-            this.configured[i] = port;
+            this.ports.set(spec.nr(), new Port(spec, channel));
         }
-        this.portSpecs = Collections.unmodifiableList(sorted);
         this.config = ConsoleConfig.encode(maxPorts);
         this.hostEvents = new HostEvents(maxPorts);
         // Enough for a full DEVICE_READY round (PORT_ADD each) plus CONSOLE_PORT, PORT_NAME and a few
@@ -127,7 +151,7 @@ public final class ConsoleDevice implements VirtioDevice {
             throw new IllegalArgumentException(
                 "port number " + nr + " is out of range: max_nr_ports is " + maxPorts);
         }
-        if (ports[nr] != null) {
+        if (ports.get(nr) != null) {
             throw new IllegalArgumentException("port number " + nr + " is used twice");
         }
         if (nr == 0 && !spec.console()) {
@@ -156,9 +180,16 @@ public final class ConsoleDevice implements VirtioDevice {
         return maxPorts;
     }
 
-    /** The configured ports in ascending number order. */
+    /** The ports that exist now, in ascending number order (a snapshot). */
     public List<PortSpec> ports() {
-        return portSpecs;
+        final List<PortSpec> list = new ArrayList<>();
+        for (int nr = 0; nr < maxPorts; nr++) {
+            final Port port = ports.get(nr);
+            if (port != null) {
+                list.add(port.spec);
+            }
+        }
+        return Collections.unmodifiableList(list);
     }
 
     /** Counters of configured port {@code nr}. */
@@ -192,8 +223,162 @@ public final class ConsoleDevice implements VirtioDevice {
         wakeWorker();
     }
 
+    // ------------------------------------------------------------------ hot-plug, size, policy (any thread)
+
+    /**
+     * Hot-add a port (QMP {@code device_add}). {@code requested.nr()} &lt; 0 picks a number as QEMU's bus does
+     * (port 0 for a console when free, else the lowest free number from 1). {@code channels} is called once,
+     * under the registry lock, with the final spec. A running driver gets PORT_ADD at once; otherwise the port
+     * is added at the next DEVICE_READY.
+     *
+     * @return the port as added (with its number)
+     * @throws IllegalArgumentException with QEMU's wording ("virtio-serial-bus: ...") when the number or name
+     *                                  is taken, out of range, or the device is full
+     */
+    public PortSpec addPort(final PortSpec requested, final Function<PortSpec, PortChannel> channels) {
+        Objects.requireNonNull(requested, "requested");
+        Objects.requireNonNull(channels, "channels");
+        synchronized (registry) {
+            int nr = requested.nr();
+            if (requested.name() != null) {
+                for (int i = 0; i < maxPorts; i++) {
+                    final Port other = ports.get(i);
+                    if (other != null && requested.name().equals(other.spec.name())) {
+                        throw new IllegalArgumentException(
+                            "virtio-serial-bus: A port already exists by name " + requested.name());
+                    }
+                }
+                final int length = requested.name().getBytes(StandardCharsets.UTF_8).length;
+                if (length > ControlMessage.MAX_NAME_BYTES) {
+                    throw new IllegalArgumentException("virtio-serial-bus: port name is " + length
+                        + " bytes in UTF-8, at most " + ControlMessage.MAX_NAME_BYTES + " are allowed");
+                }
+            }
+            if (nr < 0) {
+                nr = requested.console() && ports.get(0) == null ? 0 : firstFree();
+                if (nr < 0) {
+                    throw new IllegalArgumentException("virtio-serial-bus: Maximum port limit for this device reached");
+                }
+            } else {
+                if (nr == 0 && !requested.console()) {
+                    throw new IllegalArgumentException("virtio-serial-bus: Port number 0 on virtio-serial devices "
+                        + "reserved for virtconsole devices for backward compatibility");
+                }
+                if (nr < maxPorts && ports.get(nr) != null) {
+                    throw new IllegalArgumentException("virtio-serial-bus: A port already exists at id " + nr);
+                }
+                if (nr >= maxPorts) {
+                    throw new IllegalArgumentException(
+                        "virtio-serial-bus: Out-of-range port id specified, max. allowed: " + (maxPorts - 1));
+                }
+            }
+            final PortSpec spec = new PortSpec(nr, requested.id(), requested.name(), requested.console());
+            final PortChannel channel = Objects.requireNonNull(channels.apply(spec), "channel");
+            hostEvents.forget(nr);
+            ports.set(nr, new Port(spec, channel));
+            hostEvents.post(nr, HostEvents.ADDED); // the worker sends PORT_ADD if the driver is ready
+            final int added = nr;
+            LOG.info(() -> name + ": port " + added + " added" + (spec.id() != null ? " (" + spec.id() + ")" : ""));
+            wakeWorker();
+            return spec;
+        }
+    }
+
+    private int firstFree() {
+        for (int nr = 1; nr < maxPorts; nr++) {
+            if (ports.get(nr) == null) {
+                return nr;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * Hot-remove port {@code nr} (QMP {@code device_del}): from now on the device no longer knows it; the worker
+     * discards guest output still in its transmitq and sends PORT_REMOVE to a driver that was told about it.
+     * The returned future completes once the worker has done so (at once when no worker runs); only then is the
+     * port's channel no longer touched.
+     */
+    public CompletableFuture<PortSpec> removePort(final int nr) {
+        final Port port;
+        synchronized (registry) {
+            port = port(nr);
+            ports.set(nr, null);
+        }
+        final Removal removal = new Removal(port);
+        if (context == null || !removals.offer(removal)) {
+            removal.done.complete(port.spec);
+        } else {
+            wakeWorker();
+        }
+        LOG.info(() -> name + ": " + port + " removed");
+        return removal.done;
+    }
+
+    /**
+     * Set the console size of console port {@code nr} (VIRTIO_CONSOLE_F_SIZE): sent as RESIZE once the port is
+     * ready (now, or after its PORT_READY); for port 0 also stored in config space and, for a driver without
+     * MULTIPORT, announced with a config change through the backend request channel.
+     */
+    public void resize(final int nr, final int cols, final int rows) {
+        if (cols < 0 || cols > 0xFFFF || rows < 0 || rows > 0xFFFF) {
+            throw new IllegalArgumentException("console size " + cols + "x" + rows + " does not fit 16 bits");
+        }
+        final Port port = port(nr);
+        if (!port.isConsole()) {
+            throw new IllegalArgumentException("port " + nr + " is not a console port (virtconsole)");
+        }
+        port.cols = cols;
+        port.rows = rows;
+        if (nr == 0) {
+            config = ConsoleConfig.encode(maxPorts, cols, rows);
+            final DeviceContext c = context;
+            if (!multiport && c != null && !c.configChanged()) {
+                LOG.fine(() -> name + ": port 0 resized without a backend request channel: no config change sent");
+            }
+        }
+        hostEvents.post(nr, HostEvents.RESIZE);
+        wakeWorker();
+    }
+
+    /** Port {@code nr}'s console size as {@code {cols, rows}} (0 = not set). */
+    public int[] size(final int nr) {
+        final Port port = port(nr);
+        return new int[] {port.cols, port.rows};
+    }
+
+    /** What port {@code nr} does with guest output while no host peer is connected (consoles always take it). */
+    public void setOutputPolicy(final int nr, final OutputPolicy policy) {
+        port(nr).policy = Objects.requireNonNull(policy, "policy");
+        hostEvents.post(nr, HostEvents.POLICY);
+        wakeWorker();
+    }
+
+    public OutputPolicy outputPolicy(final int nr) {
+        return port(nr).policy;
+    }
+
+    /** Field order of RESIZE payloads (default: what Linux reads). */
+    public void setResizeOrder(final ResizeOrder order) {
+        resizeOrder = Objects.requireNonNull(order, "order");
+    }
+
+    /**
+     * Where emerg_wr bytes go (VIRTIO_CONSOLE_F_EMERG_WRITE): {@code sink} receives each byte on the vhost-user
+     * control thread and must not block; null (default) sends them into the channel of the emergency port.
+     */
+    public void setEmergencyOutput(final IntConsumer sink) {
+        emergencySink = sink;
+    }
+
+    /** The port whose channel receives emerg_wr bytes when no sink is set; -1 (default): port 0, else the
+     *  lowest-numbered console port. */
+    public void setEmergencyPort(final int nr) {
+        emergencyPort = nr;
+    }
+
     private Port port(final int nr) {
-        final Port port = nr >= 0 && nr < maxPorts ? ports[nr] : null;
+        final Port port = nr >= 0 && nr < maxPorts ? ports.get(nr) : null;
         if (port == null) {
             throw new IllegalArgumentException("device " + name + " has no port " + nr);
         }
@@ -236,15 +421,83 @@ public final class ConsoleDevice implements VirtioDevice {
 
     @Override
     public void readConfig(final int offset, final byte[] dst, final int dstOffset, final int length) {
-        Objects.checkFromIndexSize(offset, length, config.length);
-        System.arraycopy(config, offset, dst, dstOffset, length);
+        final byte[] current = config;
+        Objects.checkFromIndexSize(offset, length, current.length);
+        System.arraycopy(current, offset, dst, dstOffset, length);
     }
 
+    /** Only emerg_wr is writable (at any time, even before feature negotiation: virtio spec 5.3.4); its low byte
+     *  is one character of emergency output. Other fields are read-only: the write is logged and ignored. */
     @Override
     public void writeConfig(final int offset, final byte[] src, final int srcOffset, final int length) {
-        // Nothing in our config is driver-writable without EMERG_WRITE.
-        LOG.log(Level.FINE, "{0}: ignoring a driver write of {1} config bytes at offset {2}",
-            new Object[] {name, length, offset});
+        if (offset != ConsoleConfig.EMERG_WR_OFFSET) {
+            LOG.log(Level.FINE, "{0}: ignoring a driver write of {1} config bytes at offset {2} (read-only)",
+                new Object[] {name, length, offset});
+            return;
+        }
+        final byte character = src[srcOffset];
+        final IntConsumer sink = emergencySink;
+        if (sink != null) {
+            try {
+                sink.accept(character & 0xFF);
+            } catch (final RuntimeException e) {
+                LOG.log(Level.WARNING, name + ": emergency output failed", e);
+            }
+            return;
+        }
+        if (!emergency.offer(character)) {
+            logEmergencyDrop("emergency write queue full");
+            return;
+        }
+        wakeWorker();
+    }
+
+    private void logEmergencyDrop(final String reason) {
+        if (!emergencyDropLogged) {
+            emergencyDropLogged = true;
+            LOG.warning(() -> name + ": dropping emergency output: " + reason + " (logged once)");
+        }
+    }
+
+    /** Worker: move emerg_wr bytes into the emergency port's channel. */
+    private int drainEmergency() {
+        final Port port = emergencyTarget();
+        int n = 0;
+        Byte b;
+        while (n < emergencyBuffer.capacity() && (b = emergency.poll()) != null) {
+            emergencyBuffer.putByte(n++, b);
+        }
+        if (n == 0) {
+            return 0;
+        }
+        if (port == null) {
+            logEmergencyDrop("no console port to write to");
+            return n;
+        }
+        final int taken = clamp(port.channel.writeToHost(emergencyBuffer.addressOffset(), n), n);
+        port.counters.addToHost(taken);
+        if (taken < n) {
+            port.counters.addDropped(n - taken);
+            logEmergencyDrop(port + " host side is full");
+        }
+        if (taken > 0) {
+            port.channel.flushToHost();
+        }
+        return n;
+    }
+
+    private Port emergencyTarget() {
+        final int chosen = emergencyPort;
+        if (chosen >= 0) {
+            return chosen < maxPorts ? ports.get(chosen) : null;
+        }
+        for (int nr = 0; nr < maxPorts; nr++) {
+            final Port port = ports.get(nr);
+            if (port != null && port.isConsole()) {
+                return port;
+            }
+        }
+        return null;
     }
 
     // ------------------------------------------------------------------ VirtioDevice: worker
@@ -262,7 +515,7 @@ public final class ConsoleDevice implements VirtioDevice {
             LOG.info(() -> name + ": driver acked features 0x" + Long.toHexString(ackedFeatures)
                 + (multiport ? " (multiport)" : " (no MULTIPORT: one console port on queues 0/1)"));
         }
-        if (!multiport && ports[0] == null) {
+        if (!multiport && ports.get(0) == null) {
             LOG.warning(() -> name + ": driver did not ack MULTIPORT and no port 0 is configured:"
                 + " the guest's only console has no host side");
         }
@@ -270,10 +523,11 @@ public final class ConsoleDevice implements VirtioDevice {
 
     @Override
     public void queueStarted(final int index) {
-        if (!multiport && (index == QueueLayout.PORT0_RX || index == QueueLayout.PORT0_TX) && ports[0] != null) {
+        final Port port0 = ports.get(0);
+        if (!multiport && (index == QueueLayout.PORT0_RX || index == QueueLayout.PORT0_TX) && port0 != null) {
             // Without MULTIPORT there is no PORT_OPEN: the single console is open once its queues run (QEMU
             // does this at DRIVER_OK).
-            setGuestConnected(ports[0], true);
+            setGuestConnected(port0, true);
         }
         // Kicks may have been missed while the ring was stopped; look at it now.
         serviceQueue(index);
@@ -282,9 +536,10 @@ public final class ConsoleDevice implements VirtioDevice {
     @Override
     public void queueStopped(final int index) {
         final int nr = QueueLayout.portOf(index);
-        if (nr >= 0 && nr < maxPorts && ports[nr] != null && !QueueLayout.isRx(index)) {
+        final Port port = nr >= 0 && nr < maxPorts ? ports.get(nr) : null;
+        if (port != null && !QueueLayout.isRx(index)) {
             // The held chain was never advanced: the next start presents it again from its first byte.
-            ports[nr].dropHeld();
+            port.dropHeld();
         }
     }
 
@@ -299,8 +554,14 @@ public final class ConsoleDevice implements VirtioDevice {
             return 0;
         }
         int work = 0;
+        if (!removals.isEmpty()) {
+            work += drainRemovals();
+        }
         if (hostEvents.hasPending()) {
             work += hostEvents.drain(hostEventHandler);
+        }
+        if (!emergency.isEmpty()) {
+            work += drainEmergency();
         }
         if (retryCount > 0 || retryControlTx) {
             work += serviceRetries();
@@ -313,12 +574,23 @@ public final class ConsoleDevice implements VirtioDevice {
 
     @Override
     public void reset() {
-        for (final Port port : configured) {
+        for (int nr = 0; nr < maxPorts; nr++) {
+            final Port port = ports.get(nr);
+            if (port == null) {
+                continue;
+            }
             setGuestConnected(port, false);
             port.ready = false;
+            port.added = false;
             port.dropHeld();
             port.retry = false;
         }
+        for (int i = 0; i < retryCount; i++) {
+            retryQueue[i].retry = false;
+            retryQueue[i] = null;
+        }
+        driverReady = false;
+        drainRemovals();
         retryCount = 0;
         retryControlTx = false;
         final int dropped = outbox.clear();
@@ -352,7 +624,7 @@ public final class ConsoleDevice implements VirtioDevice {
         if (nr < 0 || nr >= maxPorts || (nr != 0 && !multiport)) {
             return 0;
         }
-        final Port port = ports[nr];
+        final Port port = ports.get(nr);
         if (port == null) {
             // No PORT_ADD was sent for it, so a well-behaved driver never uses these queues.
             return 0;
@@ -372,7 +644,9 @@ public final class ConsoleDevice implements VirtioDevice {
             final Port port = retryQueue[i];
             retryQueue[i] = null;
             port.retry = false;
-            work += drainTx(port) + fillRx(port);
+            if (ports.get(port.nr) == port) { // not removed meanwhile
+                work += drainTx(port) + fillRx(port);
+            }
         }
         return work;
     }
@@ -391,9 +665,21 @@ public final class ConsoleDevice implements VirtioDevice {
     // ------------------------------------------------------------------ host events
 
     private int onHostEvent(final int nr, final int bits) {
-        final Port port = ports[nr];
+        final Port port = ports.get(nr);
+        if (port == null) {
+            return 0; // removed: late events from its host side mean nothing
+        }
         int work = 0;
-        boolean drain = (bits & HostEvents.SPACE) != 0;
+        if ((bits & HostEvents.ADDED) != 0 && multiport && driverReady && !port.added) {
+            port.added = true;
+            queueControl(nr, ControlMessage.PORT_ADD, 1);
+            work++;
+        }
+        if ((bits & HostEvents.RESIZE) != 0 && multiport && port.ready && port.isConsole()) {
+            queueControl(nr, ControlMessage.RESIZE, 1);
+            work++;
+        }
+        boolean drain = (bits & (HostEvents.SPACE | HostEvents.POLICY)) != 0;
         if ((bits & HostEvents.CONNECTION) != 0) {
             if ((bits & HostEvents.DISCONNECTED) != 0 && port.hostConnected) {
                 setHostConnected(port, false);
@@ -421,7 +707,7 @@ public final class ConsoleDevice implements VirtioDevice {
         LOG.info(() -> name + ": " + port + " host side " + (connected ? "connected" : "disconnected"));
         if (connected) {
             port.dropping = false;
-        } else {
+        } else if (port.policy == OutputPolicy.DROP || port.isConsole()) {
             discardHeld(port);
         }
         if (multiport && port.ready) {
@@ -489,6 +775,13 @@ public final class ConsoleDevice implements VirtioDevice {
             }
             final long start = port.holding ? port.heldOffset : 0;
             final long total = chain.readableLength();
+            if (chain.writableLength() > 0 && !port.badTxLogged) {
+                // A transmitq buffer is device-readable only (virtio 1.x 5.3.6.1); writable parts are left alone.
+                port.badTxLogged = true;
+                final long writable = chain.writableLength();
+                LOG.warning(() -> name + ": " + port + " transmit buffer " + chain.head() + " has " + writable
+                    + " writable bytes; the device only reads a transmitq (logged once)");
+            }
             if (port.isConsole() || port.hostConnected) {
                 final long reached = writeChain(port.channel, start);
                 toHost += reached - start;
@@ -505,6 +798,9 @@ public final class ConsoleDevice implements VirtioDevice {
                 } else if (port.isConsole()) {
                     port.dropping = false;
                 }
+            } else if (port.policy == OutputPolicy.HOLD) {
+                // Hold policy: leave the chain in the ring, untouched, until a host peer connects.
+                break;
             } else {
                 dropped += total - start;
                 startDropping(port, Level.INFO, "host side not connected");
@@ -704,11 +1000,19 @@ public final class ConsoleDevice implements VirtioDevice {
                     LOG.warning(() -> name + ": driver reports DEVICE_READY(" + value + "): device setup failed");
                     return;
                 }
-                LOG.info(() -> name + ": driver ready, adding " + configured.length + " ports");
-                for (final Port port : configured) {
-                    port.ready = false;
-                    queueControl(port.nr, ControlMessage.PORT_ADD, 1);
+                driverReady = true;
+                int count = 0;
+                for (int nr = 0; nr < maxPorts; nr++) {
+                    final Port port = ports.get(nr);
+                    if (port != null) {
+                        port.ready = false;
+                        port.added = true;
+                        queueControl(port.nr, ControlMessage.PORT_ADD, 1);
+                        count++;
+                    }
                 }
+                final int added = count;
+                LOG.info(() -> name + ": driver ready, adding " + added + " ports");
                 return;
             case ControlMessage.PORT_READY: {
                 final Port port = controlPort(id, event);
@@ -722,6 +1026,9 @@ public final class ConsoleDevice implements VirtioDevice {
                 port.ready = true;
                 if (port.isConsole()) {
                     queueControl(port.nr, ControlMessage.CONSOLE_PORT, 1);
+                    if (port.cols != 0 || port.rows != 0) {
+                        queueControl(port.nr, ControlMessage.RESIZE, 1);
+                    }
                 }
                 if (port.nameBytes != null) {
                     queueControl(port.nr, ControlMessage.PORT_NAME, 1);
@@ -750,7 +1057,7 @@ public final class ConsoleDevice implements VirtioDevice {
     }
 
     private Port controlPort(final int id, final int event) {
-        final Port port = id >= 0 && id < maxPorts ? ports[id] : null;
+        final Port port = id >= 0 && id < maxPorts ? ports.get(id) : null;
         if (port == null) {
             LOG.warning(() -> name + ": Unexpected port id " + Integer.toUnsignedString(id) + " in "
                 + ControlMessage.eventName(event) + "; ignored");
@@ -781,6 +1088,12 @@ public final class ConsoleDevice implements VirtioDevice {
         int chains = 0;
         boolean rechecked = false;
         while (!outbox.isEmpty()) {
+            if (headIsStale()) {
+                // Its port was removed after the message was queued; Linux parses every used control buffer
+                // as a message, so never hand back one without a message in it.
+                outbox.removeHead();
+                continue;
+            }
             if (!queue.peek(chain)) {
                 if (!rechecked && queue.enableNotifications()) {
                     rechecked = true;
@@ -816,15 +1129,30 @@ public final class ConsoleDevice implements VirtioDevice {
         return chains;
     }
 
+    /** A queued PORT_NAME or RESIZE whose port no longer exists (its payload is gone). */
+    private boolean headIsStale() {
+        final int event = outbox.headEvent();
+        return (event == ControlMessage.PORT_NAME || event == ControlMessage.RESIZE) && ports.get(outbox.headId()) == null;
+    }
+
     /** Encode the outbox head into {@link #message}; returns its length. */
     private int encodeHead() {
         final int id = outbox.headId();
         final int event = outbox.headEvent();
         int length = ControlMessage.encode(message, 0, id, event, outbox.headValue());
-        if (event == ControlMessage.PORT_NAME) {
-            final byte[] nameBytes = ports[id].nameBytes;
-            message.putBytes(length, nameBytes);
-            length += nameBytes.length;
+        if (event == ControlMessage.PORT_NAME || event == ControlMessage.RESIZE) {
+            final Port port = ports.get(id);
+            if (event == ControlMessage.PORT_NAME) {
+                message.putBytes(length, port.nameBytes);
+                length += port.nameBytes.length;
+            } else {
+                // Read at send time: several resizes before the driver posts a buffer send the latest size.
+                final boolean rowsFirst = resizeOrder == ResizeOrder.ROWS_COLS;
+                message.putShort(length, (short) (rowsFirst ? port.rows : port.cols), java.nio.ByteOrder.LITTLE_ENDIAN);
+                message.putShort(length + 2, (short) (rowsFirst ? port.cols : port.rows),
+                    java.nio.ByteOrder.LITTLE_ENDIAN);
+                length += 4;
+            }
         }
         return length;
     }
@@ -844,8 +1172,85 @@ public final class ConsoleDevice implements VirtioDevice {
         return copied;
     }
 
+    // ------------------------------------------------------------------ hot-unplug (worker)
+
+    /** Tell the driver about removed ports: their pending guest output is discarded (as QEMU's remove_port does)
+     *  and PORT_REMOVE sent to a driver that knew the port. */
+    private int drainRemovals() {
+        int work = 0;
+        Removal removal;
+        while ((removal = removals.poll()) != null) {
+            work++;
+            final Port port = removal.port;
+            try {
+                port.guestConnected = false; // no VSERPORT_CHANGE for an unplugged port, as in QEMU
+                if (port.retry) {
+                    port.retry = false;
+                    removeFromRetries(port);
+                }
+                discardTx(port);
+                if (multiport && port.added) {
+                    queueControl(port.nr, ControlMessage.PORT_REMOVE, 1);
+                }
+                port.added = false;
+                port.ready = false;
+            } finally {
+                removal.done.complete(port.spec);
+            }
+        }
+        return work;
+    }
+
+    private void removeFromRetries(final Port port) {
+        int kept = 0;
+        for (int i = 0; i < retryCount; i++) {
+            if (retryQueue[i] != port) {
+                retryQueue[kept++] = retryQueue[i];
+            }
+        }
+        for (int i = kept; i < retryCount; i++) {
+            retryQueue[i] = null;
+        }
+        retryCount = kept;
+    }
+
+    /** Use every chain waiting in the port's transmitq with length 0, counted as dropped. */
+    private void discardTx(final Port port) {
+        if (context == null) {
+            return;
+        }
+        final Virtqueue queue = context.queue(port.txQueue);
+        if (!queue.isReady()) {
+            port.dropHeld();
+            return;
+        }
+        long dropped = 0;
+        int chains = 0;
+        while (chains < queue.size() && queue.pop(chain)) {
+            dropped += chain.readableLength() - (port.holding && chain.head() == port.heldHead ? port.heldOffset : 0);
+            queue.addUsed(chain.head(), 0);
+            chains++;
+        }
+        port.dropHeld();
+        if (chains > 0) {
+            queue.flushUsed();
+            port.counters.addDropped(dropped);
+            final long lost = dropped;
+            LOG.info(() -> name + ": " + port + " removed with " + lost + " bytes of guest output discarded");
+        }
+    }
+
+    private static final class Removal {
+        final Port port;
+        final CompletableFuture<PortSpec> done = new CompletableFuture<>();
+
+        Removal(final Port port) {
+            this.port = port;
+        }
+    }
+
     @Override
     public String toString() {
-        return "ConsoleDevice{" + name + ", maxPorts=" + maxPorts + ", ports=" + configured.length + '}';
+        return "ConsoleDevice{" + name + ", maxPorts=" + maxPorts + '}';
     }
 }

@@ -20,6 +20,12 @@ final class HostEvents {
     static final int CONNECTION = 4;
     /** The host side closed at least once since the worker last looked. */
     static final int DISCONNECTED = 8;
+    /** The port's console size changed: send RESIZE. */
+    static final int RESIZE = 16;
+    /** The port's output policy changed: look at its transmitq again. */
+    static final int POLICY = 32;
+    /** The port was hot-added: tell a ready driver (PORT_ADD). */
+    static final int ADDED = 64;
 
     /** Worker callback for one port's events; returns work done. */
     interface Handler {
@@ -56,6 +62,11 @@ final class HostEvents {
     void postConnection(final int nr, final boolean isConnected) {
         connected.set(nr, isConnected ? 1 : 0);
         post(nr, isConnected ? CONNECTION : CONNECTION | DISCONNECTED);
+    }
+
+    /** A port number is reused by a new port: its host side starts disconnected. */
+    void forget(final int nr) {
+        connected.set(nr, 0);
     }
 
     /** The last host connection state posted for port {@code nr}. */

@@ -22,6 +22,14 @@ final class Port {
     boolean hostConnected;
     /** The driver answered PORT_ADD with PORT_READY(1). */
     boolean ready;
+    /** PORT_ADD was queued for the current driver (so a removal owes it a PORT_REMOVE). */
+    boolean added;
+
+    /** Guest output while no host peer is connected (generic ports); any thread writes, the worker reads. */
+    volatile OutputPolicy policy = OutputPolicy.DROP;
+    /** Console size (VIRTIO_CONSOLE_F_SIZE), 0 = unknown; any thread writes both, then posts RESIZE. */
+    volatile int cols;
+    volatile int rows;
 
     /** A transmitq chain partly written to a full host side, kept (not advanced) until there is room. */
     boolean holding;
@@ -34,6 +42,8 @@ final class Port {
     boolean retry;
     /** A malformed receive buffer was already logged for this port. */
     boolean badRxLogged;
+    /** A transmit buffer with writable descriptors was already logged for this port. */
+    boolean badTxLogged;
 
     Port(final PortSpec spec, final PortChannel channel) {
         this.spec = spec;

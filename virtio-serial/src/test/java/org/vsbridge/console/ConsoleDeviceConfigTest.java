@@ -39,11 +39,10 @@ class ConsoleDeviceConfigTest {
     }
 
     @Test
-    void offersExactlyTheFourFeatures() {
+    void offersExactlyTheSixFeatures() {
         final ConsoleDevice device = device(4, List.of(new PortSpec(0, "con0", null, true)));
-        assertEquals((1L << 32) | (1L << 1) | (1L << 29) | (1L << 28), device.deviceFeatures());
-        assertEquals(0, device.deviceFeatures() & 1L, "SIZE is not offered");
-        assertEquals(0, device.deviceFeatures() & 4L, "EMERG_WRITE is not offered");
+        assertEquals((1L << 32) | 1L | (1L << 1) | (1L << 2) | (1L << 29) | (1L << 28), device.deviceFeatures());
+        assertEquals(0, device.deviceFeatures() & (1L << 34), "no packed ring");
         assertEquals(0, device.deviceFeatures() & (1L << 30), "no vhost-user protocol feature bit");
         assertEquals(3, device.deviceId());
         assertEquals(32768, device.maxQueueSize());
@@ -64,12 +63,30 @@ class ConsoleDeviceConfigTest {
     }
 
     @Test
-    void configWritesAreIgnored() {
-        final ConsoleDevice device = device(2, List.of());
+    void configWritesChangeNothingAndEmergencyWritesGoToTheSink() {
+        final ConsoleDevice device = device(2, List.of(new PortSpec(0, "con0", null, true)));
+        final StringBuilder emergency = new StringBuilder();
+        device.setEmergencyOutput(b -> emergency.append((char) b));
         device.writeConfig(8, new byte[] {'x', 0, 0, 0}, 0, 4);
+        device.writeConfig(8, new byte[] {'y'}, 0, 1);
+        device.writeConfig(0, new byte[] {'z', 0}, 0, 2); // cols: read-only
         final byte[] all = new byte[12];
         device.readConfig(0, all, 0, 12);
-        assertArrayEquals(ConsoleConfig.encode(2), all);
+        assertArrayEquals(ConsoleConfig.encode(2), all, "emerg_wr reads 0, cols unchanged");
+        assertEquals("xy", emergency.toString());
+    }
+
+    @Test
+    void portZeroSizeIsInConfigSpaceColsFirst() {
+        final ConsoleDevice device = device(2, List.of(new PortSpec(0, "con0", null, true),
+            new PortSpec(1, "p1", null, false)));
+        device.resize(0, 80, 25);
+        final byte[] all = new byte[12];
+        device.readConfig(0, all, 0, 12);
+        assertArrayEquals(new byte[] {80, 0, 25, 0, 2, 0, 0, 0, 0, 0, 0, 0}, all);
+        assertArrayEquals(new int[] {80, 25}, device.size(0));
+        assertThrows(IllegalArgumentException.class, () -> device.resize(1, 80, 25), "not a console");
+        assertThrows(IllegalArgumentException.class, () -> device.resize(0, 70000, 25));
     }
 
     @Test

@@ -62,6 +62,7 @@ final class ConsoleHarness implements AutoCloseable {
     final BlockingQueue<String> events = new LinkedBlockingQueue<>();
     long acked;
     private final long wanted;
+    private final int channelCapacity;
     private final Path socket;
     private final List<Map<Integer, long[]>> buffers = new ArrayList<>();
     private final List<ArrayDeque<Long>> pools = new ArrayList<>();
@@ -84,6 +85,7 @@ final class ConsoleHarness implements AutoCloseable {
         server.start();
         this.socket = dir.resolve("console.sock");
         this.wanted = wanted;
+        this.channelCapacity = channelCapacity;
         connect(ringCount);
     }
 
@@ -100,9 +102,21 @@ final class ConsoleHarness implements AutoCloseable {
         acked = client.negotiateLikeQemu(mem, wanted, device.queueCount(), rings);
     }
 
-    /** RESET_DEVICE on the same connection, then the rings set up again from scratch (fresh rings). */
+    /** Hot-add a port with a fresh test channel (QMP device_add). */
+    PortSpec hotAdd(final PortSpec requested) {
+        return device.addPort(requested, spec -> {
+            channels[spec.nr()] = new TestChannel(channelCapacity);
+            return channels[spec.nr()];
+        });
+    }
+
+    /** RESET_DEVICE on the same connection, then as after a reboot: a fresh SET_MEM_TABLE and the rings set up
+     *  again from scratch (fresh rings). */
     void resetDevice() throws IOException {
         client.requestOk(VhostUserClient.RESET_DEVICE, new byte[0]);
+        if (client.setMemTable(mem) != 0) {
+            throw new IOException("SET_MEM_TABLE after reset refused");
+        }
         for (final TestRing ring : rings) {
             ring.close();
         }

@@ -23,17 +23,32 @@ public final class CommandLine {
         stdio, the vhost-user socket ./vhost-serial-bridge.sock, QMP on ./vhost-serial-bridge.qmp.
 
         Options (one or two dashes; value as the next argument or after '='):
-          --socket-path PATH      vhost-user socket to listen on (the frontend connects)
+          --socket-path PATH      vhost-user socket to listen on (the frontend connects); repeat it to
+                                  serve several devices: each --socket-path starts a device group,
+                                  and the --device and --max-ports after it belong to that group
+          --socket-mode MODE      server (default: listen) or client (connect to a frontend that listens)
+          --reconnect-ms N        client mode: retry interval after a failed connect or a disconnect
+                                  (default 1000; 0 = connect once)
+          --resize-order ORDER    RESIZE payload field order: rows-cols (default, what Linux reads)
+                                  or cols-rows (the virtio spec's text)
+          --emergency-chardev ID  chardev that receives emerg_wr bytes (default: the console port's)
           --chardev SPEC          a chardev in QEMU's -chardev syntax, repeatable:
                                     socket,id=ID,path=PATH[,server=on][,wait=off]
                                     socket,id=ID,host=HOST,port=PORT[,server=on][,wait=off][,nodelay=on]
                                     file,id=ID,path=PATH[,input-path=PATH][,append=on]
                                     ringbuf,id=ID[,size=65536]   (alias: memory)
                                     null,id=ID    stdio,id=ID[,signal=on|off]
+                                    pty, pipe, udp, serial (tty), mux (or mux=on), hub; socket with
+                                    telnet, tn3270, websocket, reconnect-ms, tls-creds, abstract, fd
+                                    (README "Chardev kinds and options" has every option)
                                   every kind also takes logfile=PATH[,logappend=on]
+          --object SPEC           tls-creds-x509,id=ID,dir=DIR[,endpoint=server|client][,verify-peer=on|off]
+                                  authz-simple,id=ID,identity=DN
+                                  {"qom-type":"authz-list","id":ID,"policy":"deny","rules":[...]}
           --device SPEC           a port, repeatable:
-                                    virtconsole,chardev=ID[,name=NAME][,id=ID][,nr=N]
-                                    virtserialport,chardev=ID[,name=NAME][,id=ID][,nr=N]
+                                    virtconsole,chardev=ID[,name=NAME][,id=ID][,nr=N][,cols=C,rows=R]
+                                    virtserialport,chardev=ID[,name=NAME][,id=ID][,nr=N][,policy=hold]
+                                  (cols/rows and policy=drop|hold are bridge extensions)
           --max-ports N           max_nr_ports of the device (default: highest port number + 1);
                                   the frontend needs num_vqs = 2 * (N + 1)
           --qmp unix:PATH,server=on,wait=off | tcp:HOST:PORT,server=on,wait=off
@@ -67,7 +82,15 @@ public final class CommandLine {
         final List<ChardevOptions> chardevs = new ArrayList<>();
         final List<DeviceSpec> devices = new ArrayList<>();
         final List<QmpAddress> qmp = new ArrayList<>();
+        final List<org.vsbridge.core.objects.ObjectSpec> objects = new ArrayList<>();
         int maxPorts = -1;
+        // Device groups finished by a later --socket-path; the current group is socketPath/devices/maxPorts.
+        final List<DeviceGroup> groups = new ArrayList<>();
+        List<DeviceSpec> groupDevices = devices;
+        boolean client = false;
+        long reconnectMs = VhostOptions.DEFAULT_RECONNECT_MS;
+        org.vsbridge.console.ResizeOrder resizeOrder = org.vsbridge.console.ResizeOrder.ROWS_COLS;
+        String emergencyChardev = null;
         boolean help = false;
         boolean version = false;
         Level logLevel = Level.INFO;
@@ -86,7 +109,8 @@ public final class CommandLine {
             switch (arg) {
                 case "help", "h" -> help = true;
                 case "version" -> version = true;
-                case "socket-path", "chardev", "device", "qmp", "max-ports", "log-level" -> {
+                case "socket-path", "chardev", "device", "qmp", "max-ports", "log-level", "object", "socket-mode",
+                    "reconnect-ms", "resize-order", "emergency-chardev" -> {
                     if (value == null) {
                         if (i + 1 >= args.length) {
                             throw new UsageException("option --" + arg + " needs a value");
@@ -94,9 +118,46 @@ public final class CommandLine {
                         value = args[++i];
                     }
                     switch (arg) {
-                        case "socket-path" -> socketPath = Path.of(value);
-                        case "chardev" -> chardevs.add(parseChardev(value));
-                        case "device" -> devices.add(parseDevice(value));
+                        case "socket-path" -> {
+                            if (socketPath != null) {
+                                groups.add(new DeviceGroup(socketPath, groupDevices, maxPorts));
+                                groupDevices = new ArrayList<>();
+                                maxPorts = -1;
+                            }
+                            socketPath = Path.of(value);
+                        }
+                        case "socket-mode" -> client = switch (value) {
+                            case "server" -> false;
+                            case "client" -> true;
+                            default -> throw new UsageException("--socket-mode " + value + ": expected server or client");
+                        };
+                        case "reconnect-ms" -> {
+                            try {
+                                reconnectMs = Long.parseLong(value);
+                            } catch (final NumberFormatException e) {
+                                reconnectMs = -1;
+                            }
+                            if (reconnectMs < 0) {
+                                throw new UsageException("--reconnect-ms " + value + ": expected milliseconds >= 0");
+                            }
+                        }
+                        case "resize-order" -> {
+                            try {
+                                resizeOrder = org.vsbridge.console.ResizeOrder.parse(value);
+                            } catch (final IllegalArgumentException e) {
+                                throw new UsageException("--resize-order: " + e.getMessage());
+                            }
+                        }
+                        case "emergency-chardev" -> emergencyChardev = value;
+                        case "chardev" -> chardevs.addAll(parseChardevs(value));
+                        case "object" -> {
+                            try {
+                                objects.add(org.vsbridge.core.objects.ObjectSpec.parse(value));
+                            } catch (final org.vsbridge.core.objects.ObjectException e) {
+                                throw new UsageException("-object " + value + ": " + e.getMessage());
+                            }
+                        }
+                        case "device" -> groupDevices.add(parseDevice(value));
                         case "qmp" -> {
                             try {
                                 qmp.add(QmpAddress.parse(value));
@@ -121,12 +182,31 @@ public final class CommandLine {
         if (devices.isEmpty() && !partial) {
             throw new UsageException("at least one --device virtconsole|virtserialport,... is required");
         }
-        return new Parsed(new BridgeConfig(socketPath, chardevs, devices, qmp, maxPorts), false, false, logLevel);
+        // The first group keeps BridgeConfig's own fields; later groups go to moreDevices.
+        groups.add(new DeviceGroup(socketPath, groupDevices, maxPorts));
+        final DeviceGroup first = groups.get(0);
+        for (final DeviceGroup g : groups.subList(1, groups.size())) {
+            if (g.devices().isEmpty() && !partial) {
+                throw new UsageException("--socket-path " + g.socketPath() + ": this device group has no --device");
+            }
+        }
+        return new Parsed(new BridgeConfig(first.socketPath(), chardevs, first.devices(), qmp, first.maxPorts(),
+            objects, new VhostOptions(client, reconnectMs, resizeOrder, emergencyChardev),
+            List.copyOf(groups.subList(1, groups.size()))), false, false, logLevel);
     }
 
     static ChardevOptions parseChardev(final String spec) throws UsageException {
         try {
             return ChardevOptions.parse(spec);
+        } catch (final ChardevException e) {
+            throw new UsageException("-chardev " + spec + ": " + e.getMessage());
+        }
+    }
+
+    /** A {@code --chardev}; {@code mux=on} gives QEMU's two chardevs, {@code ID-base} and the mux {@code ID}. */
+    static List<ChardevOptions> parseChardevs(final String spec) throws UsageException {
+        try {
+            return ChardevOptions.parseAll(spec, null);
         } catch (final ChardevException e) {
             throw new UsageException("-chardev " + spec + ": " + e.getMessage());
         }
@@ -145,6 +225,9 @@ public final class CommandLine {
         String name = null;
         String id = null;
         int nr = -1;
+        int cols = 0;
+        int rows = 0;
+        org.vsbridge.console.OutputPolicy policy = org.vsbridge.console.OutputPolicy.DROP;
         for (int i = 1; i < parts.length; i++) {
             final int eq = parts[i].indexOf('=');
             if (eq <= 0) {
@@ -166,6 +249,30 @@ public final class CommandLine {
                         throw new UsageException("Property '" + driver + ".nr' doesn't take value '" + value + "'");
                     }
                 }
+                case "cols", "rows" -> {
+                    int n;
+                    try {
+                        n = Integer.parseInt(value);
+                    } catch (final NumberFormatException e) {
+                        n = -1;
+                    }
+                    if (n < 0 || n > 0xFFFF || !console) {
+                        throw new UsageException("Property '" + driver + "." + key + "' doesn't take value '" + value
+                            + "'" + (console ? "" : " (console size is for virtconsole only)"));
+                    }
+                    if (key.equals("cols")) {
+                        cols = n;
+                    } else {
+                        rows = n;
+                    }
+                }
+                case "policy" -> {
+                    try {
+                        policy = org.vsbridge.console.OutputPolicy.parse(value);
+                    } catch (final IllegalArgumentException e) {
+                        throw new UsageException("Property '" + driver + ".policy' doesn't take value '" + value + "'");
+                    }
+                }
                 case "bus" -> {
                     // QEMU users write bus=vser0.0; there is one bus per device here, so any value means it.
                 }
@@ -175,7 +282,7 @@ public final class CommandLine {
         if (chardev == null) {
             throw new UsageException("--device " + spec + ": chardev=ID is required");
         }
-        return new DeviceSpec(console, chardev, name, id, nr);
+        return new DeviceSpec(console, chardev, name, id, nr, cols, rows, policy);
     }
 
     private static int parseMaxPorts(final String value) throws UsageException {

@@ -34,6 +34,12 @@ public final class PortPlan {
     }
 
     public static PortPlan of(final List<DeviceSpec> devices, final int requestedMax) throws UsageException {
+        return of(devices, requestedMax, Set.of());
+    }
+
+    /** As {@link #of(List, int)}; the chardevs in {@code shared} (muxes) may serve several ports, as in QEMU. */
+    public static PortPlan of(final List<DeviceSpec> devices, final int requestedMax, final Set<String> shared)
+        throws UsageException {
         final int limit = requestedMax > 0 ? requestedMax : MAX_PORTS_LIMIT;
         final BitSet used = new BitSet();
         final Set<String> names = new HashSet<>();
@@ -45,7 +51,7 @@ public final class PortPlan {
             if (d.id() != null && !ids.add(d.id())) {
                 throw new UsageException("Duplicate ID '" + d.id() + "' for device");
             }
-            if (!chardevs.add(d.chardev())) {
+            if (!chardevs.add(d.chardev()) && !shared.contains(d.chardev())) {
                 throw new UsageException("Property '" + d.driver() + ".chardev' can't take value '" + d.chardev()
                     + "', it's in use");
             }

@@ -73,8 +73,9 @@ public final class ConfigFile {
     }
 
     private static final Set<String> KEYS = Set.of("socket-path", "max-ports", "log-level", "log-file", "chardevs",
-        "devices", "qmp");
-    private static final Set<String> DEVICE_KEYS = Set.of("driver", "chardev", "name", "id", "nr");
+        "devices", "qmp", "socket-mode", "reconnect-ms", "resize-order", "emergency-chardev");
+    private static final Set<String> DEVICE_KEYS = Set.of("driver", "chardev", "name", "id", "nr", "cols", "rows",
+        "policy");
     private static final ObjectMapper JSON = JsonMapper.builder()
         .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
         .build();
@@ -131,6 +132,7 @@ public final class ConfigFile {
         List<ChardevOptions> chardevs = List.of();
         List<DeviceSpec> devices = List.of();
         List<QmpAddress> qmp = List.of();
+        org.vsbridge.core.cli.VhostOptions vhost = org.vsbridge.core.cli.VhostOptions.DEFAULT;
         while (parser.nextToken() == JsonToken.FIELD_NAME) {
             final String key = parser.currentName();
             final JsonLocation keyAt = parser.currentTokenLocation();
@@ -146,6 +148,34 @@ public final class ConfigFile {
                     maxPorts = n;
                 }
                 case "log-level" -> level = level(key);
+                case "socket-mode" -> {
+                    final String mode = nonEmpty(key);
+                    if (!mode.equals("server") && !mode.equals("client")) {
+                        throw error(key, "expected server or client, got '" + mode + "'");
+                    }
+                    vhost = new org.vsbridge.core.cli.VhostOptions(mode.equals("client"), vhost.reconnectMs(),
+                        vhost.resizeOrder(), vhost.emergencyChardev());
+                }
+                case "reconnect-ms" -> {
+                    final int ms = integer(key);
+                    if (ms < 0) {
+                        throw error(key, "expected milliseconds >= 0, got " + ms);
+                    }
+                    vhost = new org.vsbridge.core.cli.VhostOptions(vhost.client(), ms, vhost.resizeOrder(),
+                        vhost.emergencyChardev());
+                }
+                case "resize-order" -> {
+                    final org.vsbridge.console.ResizeOrder order;
+                    try {
+                        order = org.vsbridge.console.ResizeOrder.parse(nonEmpty(key));
+                    } catch (final IllegalArgumentException e) {
+                        throw error(key, e.getMessage());
+                    }
+                    vhost = new org.vsbridge.core.cli.VhostOptions(vhost.client(), vhost.reconnectMs(), order,
+                        vhost.emergencyChardev());
+                }
+                case "emergency-chardev" -> vhost = new org.vsbridge.core.cli.VhostOptions(vhost.client(),
+                    vhost.reconnectMs(), vhost.resizeOrder(), nonEmpty(key));
                 case "chardevs" -> chardevs = chardevs();
                 case "devices" -> devices = devices();
                 case "qmp" -> qmp = qmp();
@@ -161,7 +191,8 @@ public final class ConfigFile {
         if (parser.nextToken() != null) {
             throw error("", "text after the configuration object");
         }
-        return new Settings(new BridgeConfig(socketPath, chardevs, devices, qmp, maxPorts), level, logFile);
+        return new Settings(new BridgeConfig(socketPath, chardevs, devices, qmp, maxPorts, List.of(), vhost, List.of()),
+            level, logFile);
     }
 
     private List<ChardevOptions> chardevs() throws IOException, UsageException {
@@ -226,6 +257,9 @@ public final class ConfigFile {
             String name = null;
             String id = null;
             int nr = -1;
+            int cols = 0;
+            int rows = 0;
+            org.vsbridge.console.OutputPolicy policy = org.vsbridge.console.OutputPolicy.DROP;
             while (parser.nextToken() == JsonToken.FIELD_NAME) {
                 final String field = parser.currentName();
                 final String fieldKey = key + "." + field;
@@ -249,6 +283,24 @@ public final class ConfigFile {
                                 + ", got " + nr);
                         }
                     }
+                    case "cols", "rows" -> {
+                        final int n = integer(fieldKey);
+                        if (n < 0 || n > 0xFFFF) {
+                            throw error(fieldKey, "expected a console size from 0 to 65535, got " + n);
+                        }
+                        if (field.equals("cols")) {
+                            cols = n;
+                        } else {
+                            rows = n;
+                        }
+                    }
+                    case "policy" -> {
+                        try {
+                            policy = org.vsbridge.console.OutputPolicy.parse(nonEmpty(fieldKey));
+                        } catch (final IllegalArgumentException e) {
+                            throw error(fieldKey, "expected drop or hold");
+                        }
+                    }
                     default -> throw error(fieldKey, fieldAt, "unknown key (expected one of "
                         + String.join(", ", sorted(DEVICE_KEYS)) + ")");
                 }
@@ -259,7 +311,10 @@ public final class ConfigFile {
             if (chardev == null) {
                 throw error(key + ".chardev", at, "required (the id of a chardev)");
             }
-            out.add(new DeviceSpec(driver.equals("virtconsole"), chardev, name, id, nr));
+            if ((cols != 0 || rows != 0) && !driver.equals("virtconsole")) {
+                throw error(key + ".cols", at, "console size is for virtconsole only");
+            }
+            out.add(new DeviceSpec(driver.equals("virtconsole"), chardev, name, id, nr, cols, rows, policy));
         }
         return List.copyOf(out);
     }
@@ -357,7 +412,10 @@ public final class ConfigFile {
             !commandLine.chardevs().isEmpty() ? commandLine.chardevs() : file.chardevs(),
             !commandLine.devices().isEmpty() ? commandLine.devices() : file.devices(),
             !commandLine.qmp().isEmpty() ? commandLine.qmp() : file.qmp(),
-            commandLine.maxPorts() > 0 ? commandLine.maxPorts() : file.maxPorts());
+            commandLine.maxPorts() > 0 ? commandLine.maxPorts() : file.maxPorts(),
+            !commandLine.objects().isEmpty() ? commandLine.objects() : file.objects(),
+            commandLine.vhost().equals(org.vsbridge.core.cli.VhostOptions.DEFAULT) ? file.vhost() : commandLine.vhost(),
+            commandLine.moreDevices());
     }
 
     /** {@code commandLine} when given, else {@code file}, else {@code fallback}. */

@@ -82,6 +82,58 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         }
     }
 
+    /**
+     * chardev-change: moves this port from its chardev to {@code next}. The rings are untouched, so no byte is
+     * lost either way: guest output still queued goes to {@code next}, host input already taken stays queued for
+     * the guest. The guest sees at most a PORT_OPEN change: CLOSED when the old chardev was open and the new one
+     * is not, OPENED when the new one is open. If {@code next} cannot take this port, the old chardev is attached
+     * again and the reason thrown. Call from outside the chardevs' event loops; waits for both.
+     */
+    public void rebind(final Chardev next) {
+        final Chardev old = chardev;
+        if (old == next) {
+            return;
+        }
+        final boolean wasOpen;
+        try {
+            wasOpen = old.eventLoop().submit(() -> {
+                final boolean open = old.isOpen();
+                old.detach();
+                return open;
+            }).get();
+        } catch (final InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while detaching port " + port.nr(), e);
+        } catch (final java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException("port " + port.nr() + ": detach failed: " + e.getCause(), e.getCause());
+        }
+        try {
+            next.eventLoop().submit(() -> attachAfterChange(next, wasOpen)).get();
+        } catch (final InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while attaching port " + port.nr(), e);
+        } catch (final java.util.concurrent.ExecutionException e) {
+            // Roll back: the old chardev takes the port again, as if nothing happened.
+            old.eventLoop().submit(() -> attachAfterChange(old, false)).syncUninterruptibly();
+            throw new IllegalStateException(String.valueOf(e.getCause().getMessage()), e.getCause());
+        }
+        LOG.info(() -> "port " + port.nr() + ": chardev changed from '" + old.id() + "' to '" + next.id() + "'");
+    }
+
+    /** Event loop of {@code next}: attach it in place of the previous chardev and carry on where that one was. */
+    private void attachAfterChange(final Chardev next, final boolean wasOpen) {
+        chardev = next;
+        chardevFull = false;
+        if (fromHostBlocked) {
+            next.setReadPaused(true); // host input already queued here goes first
+        }
+        next.attach(this); // throws when busy: the caller rolls back
+        if (wasOpen && !next.isOpen()) {
+            closed();
+        }
+        drainToHost();
+    }
+
     // ------------------------------------------------------------------ worker side (PortChannel)
 
     @Override

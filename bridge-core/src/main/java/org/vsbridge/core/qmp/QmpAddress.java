@@ -3,17 +3,56 @@ package org.vsbridge.core.qmp;
 /**
  * Where the QMP monitor listens, from QEMU's {@code -qmp} spelling: {@code unix:PATH[,server=on][,wait=off]}
  * or {@code tcp:HOST:PORT[,server=on][,wait=off]}. The monitor is always a server that does not wait.
+ *
+ * <p>Two extensions for unix sockets (not QEMU's): {@code mode=0600} sets the socket file's permissions
+ * (octal; applied before the socket is reachable under its name), and {@code uid=0:1000} admits only clients
+ * whose peer uid ({@code SO_PEERCRED}) is in the list; others are closed before the greeting, with a log line.
+ *
+ * @param mode socket file permission bits, or -1 to leave them to the umask
+ * @param uids peer uids admitted; empty admits every client
  */
-public record QmpAddress(String path, String host, int port) {
+public record QmpAddress(String path, String host, int port, int mode, java.util.Set<Integer> uids) {
+
+    public QmpAddress {
+        uids = java.util.Set.copyOf(uids);
+    }
+
+    public QmpAddress(final String path, final String host, final int port) {
+        this(path, host, port, -1, java.util.Set.of());
+    }
 
     public boolean isUnix() {
         return path != null;
     }
 
+    /** Whether a client with peer uid {@code uid} may use this monitor. */
+    public boolean admits(final int uid) {
+        return uids.isEmpty() || uids.contains(uid);
+    }
+
     public static QmpAddress parse(final String spec) {
         final String[] parts = spec.split(",");
+        int mode = -1;
+        final java.util.Set<Integer> uids = new java.util.TreeSet<>();
         for (int i = 1; i < parts.length; i++) {
             final String option = parts[i];
+            if (option.startsWith("mode=")) {
+                if (!option.matches("mode=0?[0-7]{3}")) {
+                    throw new IllegalArgumentException("--qmp " + spec + ": mode must be octal permissions such as 0600");
+                }
+                mode = Integer.parseInt(option.substring(5), 8);
+                continue;
+            }
+            if (option.startsWith("uid=")) {
+                for (final String uid : option.substring(4).split(":", -1)) {
+                    if (!uid.matches("[0-9]{1,10}") || Long.parseLong(uid) > 0xfffffffeL) {
+                        throw new IllegalArgumentException("--qmp " + spec + ": uid= takes numeric uids separated by ':'"
+                            + " (got '" + uid + "')");
+                    }
+                    uids.add((int) Long.parseLong(uid));
+                }
+                continue;
+            }
             if (!option.matches("(server|wait)(=(on|off|yes|no|true|false))?")) {
                 throw new IllegalArgumentException("--qmp " + spec + ": unsupported option '" + option + "'");
             }
@@ -30,7 +69,7 @@ public record QmpAddress(String path, String host, int port) {
             if (path.isEmpty()) {
                 throw new IllegalArgumentException("--qmp " + spec + ": empty unix socket path");
             }
-            return new QmpAddress(path, null, 0);
+            return new QmpAddress(path, null, 0, mode, uids);
         }
         if (address.startsWith("tcp:")) {
             final String hostPort = address.substring(4);
@@ -47,6 +86,9 @@ public record QmpAddress(String path, String host, int port) {
                 port = Integer.parseInt(hostPort.substring(colon + 1));
             } catch (final NumberFormatException e) {
                 throw new IllegalArgumentException("--qmp " + spec + ": bad port '" + hostPort.substring(colon + 1) + "'");
+            }
+            if (mode >= 0 || !uids.isEmpty()) {
+                throw new IllegalArgumentException("--qmp " + spec + ": mode= and uid= need a unix socket");
             }
             if (port < 0 || port > 65535) {
                 throw new IllegalArgumentException("--qmp " + spec + ": port out of range");

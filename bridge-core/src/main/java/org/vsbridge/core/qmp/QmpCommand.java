@@ -46,6 +46,32 @@ public record QmpCommand(String name, Map<String, Param> params, Handler handler
     @FunctionalInterface
     public interface Handler {
         JsonNode run(ObjectNode arguments) throws QmpException;
+
+        /**
+         * The reply as a stage: by default {@link #run} at once. A command that blocks (opening a chardev) returns
+         * a stage completed later from another thread; the session answers then, and keeps later commands of the
+         * same client queued so that replies stay in order. A stage failed with a {@link QmpException} is that
+         * error reply.
+         */
+        default java.util.concurrent.CompletionStage<JsonNode> runAsync(final ObjectNode arguments) {
+            try {
+                return java.util.concurrent.CompletableFuture.completedFuture(run(arguments));
+            } catch (final QmpException e) {
+                return java.util.concurrent.CompletableFuture.failedFuture(e);
+            }
+        }
+    }
+
+    /** A command whose reply comes later ({@link Handler#runAsync}); {@link Handler#run} is not used. */
+    @FunctionalInterface
+    public interface AsyncHandler extends Handler {
+        @Override
+        java.util.concurrent.CompletionStage<JsonNode> runAsync(ObjectNode arguments);
+
+        @Override
+        default JsonNode run(final ObjectNode arguments) throws QmpException {
+            throw new IllegalStateException("asynchronous command: use runAsync");
+        }
     }
 
     void checkArguments(final ObjectNode arguments) throws QmpException {

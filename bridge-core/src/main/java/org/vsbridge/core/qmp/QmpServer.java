@@ -73,9 +73,25 @@ public final class QmpServer implements AutoCloseable {
             });
         try {
             if (address.isUnix()) {
-                Files.deleteIfExists(Path.of(address.path()));
+                if (!address.uids().isEmpty() && !Transports.isEpoll(group)) {
+                    throw new IOException("uid= needs SO_PEERCRED from the epoll transport, which is not available");
+                }
+                final Path path = Path.of(address.path());
+                Files.deleteIfExists(path);
                 bootstrap.channel(Transports.serverDomainSocketChannel(group));
-                listener = bootstrap.bind(Transports.domainSocketAddress(group, address.path())).sync().channel();
+                if (address.mode() < 0) {
+                    listener = bootstrap.bind(Transports.domainSocketAddress(group, address.path())).sync().channel();
+                } else {
+                    // Bind under a private name, set the mode, then rename: no client reaches the socket before
+                    // its permissions hold.
+                    final Path hidden = path.resolveSibling("." + path.getFileName() + ".bind-"
+                        + ProcessHandle.current().pid());
+                    Files.deleteIfExists(hidden);
+                    listener = bootstrap.bind(Transports.domainSocketAddress(group, hidden.toString())).sync()
+                        .channel();
+                    Files.setPosixFilePermissions(hidden, permissions(address.mode()));
+                    Files.move(hidden, path, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                }
             } else {
                 bootstrap.channel(Transports.serverSocketChannel(group));
                 listener = bootstrap.bind(address.host(), address.port()).sync().channel();
@@ -121,6 +137,18 @@ public final class QmpServer implements AutoCloseable {
             throw new IOException("QMP on inherited fd " + listenFd + ": " + e.getMessage(), e);
         }
         LOG.info("QMP listening on inherited fd " + listenFd + (unix ? " (unix)" : " (tcp)"));
+    }
+
+    private static java.util.Set<java.nio.file.attribute.PosixFilePermission> permissions(final int mode) {
+        final java.util.Set<java.nio.file.attribute.PosixFilePermission> set =
+            java.util.EnumSet.noneOf(java.nio.file.attribute.PosixFilePermission.class);
+        final java.nio.file.attribute.PosixFilePermission[] bits = java.nio.file.attribute.PosixFilePermission.values();
+        for (int i = 0; i < 9; i++) { // OWNER_READ .. OTHERS_EXECUTE, highest bit first
+            if ((mode & (0400 >> i)) != 0) {
+                set.add(bits[i]);
+            }
+        }
+        return set;
     }
 
     /** The bound port for a TCP monitor (resolves port 0). */

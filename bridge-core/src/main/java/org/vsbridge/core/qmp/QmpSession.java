@@ -33,9 +33,52 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
 
     @Override
     public void channelActive(final ChannelHandlerContext context) {
+        if (!admitted(context)) {
+            context.close();
+            return;
+        }
+        // Unread output beyond this makes the channel unwritable: the client is dropped (channelWritabilityChanged).
+        context.channel().config().setWriteBufferWaterMark(
+            new io.netty.channel.WriteBufferWaterMark(MAX_PENDING_OUTPUT / 2, MAX_PENDING_OUTPUT));
         this.ctx = context;
         send(server.greeting());
         server.sessionOpened(this);
+    }
+
+    /** The uid allow-list of a unix monitor (QmpAddress uid=), checked with SO_PEERCRED. */
+    private boolean admitted(final ChannelHandlerContext context) {
+        final QmpAddress address = server.address();
+        if (address == null || address.uids().isEmpty()) {
+            return true;
+        }
+        if (!(context.channel() instanceof io.netty.channel.epoll.EpollDomainSocketChannel unix)) {
+            LOG.warning("QMP client refused: its uid cannot be checked on " + context.channel().getClass().getSimpleName());
+            return false;
+        }
+        try {
+            final io.netty.channel.unix.PeerCredentials peer = unix.peerCredentials();
+            if (address.admits(peer.uid())) {
+                return true;
+            }
+            LOG.warning("QMP client refused on " + address + ": uid " + Integer.toUnsignedString(peer.uid())
+                + " (pid " + peer.pid() + ") is not in the allow-list " + address.uids());
+        } catch (final java.io.IOException e) {
+            LOG.warning("QMP client refused on " + address + ": SO_PEERCRED failed: " + e.getMessage());
+        }
+        return false;
+    }
+
+    /** A client that does not read its replies and events is dropped once this much output waits for it. */
+    static final int MAX_PENDING_OUTPUT = 16 * 1024 * 1024;
+
+    @Override
+    public void channelWritabilityChanged(final ChannelHandlerContext context) {
+        if (!context.channel().isWritable() && context.channel().isActive()) {
+            LOG.warning("QMP client " + context.channel().remoteAddress() + " does not read its output: more than "
+                + MAX_PENDING_OUTPUT + " bytes wait for it; closing the connection");
+            context.close();
+        }
+        context.fireChannelWritabilityChanged();
     }
 
     @Override
@@ -60,7 +103,19 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
         handle(input);
     }
 
+    /** Event loop only: an asynchronous command is running; requests wait here so replies stay in order. */
+    private final java.util.ArrayDeque<JsonNode> waiting = new java.util.ArrayDeque<>();
+    private boolean running;
+
     private void handle(final JsonNode input) {
+        if (running) {
+            waiting.add(input);
+            return;
+        }
+        handleNow(input);
+    }
+
+    private void handleNow(final JsonNode input) {
         if (!(input instanceof ObjectNode request)) {
             sendError(null, QmpException.generic("QMP input must be a JSON object"));
             return;
@@ -109,6 +164,20 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
         if (arguments == null) {
             arguments = json.createObjectNode();
         }
+        final QmpCommand async = negotiated && !oob ? server.commands().get(command) : null;
+        if (async != null && async.handler() instanceof QmpCommand.AsyncHandler) {
+            try {
+                async.checkArguments(arguments);
+            } catch (final QmpException e) {
+                sendError(id, e);
+                return;
+            }
+            running = true;
+            final String name = command;
+            async.handler().runAsync(arguments).whenComplete((result, failure) ->
+                ctx.executor().execute(() -> asyncDone(name, id, result, failure)));
+            return;
+        }
         try {
             final JsonNode result = dispatch(command, oob, arguments);
             final ObjectNode reply = json.createObjectNode();
@@ -125,6 +194,31 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
         } catch (final RuntimeException e) {
             LOG.log(Level.WARNING, "QMP command " + command + " failed", e);
             sendError(id, QmpException.generic("Internal error: " + e));
+        }
+    }
+
+    /** Event loop: the reply of an asynchronous command, then the requests that waited for it. */
+    private void asyncDone(final String name, final JsonNode id, final JsonNode result, final Throwable failure) {
+        running = false;
+        Throwable cause = failure;
+        while (cause instanceof java.util.concurrent.CompletionException && cause.getCause() != null) {
+            cause = cause.getCause();
+        }
+        if (cause == null) {
+            final ObjectNode reply = json.createObjectNode();
+            reply.set("return", result);
+            if (id != null) {
+                reply.set("id", id);
+            }
+            send(reply);
+        } else if (cause instanceof QmpException e) {
+            sendError(id, e);
+        } else {
+            LOG.log(Level.WARNING, "QMP command " + name + " failed", cause);
+            sendError(id, QmpException.generic("Internal error: " + cause));
+        }
+        while (!running && !waiting.isEmpty()) {
+            handleNow(waiting.poll());
         }
     }
 

@@ -83,8 +83,8 @@ class ConfigFileTest {
     void anUnknownKeyInsideADeviceIsNamedByPath() throws IOException {
         final String e = errorOf("{\"devices\": [\n {\"driver\": \"virtconsole\", \"chardev\": \"c0\"},\n"
             + " {\"driver\": \"virtserialport\", \"chardev\": \"c1\", \"bus\": \"vser0.0\"}]}");
-        assertTrue(e.endsWith(":3:48: 'devices[1].bus': unknown key (expected one of chardev, driver, id, name, nr)"),
-            e);
+        assertTrue(e.endsWith(":3:48: 'devices[1].bus': unknown key (expected one of chardev, cols, driver, id, name, "
+            + "nr, policy, rows)"), e);
     }
 
     @Test

@@ -14,4 +14,10 @@ public interface DeviceContext {
     /** Any thread: make the worker call {@link VirtioDevice#doWork()} soon. Coalesced and cheap
      *  (one eventfd write at most per worker sleep). */
     void wakeup();
+
+    /** Any thread: tell the driver the config space changed (CONFIG_CHANGE_MSG on the backend request channel,
+     *  sent asynchronously). False when the frontend gave no such channel (protocol feature BACKEND_REQ). */
+    default boolean configChanged() {
+        return false;
+    }
 }

@@ -60,6 +60,12 @@ public final class WorkerProxy implements AutoCloseable {
         }
     }
 
+    /** Control thread: where {@link org.vsbridge.vhost.device.DeviceContext#configChanged()} goes (null = no
+     *  backend request channel). Takes effect at once; no worker round trip. */
+    public void setConfigNotifier(final java.util.function.BooleanSupplier notifier) {
+        worker.setConfigNotifier(notifier);
+    }
+
     /** SET_FEATURES: acked virtio bits including bit 30 if acked. */
     public void setFeatures(final long acked) throws IOException {
         call("SET_FEATURES", w -> {

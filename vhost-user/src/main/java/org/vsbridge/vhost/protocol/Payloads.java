@@ -22,6 +22,13 @@ public final class Payloads {
     /** bits 0-7 of a SET_VRING_KICK/CALL/ERR u64: the ring index; bit 8: no fd. */
     public static final long VRING_INDEX_MASK = 0xff;
     public static final long VRING_NOFD_MASK = 0x100;
+    /**
+     * Bridge extension: the spec's 8-bit index cannot name queues 256..1023 (a 511-port console has 1024), and
+     * QEMU truncates to 8 bits. A frontend that needs them puts {@code index >> 8} in bits 16-31; a spec
+     * frontend leaves them 0, so its messages mean exactly what the spec says.
+     */
+    public static final int VRING_INDEX_HIGH_SHIFT = 16;
+    private static final long VRING_FD_KNOWN_BITS = VRING_INDEX_MASK | VRING_NOFD_MASK | 0xffffL << 16;
 
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
@@ -105,6 +112,21 @@ public final class Payloads {
                 + " config bytes but carries " + (size - CONFIG_HEADER_SIZE));
         }
         return c;
+    }
+
+    /** The queue index of a SET_VRING_KICK/CALL/ERR u64 (see {@link #VRING_INDEX_HIGH_SHIFT}). */
+    public static int vringFdIndex(final String what, final long value) throws ProtocolException {
+        if ((value & ~VRING_FD_KNOWN_BITS) != 0) {
+            throw new ProtocolException(what + " value 0x" + Long.toHexString(value) + " sets reserved bits 0x"
+                + Long.toHexString(value & ~VRING_FD_KNOWN_BITS));
+        }
+        return (int) ((value & VRING_INDEX_MASK) | (value >>> VRING_INDEX_HIGH_SHIFT & 0xffff) << 8);
+    }
+
+    /** Encode a SET_VRING_KICK/CALL/ERR u64 (frontends and tests). */
+    public static long vringFdValue(final int index, final boolean noFd) {
+        return (index & VRING_INDEX_MASK) | (long) (index >>> 8) << VRING_INDEX_HIGH_SHIFT
+            | (noFd ? VRING_NOFD_MASK : 0);
     }
 
     public static void putU64(final UnsafeBuffer p, final long value) {

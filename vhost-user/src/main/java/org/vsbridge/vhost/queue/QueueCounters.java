@@ -11,6 +11,8 @@ public final class QueueCounters {
     private final AtomicLongArray kicks;
     private final AtomicLongArray calls;
     private final AtomicLongArray chains;
+    /** Queues that broke since construction; the worker compares it to notice a broken queue cheaply. */
+    private volatile long brokenEvents;
 
     public QueueCounters(final int queueCount) {
         this.kicks = new AtomicLongArray(queueCount);
@@ -39,6 +41,15 @@ public final class QueueCounters {
 
     void onUsed(final int queue) {
         chains.lazySet(queue, chains.get(queue) + 1);
+    }
+
+    /** How many times a queue of this device broke (any queue). */
+    public long brokenEvents() {
+        return brokenEvents;
+    }
+
+    void onBroken() {
+        brokenEvents++; // single writer: the worker
     }
 
     /** Worker only. */

@@ -328,6 +328,7 @@ public final class SplitVirtqueue implements Virtqueue {
         if (!broken) {
             broken = true;
             brokenReason = reason;
+            counters.onBroken();
             LOG.log(Level.WARNING, () -> name + " broken: " + reason);
             if (errFd >= 0) {
                 Sys.eventfdSignal(errFd);

@@ -32,12 +32,16 @@ final class FrontendConnection {
 
     static final long PROTOCOL_F_MQ = 1L;
     static final long PROTOCOL_F_REPLY_ACK = 1L << 3;
+    static final long PROTOCOL_F_BACKEND_REQ = 1L << 5;
     static final long PROTOCOL_F_CONFIG = 1L << 9;
     static final long PROTOCOL_F_RESET_DEVICE = 1L << 13;
     static final long PROTOCOL_F_CONFIGURE_MEM_SLOTS = 1L << 15;
     static final long PROTOCOL_F_STATUS = 1L << 16;
-    static final long OFFERED_PROTOCOL_FEATURES = PROTOCOL_F_MQ | PROTOCOL_F_REPLY_ACK | PROTOCOL_F_CONFIG
-        | PROTOCOL_F_RESET_DEVICE | PROTOCOL_F_CONFIGURE_MEM_SLOTS | PROTOCOL_F_STATUS;
+    static final long OFFERED_PROTOCOL_FEATURES = PROTOCOL_F_MQ | PROTOCOL_F_REPLY_ACK | PROTOCOL_F_BACKEND_REQ
+        | PROTOCOL_F_CONFIG | PROTOCOL_F_RESET_DEVICE | PROTOCOL_F_CONFIGURE_MEM_SLOTS | PROTOCOL_F_STATUS;
+
+    /** virtio 1.x §2.1: the device hit an error and needs a reset; reported in GET_STATUS. */
+    static final int VIRTIO_CONFIG_S_NEEDS_RESET = 0x40;
 
     private static final long ACK_OK = 0;
     private static final long ACK_FAILED = 1;
@@ -62,7 +66,10 @@ final class FrontendConnection {
     private long ackedFeatures;
     private long protocolFeatures;
     private int status;
+    /** QueueCounters.brokenEvents() at the last reset: a queue that broke since then means NEEDS_RESET. */
+    private long brokenAtReset;
     private GuestMemory memory = GuestMemory.EMPTY;
+    private BackendChannel backendChannel;
 
     FrontendConnection(final String name, final int fd, final int stopFd, final VirtioDevice device,
                        final WorkerProxy worker) {
@@ -79,6 +86,7 @@ final class FrontendConnection {
         this.replyPayload = new UnsafeBuffer(out, MessageHeader.LENGTH, maxPayload);
         header.wrap(in, 0);
         replyHeader.wrap(out, 0);
+        this.brokenAtReset = worker.counters().brokenEvents();
     }
 
     /** Memory mapped for this connection; the server unmaps it once the worker dropped it. */
@@ -117,7 +125,34 @@ final class FrontendConnection {
         } finally {
             fds.closeAll();
             more.closeAll();
+            closeBackendChannel();
         }
+    }
+
+    private void closeBackendChannel() {
+        if (backendChannel != null) {
+            worker.setConfigNotifier(null);
+            backendChannel.close();
+            backendChannel = null;
+        }
+    }
+
+    private void setBackendReqFd(final int size) throws ProtocolException {
+        if ((protocolFeatures & PROTOCOL_F_BACKEND_REQ) == 0) {
+            throw new ProtocolException("BACKEND_REQ protocol feature not negotiated");
+        }
+        if (size != 0 && size != Payloads.U64_SIZE) {
+            throw new ProtocolException("payload is " + size + " bytes, expected 0 (or 8)");
+        }
+        if (fds.count() != 1) {
+            throw new ProtocolException("carries " + fds.count() + " fds, expected 1");
+        }
+        closeBackendChannel();
+        final BackendChannel channel = new BackendChannel(name, fds.take(0),
+            (protocolFeatures & PROTOCOL_F_REPLY_ACK) != 0);
+        backendChannel = channel;
+        worker.setConfigNotifier(channel::configChanged);
+        LOG.info(() -> name + ": backend request channel set up");
     }
 
     /** Reads one whole message into {@code in}; false when the stream ended or cannot be trusted. */
@@ -212,11 +247,13 @@ final class FrontendConnection {
             case Request.SET_FEATURES -> setFeatures(Payloads.u64("SET_FEATURES", payload, size));
             case Request.SET_OWNER -> {
             }
+            case Request.SET_BACKEND_REQ_FD -> setBackendReqFd(size);
             case Request.RESET_OWNER -> {
                 // Deprecated; older cloud-hypervisor still sends it. Treated as a device reset.
                 worker.reset(false);
                 ackedFeatures = 0;
                 status = 0;
+                brokenAtReset = worker.counters().brokenEvents();
             }
             case Request.SET_MEM_TABLE -> setMemTable(Payloads.memTable(payload, size));
             case Request.SET_VRING_NUM -> {
@@ -295,6 +332,7 @@ final class FrontendConnection {
                 worker.reset(false);
                 ackedFeatures = 0;
                 status = 0;
+                brokenAtReset = worker.counters().brokenEvents();
             }
             case Request.GET_MAX_MEM_SLOTS -> {
                 sendU64(request, GuestMemory.MAX_REGIONS);
@@ -307,7 +345,9 @@ final class FrontendConnection {
                 if ((protocolFeatures & PROTOCOL_F_STATUS) == 0) {
                     throw new ProtocolException("STATUS protocol feature not negotiated");
                 }
-                sendU64(request, status);
+                // A broken queue (bad guest data) is the device error the spec reports as NEEDS_RESET.
+                final boolean needsReset = worker.counters().brokenEvents() != brokenAtReset;
+                sendU64(request, status | (needsReset ? VIRTIO_CONFIG_S_NEEDS_RESET : 0));
                 return true;
             }
             default -> {
@@ -341,7 +381,7 @@ final class FrontendConnection {
     private void setVringFd(final int request, final int size) throws ProtocolException, IOException {
         final String what = Request.name(request);
         final long value = Payloads.u64(what, payload, size);
-        final int index = checkIndex((int) (value & Payloads.VRING_INDEX_MASK));
+        final int index = checkIndex(Payloads.vringFdIndex(what, value));
         final boolean noFd = (value & Payloads.VRING_NOFD_MASK) != 0;
         final int expectedFds = noFd ? 0 : 1;
         if (fds.count() != expectedFds) {
@@ -466,6 +506,7 @@ final class FrontendConnection {
         worker.statusChanged(status);
         if (status == 0) {
             worker.reset(false);
+            brokenAtReset = worker.counters().brokenEvents();
         }
     }
 

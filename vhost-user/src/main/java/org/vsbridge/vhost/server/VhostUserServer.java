@@ -32,6 +32,10 @@ public final class VhostUserServer implements AutoCloseable {
     private final Path socketPath;
     private final VirtioDevice device;
     private final AtomicInteger connections = new AtomicInteger();
+    /** Client mode ({@code --socket-mode client}): connect to a listening frontend instead of listening. */
+    private final boolean client;
+    /** Client mode: wait between connection attempts and after a disconnect; 0 = one attempt only. */
+    private final long reconnectMs;
     private int listenFd;
     private int stopFd = -1;
     private WorkerProxy worker;
@@ -40,10 +44,30 @@ public final class VhostUserServer implements AutoCloseable {
 
     /** Listen on {@code socketPath}; a stale socket file there is removed at {@link #start()}. */
     public VhostUserServer(final String name, final Path socketPath, final VirtioDevice device) {
+        this(name, socketPath, device, false, 0);
+    }
+
+    private VhostUserServer(final String name, final Path socketPath, final VirtioDevice device,
+                            final boolean client, final long reconnectMs) {
         this.name = name;
         this.socketPath = socketPath;
         this.listenFd = -1;
         this.device = device;
+        this.client = client;
+        this.reconnectMs = reconnectMs;
+    }
+
+    /**
+     * Client mode, for frontends that listen (rust-vmm frontends, {@code -chardev socket,server=on} in QEMU):
+     * connect to {@code socketPath}; after a failed attempt or a disconnect, try again every {@code reconnectMs}
+     * (0: a single attempt, then the server stays idle until closed).
+     */
+    public static VhostUserServer connecting(final String name, final Path socketPath, final long reconnectMs,
+                                             final VirtioDevice device) {
+        if (reconnectMs < 0) {
+            throw new IllegalArgumentException("reconnect interval must be >= 0 ms, got " + reconnectMs);
+        }
+        return new VhostUserServer(name, socketPath, device, true, reconnectMs);
     }
 
     /** Serve on an inherited listening socket (systemd socket activation, {@code --fd}). */
@@ -52,6 +76,8 @@ public final class VhostUserServer implements AutoCloseable {
         this.socketPath = null;
         this.listenFd = listenFd;
         this.device = device;
+        this.client = false;
+        this.reconnectMs = 0;
     }
 
     public String name() {
@@ -63,7 +89,7 @@ public final class VhostUserServer implements AutoCloseable {
         if (control != null || closed) {
             throw new IllegalStateException("vhost-user server " + name + " already started or closed");
         }
-        if (socketPath != null) {
+        if (socketPath != null && !client) {
             removeStaleSocket(socketPath);
             listenFd = Sys.unixListen(socketPath, 1);
         }
@@ -78,7 +104,7 @@ public final class VhostUserServer implements AutoCloseable {
         control = new Thread(this::acceptLoop, "vsb-vhost-" + name);
         control.setDaemon(true);
         control.start();
-        LOG.info(() -> name + ": vhost-user backend listening on "
+        LOG.info(() -> name + ": vhost-user backend " + (client ? "connecting to " : "listening on ")
             + (socketPath != null ? socketPath.toString() : "fd " + listenFd) + " (" + device.queueCount()
             + " queues, device id " + device.deviceId() + ")");
     }
@@ -115,31 +141,74 @@ public final class VhostUserServer implements AutoCloseable {
         return worker.isBroken(index);
     }
 
-    private void acceptLoop() {
+    /** Client mode: connect, retrying every {@link #reconnectMs}; -1 when closed or out of attempts. */
+    private int connectLoop(final boolean afterDisconnect) {
         boolean failing = false;
+        boolean first = !afterDisconnect;
         while (!closed) {
-            final int conn;
+            if (!first) {
+                if (reconnectMs == 0) {
+                    LOG.warning(() -> name + ": no reconnect interval set: not connecting to " + socketPath
+                        + " again");
+                    return -1;
+                }
+                try {
+                    if ((Sys.pollReadable(new int[] {stopFd}, (int) Math.min(reconnectMs, Integer.MAX_VALUE)) & 1)
+                        != 0) {
+                        return -1;
+                    }
+                } catch (final IOException e) {
+                    pause();
+                }
+            }
+            first = false;
             try {
-                final int ready = Sys.pollReadable(new int[] {listenFd, stopFd}, -1);
-                if ((ready & 2) != 0 || closed) {
-                    break;
-                }
-                if ((ready & 1) == 0) {
-                    continue;
-                }
-                conn = Sys.accept(listenFd);
-                failing = false;
+                return Sys.unixConnect(socketPath);
             } catch (final IOException e) {
                 if (!failing) {
-                    LOG.warning(() -> name + ": accept failed (retrying every 100 ms, logged once): "
-                        + e.getMessage());
+                    LOG.warning(() -> name + ": cannot connect to the frontend (retrying every " + reconnectMs
+                        + " ms, logged once): " + e.getMessage());
                 }
                 failing = true;
-                if (closed) {
+            }
+        }
+        return -1;
+    }
+
+    private void acceptLoop() {
+        boolean failing = false;
+        boolean connectedBefore = false;
+        while (!closed) {
+            final int conn;
+            if (client) {
+                conn = connectLoop(connectedBefore);
+                if (conn < 0) {
                     break;
                 }
-                pause();
-                continue;
+                connectedBefore = true;
+            } else {
+                try {
+                    final int ready = Sys.pollReadable(new int[] {listenFd, stopFd}, -1);
+                    if ((ready & 2) != 0 || closed) {
+                        break;
+                    }
+                    if ((ready & 1) == 0) {
+                        continue;
+                    }
+                    conn = Sys.accept(listenFd);
+                    failing = false;
+                } catch (final IOException e) {
+                    if (!failing) {
+                        LOG.warning(() -> name + ": accept failed (retrying every 100 ms, logged once): "
+                            + e.getMessage());
+                    }
+                    failing = true;
+                    if (closed) {
+                        break;
+                    }
+                    pause();
+                    continue;
+                }
             }
             connections.incrementAndGet();
             LOG.info(() -> name + ": frontend connected");

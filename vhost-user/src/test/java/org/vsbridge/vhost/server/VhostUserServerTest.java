@@ -93,7 +93,8 @@ class VhostUserServerTest {
         final long offered = c.getFeatures();
         assertEquals(FEATURES | F_PROTOCOL_FEATURES, offered);
         final long protocol = c.getProtocolFeatures();
-        assertEquals(P_MQ | P_REPLY_ACK | P_CONFIG | P_RESET_DEVICE | P_CONFIGURE_MEM_SLOTS | P_STATUS, protocol);
+        assertEquals(P_MQ | P_REPLY_ACK | (1L << 5) | P_CONFIG | P_RESET_DEVICE | P_CONFIGURE_MEM_SLOTS | P_STATUS,
+            protocol, "BACKEND_REQ (bit 5) included");
         assertEquals(509, c.getMaxMemSlots());
 
         final long acked = c.negotiateLikeQemu(mem, FEATURES, QUEUES, r);
@@ -294,7 +295,7 @@ class VhostUserServerTest {
         // Features never offered.
         c.setNeedReply(true);
         assertNotEquals(0, c.setFeatures(1L << 60));
-        assertNotEquals(0, c.setProtocolFeatures(1L << 5));
+        assertNotEquals(0, c.setProtocolFeatures(1L << 12), "INFLIGHT_SHMFD is not offered");
         // A request we do not support that carries an fd: refused, fd closed by the backend.
         final int[] pair = Sys.socketpair();
         try {

@@ -287,16 +287,24 @@ public final class VhostUserClient implements AutoCloseable {
         return setVringAddr(ring.index(), mem.uva(ring.descGpa()), mem.uva(ring.usedGpa()), mem.uva(ring.availGpa()));
     }
 
+    /** SET_VRING_KICK/CALL/ERR payload: spec layout below 256, the bridge's high-index extension above. */
+    public static long vringFd(final int index, final boolean noFd) {
+        return org.vsbridge.vhost.protocol.Payloads.vringFdValue(index, noFd);
+    }
+
     public long setVringKick(final int index, final int fd) throws IOException {
-        return fd < 0 ? request(SET_VRING_KICK, u64(index | 0x100)) : request(SET_VRING_KICK, u64(index), fd);
+        return fd < 0 ? request(SET_VRING_KICK, u64(vringFd(index, true)))
+            : request(SET_VRING_KICK, u64(vringFd(index, false)), fd);
     }
 
     public long setVringCall(final int index, final int fd) throws IOException {
-        return fd < 0 ? request(SET_VRING_CALL, u64(index | 0x100)) : request(SET_VRING_CALL, u64(index), fd);
+        return fd < 0 ? request(SET_VRING_CALL, u64(vringFd(index, true)))
+            : request(SET_VRING_CALL, u64(vringFd(index, false)), fd);
     }
 
     public long setVringErr(final int index, final int fd) throws IOException {
-        return fd < 0 ? request(SET_VRING_ERR, u64(index | 0x100)) : request(SET_VRING_ERR, u64(index), fd);
+        return fd < 0 ? request(SET_VRING_ERR, u64(vringFd(index, true)))
+            : request(SET_VRING_ERR, u64(vringFd(index, false)), fd);
     }
 
     public long setVringEnable(final int index, final boolean enable) throws IOException {

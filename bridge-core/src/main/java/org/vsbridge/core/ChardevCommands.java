@@ -1,0 +1,245 @@
+package org.vsbridge.core;
+
+import static org.vsbridge.core.qmp.QmpCommand.Param.optional;
+import static org.vsbridge.core.qmp.QmpCommand.Param.required;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import org.vsbridge.chardev.Authorizer;
+import org.vsbridge.chardev.Chardev;
+import org.vsbridge.chardev.ChardevException;
+import org.vsbridge.chardev.ChardevKind;
+import org.vsbridge.chardev.ChardevObjects;
+import org.vsbridge.chardev.ChardevOptions;
+import org.vsbridge.chardev.MuxChardev;
+import org.vsbridge.chardev.PtyChardev;
+import org.vsbridge.chardev.TlsCredentials;
+import org.vsbridge.core.objects.ObjectException;
+import org.vsbridge.core.objects.ObjectSpec;
+import org.vsbridge.core.port.PortLink;
+import org.vsbridge.core.qmp.QmpCommand;
+import org.vsbridge.core.qmp.QmpCommand.Type;
+import org.vsbridge.core.qmp.QmpException;
+import org.vsbridge.core.qmp.QmpServer;
+
+/**
+ * Live chardev management over QMP, with QEMU's results and wording: {@code chardev-add}, {@code chardev-change},
+ * {@code chardev-remove}, {@code chardev-send-break}, and {@code object-add}/{@code object-del} for the TLS and
+ * authz objects chardevs name. Opening a chardev blocks (bind, connect, a server's {@code wait}), so add and
+ * change run on the bridge's chardev opener thread and answer asynchronously; the QMP event loop never waits.
+ */
+final class ChardevCommands {
+
+    private static final Logger LOG = Logger.getLogger(ChardevCommands.class.getName());
+
+    /** The commands registered here, for query-commands. */
+    static final String[] NAMES = {"chardev-add", "chardev-change", "chardev-remove", "chardev-send-break",
+        "object-add", "object-del"};
+
+    /** Ids being opened by chardev-add right now: a second add of the same id is a duplicate at once. */
+    private static final Set<String> OPENING = ConcurrentHashMap.newKeySet();
+
+    private ChardevCommands() {
+    }
+
+    /** What the bridge's chardevs look up by id: objects of the registry, other chardevs (mux, hub). */
+    static ChardevObjects lookups(final Bridge bridge) {
+        return new ChardevObjects() {
+            @Override
+            public TlsCredentials tlsCreds(final String id) throws ChardevException {
+                return bridge.objects().tlsCreds(id);
+            }
+
+            @Override
+            public Authorizer authz(final String id) throws ChardevException {
+                return bridge.objects().authz(id);
+            }
+
+            @Override
+            public Chardev chardev(final String id) {
+                return bridge.chardevs().get(id);
+            }
+        };
+    }
+
+    static void register(final QmpServer qmp, final Bridge bridge) {
+        final Map<String, QmpCommand.Param> idAndBackend = Map.of("id", required(Type.STRING),
+            "backend", required(Type.OBJECT));
+        qmp.register(new QmpCommand("chardev-add", idAndBackend,
+            (QmpCommand.AsyncHandler) args -> add(bridge, args.get("id").asText(), args.get("backend"))));
+        qmp.register(new QmpCommand("chardev-change", idAndBackend,
+            (QmpCommand.AsyncHandler) args -> change(bridge, args.get("id").asText(), args.get("backend"))));
+        qmp.register(new QmpCommand("chardev-remove", Map.of("id", required(Type.STRING)),
+            args -> remove(bridge, args.get("id").asText())));
+        qmp.register(new QmpCommand("chardev-send-break", Map.of("id", required(Type.STRING)), args -> {
+            final String id = args.get("id").asText();
+            final Chardev c = bridge.chardevs().get(id);
+            if (c == null) {
+                throw QmpException.generic("Chardev '" + id + "' not found");
+            }
+            c.eventLoop().execute(c::sendBreak);
+            return QmpCommands.json().createObjectNode();
+        }));
+        // object-add takes the properties of every type it creates; ObjectSpec checks them per type.
+        final Map<String, QmpCommand.Param> objectProps = Map.ofEntries(
+            Map.entry("qom-type", required(Type.STRING)), Map.entry("id", required(Type.STRING)),
+            Map.entry("dir", optional(Type.STRING)), Map.entry("endpoint", optional(Type.STRING)),
+            Map.entry("verify-peer", optional(Type.BOOL)), Map.entry("sanity-check", optional(Type.BOOL)),
+            Map.entry("priority", optional(Type.STRING)), Map.entry("passwordid", optional(Type.STRING)),
+            Map.entry("identity", optional(Type.STRING)), Map.entry("policy", optional(Type.STRING)),
+            Map.entry("rules", optional(Type.ANY)));
+        qmp.register(new QmpCommand("object-add", objectProps, args -> {
+                try {
+                    bridge.objects().add(ObjectSpec.fromQmp(args));
+                } catch (final ObjectException e) {
+                    throw QmpException.generic(e.getMessage());
+                }
+                return QmpCommands.json().createObjectNode();
+            }));
+        qmp.register(new QmpCommand("object-del", Map.of("id", required(Type.STRING)), args -> {
+            try {
+                bridge.objects().delete(args.get("id").asText());
+            } catch (final ObjectException e) {
+                throw QmpException.generic(e.getMessage());
+            }
+            return QmpCommands.json().createObjectNode();
+        }));
+    }
+
+    // ------------------------------------------------------------------ chardev-add
+
+    private static CompletionStage<JsonNode> add(final Bridge bridge, final String id, final JsonNode backend) {
+        final ChardevOptions options;
+        try {
+            options = ChardevOptions.fromQapi(id, backend);
+        } catch (final ChardevException e) {
+            return failed(e.getMessage());
+        }
+        if (bridge.chardevs().containsKey(id) || !OPENING.add(id)) {
+            return failed("Chardev with id '" + id + "' already exists");
+        }
+        return open(bridge, options, "Failed to add chardev '" + id + "': ").handle((chardev, failure) -> {
+            try {
+                if (failure != null) {
+                    throw new java.util.concurrent.CompletionException(unwrap(failure));
+                }
+                if (bridge.chardevs().putIfAbsent(id, chardev) != null) {
+                    chardev.close();
+                    throw new java.util.concurrent.CompletionException(
+                        QmpException.generic("Chardev with id '" + id + "' already exists"));
+                }
+                LOG.info(() -> "chardev-add '" + id + "': " + chardev.filename());
+                return result(chardev);
+            } finally {
+                OPENING.remove(id);
+            }
+        });
+    }
+
+    /** {@code {}} or, for a pty, {@code {"pty": "/dev/pts/N"}}. */
+    private static JsonNode result(final Chardev chardev) {
+        final ObjectNode ret = QmpCommands.json().createObjectNode();
+        if (chardev instanceof PtyChardev pty) {
+            ret.put("pty", pty.slavePath());
+        }
+        return ret;
+    }
+
+    /** Opens on the opener thread; a failure is a GenericError with {@code prefix} before the reason. */
+    private static CompletableFuture<Chardev> open(final Bridge bridge, final ChardevOptions options,
+                                                   final String prefix) {
+        final CompletableFuture<Chardev> f = new CompletableFuture<>();
+        try {
+            bridge.chardevOpener().execute(() -> {
+                try {
+                    f.complete(bridge.factory().create(options));
+                } catch (final ChardevException e) {
+                    f.completeExceptionally(QmpException.generic(prefix + e.getMessage()));
+                } catch (final RuntimeException e) {
+                    LOG.log(Level.WARNING, "opening chardev '" + options.id() + "' failed", e);
+                    f.completeExceptionally(QmpException.generic(prefix + e));
+                }
+            });
+        } catch (final RejectedExecutionException e) {
+            f.completeExceptionally(QmpException.generic(prefix + "the bridge is shutting down"));
+        }
+        return f;
+    }
+
+    // ------------------------------------------------------------------ chardev-change
+
+    private static CompletionStage<JsonNode> change(final Bridge bridge, final String id, final JsonNode backend) {
+        final Chardev old = bridge.chardevs().get(id);
+        if (old == null) {
+            return failed("Chardev '" + id + "' does not exist");
+        }
+        final ChardevOptions options;
+        try {
+            options = ChardevOptions.fromQapi(id, backend);
+        } catch (final ChardevException e) {
+            return failed(e.getMessage());
+        }
+        if (old instanceof MuxChardev || old.kind().equals(ChardevKind.HUB.qapiName())
+            || options.kind() == ChardevKind.MUX || options.kind() == ChardevKind.HUB) {
+            return failed("For mux or hub device hotswap is not supported yet");
+        }
+        final PortLink link = bridge.linkOf(id);
+        if (link == null && old.isBusy()) {
+            // Its user is a mux or hub built on it, which cannot follow a swap.
+            return failed("Chardev user does not support chardev hotswap");
+        }
+        return open(bridge, options, "").thenApplyAsync(next -> {
+            if (link != null) {
+                try {
+                    link.rebind(next);
+                } catch (final RuntimeException e) {
+                    LOG.log(Level.WARNING, "chardev-change ''{0}'': rolled back: {1}", new Object[] {id, e.getMessage()});
+                    next.close();
+                    throw new java.util.concurrent.CompletionException(
+                        QmpException.generic("Chardev '" + id + "' change failed"));
+                }
+            }
+            bridge.chardevs().put(id, next);
+            old.close();
+            LOG.info(() -> "chardev-change '" + id + "': now " + next.filename());
+            return result(next);
+        }, bridge.chardevOpener());
+    }
+
+    // ------------------------------------------------------------------ chardev-remove
+
+    private static JsonNode remove(final Bridge bridge, final String id) throws QmpException {
+        final Chardev c = bridge.chardevs().get(id);
+        if (c == null) {
+            throw QmpException.generic("Chardev '" + id + "' not found");
+        }
+        if (bridge.linkOf(id) != null || c.isBusy()) {
+            throw QmpException.generic("Chardev '" + id + "' is busy");
+        }
+        bridge.chardevs().remove(id, c);
+        // Closing may wait for the chardev's loop, which is this QMP loop: hand it to the opener thread.
+        bridge.chardevOpener().execute(c::close);
+        LOG.info(() -> "chardev-remove '" + id + "'");
+        return QmpCommands.json().createObjectNode();
+    }
+
+    private static CompletionStage<JsonNode> failed(final String message) {
+        return CompletableFuture.failedFuture(QmpException.generic(message));
+    }
+
+    private static Throwable unwrap(final Throwable t) {
+        Throwable c = t;
+        while (c instanceof java.util.concurrent.CompletionException && c.getCause() != null) {
+            c = c.getCause();
+        }
+        return c;
+    }
+}

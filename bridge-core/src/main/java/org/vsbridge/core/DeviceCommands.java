@@ -1,0 +1,255 @@
+package org.vsbridge.core;
+
+import static org.vsbridge.core.qmp.QmpCommand.Param.optional;
+import static org.vsbridge.core.qmp.QmpCommand.Param.required;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.Map;
+import java.util.logging.Logger;
+import org.vsbridge.chardev.Chardev;
+import org.vsbridge.chardev.ChardevException;
+import org.vsbridge.console.OutputPolicy;
+import org.vsbridge.console.PortCounters;
+import org.vsbridge.console.PortSpec;
+import org.vsbridge.core.port.PortLink;
+import org.vsbridge.core.qmp.QmpCommand;
+import org.vsbridge.core.qmp.QmpCommand.Type;
+import org.vsbridge.core.qmp.QmpException;
+import org.vsbridge.core.qmp.QmpServer;
+
+/**
+ * Ports at run time over QMP. QEMU's own {@code device_add} (drivers {@code virtconsole} and
+ * {@code virtserialport}) and {@code device_del} with QEMU's errors and its {@code DEVICE_DELETED} event, plus the
+ * bridge's {@code query-vserport} (ports, states, byte counters), {@code vserport-resize} (console size,
+ * VIRTIO_CONSOLE_F_SIZE) and {@code vserport-set-policy} (drop or hold guest output while no host peer is
+ * connected). Ports are named by their device {@code id}.
+ */
+final class DeviceCommands {
+
+    private static final Logger LOG = Logger.getLogger(DeviceCommands.class.getName());
+
+    static final String[] NAMES = {"device_add", "device_del", "query-vserport", "vserport-resize",
+        "vserport-set-policy"};
+
+    private DeviceCommands() {
+    }
+
+    static void register(final QmpServer qmp, final Bridge bridge) {
+        qmp.register(new QmpCommand("device_add", Map.ofEntries(
+            Map.entry("driver", required(Type.STRING)), Map.entry("chardev", optional(Type.STRING)),
+            Map.entry("name", optional(Type.STRING)), Map.entry("id", optional(Type.STRING)),
+            Map.entry("nr", optional(Type.ANY)), Map.entry("bus", optional(Type.STRING)),
+            Map.entry("cols", optional(Type.ANY)), Map.entry("rows", optional(Type.ANY)),
+            Map.entry("policy", optional(Type.STRING))), args -> add(bridge, args)));
+        qmp.register(new QmpCommand("device_del", Map.of("id", required(Type.STRING)),
+            args -> delete(bridge, args.get("id").asText())));
+        qmp.register(new QmpCommand("query-vserport", Map.of(), args -> query(bridge)));
+        qmp.register(new QmpCommand("vserport-resize",
+            Map.of("id", required(Type.STRING), "cols", required(Type.INT), "rows", required(Type.INT)), args -> {
+                final Found f = find(bridge, args.get("id").asText());
+                try {
+                    f.unit.device.resize(f.link.port().nr(), args.get("cols").asInt(), args.get("rows").asInt());
+                } catch (final IllegalArgumentException e) {
+                    throw QmpException.generic(e.getMessage());
+                }
+                return QmpCommands.json().createObjectNode();
+            }));
+        qmp.register(new QmpCommand("vserport-set-policy",
+            Map.of("id", required(Type.STRING), "policy", required(Type.STRING)), args -> {
+                final Found f = find(bridge, args.get("id").asText());
+                f.unit.device.setOutputPolicy(f.link.port().nr(), policy(args.get("policy").asText()));
+                return QmpCommands.json().createObjectNode();
+            }));
+    }
+
+    private record Found(DeviceUnit unit, PortLink link) {
+    }
+
+    /** The port with device id {@code id}; DeviceNotFound as QEMU's device_del says it. */
+    private static Found find(final Bridge bridge, final String id) throws QmpException {
+        for (final DeviceUnit unit : bridge.units()) {
+            final PortLink link = unit.linkById(id);
+            if (link != null) {
+                return new Found(unit, link);
+            }
+        }
+        throw new QmpException("DeviceNotFound", "Device '" + id + "' not found");
+    }
+
+    private static OutputPolicy policy(final String text) throws QmpException {
+        try {
+            return OutputPolicy.parse(text);
+        } catch (final IllegalArgumentException e) {
+            throw QmpException.generic(e.getMessage());
+        }
+    }
+
+    /** A QEMU property given as a JSON number or a string of digits (device_add takes both). */
+    private static int number(final ObjectNode args, final String key, final String driver, final int absent,
+                              final int max) throws QmpException {
+        final JsonNode v = args.get(key);
+        if (v == null) {
+            return absent;
+        }
+        long n = -1;
+        if (v.isIntegralNumber()) {
+            n = v.asLong();
+        } else if (v.isTextual() && v.asText().matches("[0-9]{1,9}")) {
+            n = Long.parseLong(v.asText());
+        }
+        if (n < 0 || n > max) {
+            throw QmpException.generic("Property '" + driver + "." + key + "' doesn't take value '"
+                + (v.isTextual() ? v.asText() : v.toString()) + "'");
+        }
+        return (int) n;
+    }
+
+    private static JsonNode add(final Bridge bridge, final ObjectNode args) throws QmpException {
+        final String driver = args.get("driver").asText();
+        final boolean console;
+        switch (driver) {
+            case "virtconsole" -> console = true;
+            case "virtserialport" -> console = false;
+            default -> throw QmpException.generic("'" + driver + "' is not a valid device model name");
+        }
+        final DeviceUnit unit = unit(bridge, args.has("bus") ? args.get("bus").asText() : null);
+        final String id = args.has("id") ? args.get("id").asText() : null;
+        if (id != null) {
+            for (final DeviceUnit u : bridge.units()) {
+                if (u.linkById(id) != null) {
+                    throw QmpException.generic("Duplicate ID '" + id + "' for device");
+                }
+            }
+        }
+        if (!args.has("chardev")) {
+            throw QmpException.generic("Property '" + driver + ".chardev' is required: this bridge has no port "
+                + "without a host side");
+        }
+        final String chardevId = args.get("chardev").asText();
+        final Chardev chardev = bridge.chardevs().get(chardevId);
+        if (chardev == null) {
+            throw QmpException.generic("Property '" + driver + ".chardev' can't find value '" + chardevId + "'");
+        }
+        if (!"mux".equals(chardev.kind()) && (bridge.linkOf(chardevId) != null || chardev.isBusy())) {
+            throw QmpException.generic("Property '" + driver + ".chardev' can't take value '" + chardevId
+                + "', it's in use");
+        }
+        final int nr = number(args, "nr", driver, -1, Integer.MAX_VALUE);
+        final int cols = number(args, "cols", driver, 0, 0xFFFF);
+        final int rows = number(args, "rows", driver, 0, 0xFFFF);
+        if (!console && (cols != 0 || rows != 0)) {
+            throw QmpException.generic("Property 'virtserialport.cols' not found (console size is for virtconsole)");
+        }
+        final OutputPolicy policy = args.has("policy") ? policy(args.get("policy").asText()) : OutputPolicy.DROP;
+        final String name = args.has("name") ? args.get("name").asText() : null;
+        final Chardev view;
+        try {
+            view = chardev.newFrontendView();
+        } catch (final ChardevException e) {
+            throw QmpException.generic("Property '" + driver + ".chardev' can't take value '" + chardevId + "': "
+                + e.getMessage());
+        }
+        final PortLink[] created = new PortLink[1];
+        final PortSpec spec;
+        try {
+            spec = unit.device.addPort(new PortSpec(nr, id, name, console), s -> {
+                created[0] = Bridge.newLink(s);
+                return created[0];
+            });
+        } catch (final IllegalArgumentException e) {
+            throw QmpException.generic(e.getMessage());
+        }
+        unit.device.setOutputPolicy(spec.nr(), policy);
+        if (cols != 0 || rows != 0) {
+            unit.device.resize(spec.nr(), cols, rows);
+        }
+        unit.links.put(spec.nr(), created[0]);
+        bridge.setLink(chardevId, created[0]);
+        created[0].bind(unit.device, view);
+        LOG.info(() -> unit.name + ": device_add " + driver + " port " + spec.nr()
+            + (id != null ? " id " + id : "") + " on chardev '" + chardevId + "'");
+        return QmpCommands.json().createObjectNode();
+    }
+
+    /** {@code bus}: {@code vsbN} or {@code vsbN.0} (QEMU's bus naming); none = the first device. */
+    private static DeviceUnit unit(final Bridge bridge, final String bus) throws QmpException {
+        if (bus == null) {
+            return bridge.units().get(0);
+        }
+        for (final DeviceUnit u : bridge.units()) {
+            if (bus.equals(u.name) || bus.equals(u.name + ".0")) {
+                return u;
+            }
+        }
+        throw QmpException.generic("Bus '" + bus + "' not found");
+    }
+
+    private static JsonNode delete(final Bridge bridge, final String id) throws QmpException {
+        final Found f = find(bridge, id);
+        final PortLink link = f.link;
+        final int nr = link.port().nr();
+        if (!f.unit.links.remove(nr, link)) {
+            throw new QmpException("DeviceNotFound", "Device '" + id + "' not found"); // a concurrent device_del
+        }
+        final java.util.concurrent.CompletableFuture<PortSpec> removed;
+        try {
+            removed = f.unit.device.removePort(nr);
+        } catch (final IllegalArgumentException e) {
+            throw new QmpException("DeviceNotFound", "Device '" + id + "' not found");
+        }
+        removed.whenComplete((spec, error) -> {
+            // The worker no longer touches the link: detach the chardev, then tell QMP as QEMU does.
+            link.unbind();
+            final String chardevId = link.chardev() != null ? link.chardev().id() : null;
+            if (chardevId != null && bridge.linkOf(chardevId) == link) {
+                bridge.setLink(chardevId, null);
+            }
+            final ObjectNode data = QmpCommands.json().createObjectNode();
+            data.put("device", id);
+            data.put("path", "/machine/peripheral/" + id);
+            bridge.emit("DEVICE_DELETED", data);
+            LOG.info(() -> f.unit.name + ": device_del port " + nr + " (" + id + ")");
+        });
+        return QmpCommands.json().createObjectNode();
+    }
+
+    private static JsonNode query(final Bridge bridge) {
+        final ArrayNode list = QmpCommands.json().createArrayNode();
+        for (final DeviceUnit unit : bridge.units()) {
+            for (final PortSpec port : unit.device.ports()) {
+                final PortLink link = unit.links.get(port.nr());
+                final ObjectNode info = list.addObject();
+                info.put("bus", unit.name + ".0");
+                info.put("nr", port.nr());
+                if (port.id() != null) {
+                    info.put("id", port.id());
+                }
+                info.put("driver", port.console() ? "virtconsole" : "virtserialport");
+                if (port.name() != null) {
+                    info.put("name", port.name());
+                }
+                if (link != null && link.chardev() != null) {
+                    info.put("chardev", link.chardev().id());
+                }
+                try {
+                    info.put("guest-open", unit.device.guestConnected(port.nr()));
+                    info.put("policy", unit.device.outputPolicy(port.nr()).label());
+                    final int[] size = unit.device.size(port.nr());
+                    if (port.console()) {
+                        info.put("cols", size[0]);
+                        info.put("rows", size[1]);
+                    }
+                    final PortCounters c = unit.device.counters(port.nr());
+                    info.put("bytes-to-host", c.bytesToHost());
+                    info.put("bytes-from-host", c.bytesFromHost());
+                    info.put("bytes-dropped", c.bytesDropped());
+                } catch (final IllegalArgumentException e) {
+                    list.remove(list.size() - 1); // removed while we looked
+                }
+            }
+        }
+        return list;
+    }
+}

@@ -1,0 +1,319 @@
+package org.vsbridge.core.qmp;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.netty.channel.EventLoopGroup;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Handler;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.vsbridge.chardev.Transports;
+
+/**
+ * Careless and hostile QMP clients: oversized and deeply nested input, many clients at once, a client that never
+ * reads (dropped once its unread output passes {@link QmpSession#MAX_PENDING_OUTPUT}, others unaffected), and
+ * access control (socket mode, SO_PEERCRED uid allow-list, checked with a real client of another uid).
+ */
+class QmpLimitsTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path dir;
+
+    private EventLoopGroup group;
+    private QmpServer server;
+    private final List<String> log = new ArrayList<>();
+    private final Handler handler = new Handler() {
+        @Override
+        public void publish(final LogRecord r) {
+            synchronized (log) {
+                log.add(r.getMessage());
+            }
+        }
+
+        @Override
+        public void flush() {
+        }
+
+        @Override
+        public void close() {
+        }
+    };
+
+    private Path start(final String options) throws IOException {
+        Logger.getLogger("org.vsbridge.core.qmp").addHandler(handler);
+        group = Transports.newEventLoopGroup(1, "qmp-limits");
+        final var version = JSON.createObjectNode();
+        version.putObject("qemu").put("major", 0).put("minor", 1).put("micro", 0);
+        version.put("package", "test");
+        final Path sock = dir.resolve("qmp.sock");
+        server = new QmpServer(group, QmpAddress.parse("unix:" + sock + ",server=on,wait=off" + options), version,
+            () -> { });
+        server.register(new QmpCommand("echo", Map.of("text", QmpCommand.Param.required(QmpCommand.Type.STRING)),
+            args -> JSON.getNodeFactory().textNode(args.get("text").asText())));
+        server.start();
+        return sock;
+    }
+
+    @AfterEach
+    void stop() {
+        Logger.getLogger("org.vsbridge.core.qmp").removeHandler(handler);
+        if (server != null) {
+            server.close();
+        }
+        if (group != null) {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
+    private String awaitLog(final String needle) throws InterruptedException {
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            synchronized (log) {
+                for (final String l : log) {
+                    if (l.contains(needle)) {
+                        return l;
+                    }
+                }
+            }
+            Thread.sleep(10);
+        }
+        throw new AssertionError("no log line with '" + needle + "' in " + log);
+    }
+
+    private final class Client implements AutoCloseable {
+        final SocketChannel channel;
+        final BufferedReader in;
+        final OutputStream out;
+
+        Client() throws IOException {
+            channel = SocketChannel.open(StandardProtocolFamily.UNIX);
+            channel.connect(UnixDomainSocketAddress.of(dir.resolve("qmp.sock")));
+            in = new BufferedReader(new InputStreamReader(Channels.newInputStream(channel), StandardCharsets.UTF_8));
+            out = Channels.newOutputStream(channel);
+        }
+
+        JsonNode read() throws IOException {
+            final String line = in.readLine();
+            assertTrue(line != null, "connection closed");
+            return JSON.readTree(line);
+        }
+
+        void send(final String text) throws IOException {
+            out.write(text.getBytes(StandardCharsets.UTF_8));
+            out.flush();
+        }
+
+        JsonNode call(final String text) throws IOException {
+            send(text);
+            return read();
+        }
+
+        Client negotiated() throws IOException {
+            read();
+            assertTrue(call("{\"execute\":\"qmp_capabilities\"}").has("return"));
+            return this;
+        }
+
+        @Override
+        public void close() throws IOException {
+            channel.close();
+        }
+    }
+
+    @Test
+    void oversizedInputIsRefusedAndTheSessionGoesOn() throws Exception {
+        start("");
+        try (Client c = new Client().negotiated()) {
+            // An unterminated string longer than JsonSplitter.MAX_TEXT: refused once the limit is passed, without
+            // buffering the rest.
+            final byte[] huge = new byte[JsonSplitter.MAX_TEXT + (1 << 20)];
+            java.util.Arrays.fill(huge, (byte) 'a');
+            final CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+                try {
+                    c.send("{\"execute\":\"echo\",\"arguments\":{\"text\":\"");
+                    c.out.write(huge);
+                    c.send("\"}}\n{\"execute\":\"echo\",\"arguments\":{\"text\":\"after\"},\"id\":7}\n");
+                } catch (final IOException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            final JsonNode first = c.read();
+            assertEquals("JSON parse error, token too large", first.at("/error/desc").asText());
+            // The tail of the oversized text is garbage to the splitter (parse errors), then the session serves.
+            JsonNode r;
+            do {
+                r = c.read();
+            } while (!r.has("id"));
+            assertEquals("after", r.get("return").asText());
+            assertEquals(7, r.get("id").asInt());
+            writer.get(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void deeplyNestedInputIsAParseErrorNotACrash() throws Exception {
+        start("");
+        try (Client c = new Client().negotiated()) {
+            final int depth = 200_000;
+            c.send("[".repeat(depth) + "]".repeat(depth) + "\n");
+            assertTrue(c.read().at("/error/desc").asText().startsWith("JSON parse error"));
+            c.send("{\"a\":".repeat(50_000) + "1" + "}".repeat(50_000));
+            assertTrue(c.read().at("/error/desc").asText().startsWith("JSON parse error"));
+            assertEquals("ok", c.call("{\"execute\":\"echo\",\"arguments\":{\"text\":\"ok\"}}").get("return").asText());
+        }
+    }
+
+    @Test
+    void manyClientsAtOnce() throws Exception {
+        start("");
+        final int clients = 64;
+        final ExecutorService pool = Executors.newFixedThreadPool(clients);
+        try {
+            final List<Future<Integer>> results = new ArrayList<>();
+            for (int i = 0; i < clients; i++) {
+                final int n = i;
+                results.add(pool.submit(() -> {
+                    int ok = 0;
+                    try (Client c = new Client().negotiated()) {
+                        for (int k = 0; k < 50; k++) {
+                            final String text = "c" + n + "-" + k;
+                            final JsonNode r = c.call("{\"execute\":\"echo\",\"arguments\":{\"text\":\"" + text
+                                + "\"},\"id\":" + k + "}");
+                            if (text.equals(r.get("return").asText()) && r.get("id").asInt() == k) {
+                                ok++;
+                            }
+                        }
+                        assertEquals("CommandNotFound", c.call("{\"execute\":\"nope\"}").at("/error/class").asText());
+                    }
+                    return ok;
+                }));
+            }
+            for (final Future<Integer> f : results) {
+                assertEquals(50, f.get(60, TimeUnit.SECONDS));
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aClientThatNeverReadsIsDroppedAndOthersGetEveryEvent() throws Exception {
+        start("");
+        try (Client deaf = new Client().negotiated(); Client good = new Client().negotiated()) {
+            final String filler = "x".repeat(8000);
+            final int events = (QmpSession.MAX_PENDING_OUTPUT / filler.length()) * 2; // twice the limit
+            final CompletableFuture<Integer> reader = CompletableFuture.supplyAsync(() -> {
+                int seen = 0;
+                try {
+                    while (seen < events) {
+                        if (good.read().has("event")) {
+                            seen++;
+                        }
+                    }
+                } catch (final IOException e) {
+                    throw new IllegalStateException(e);
+                }
+                return seen;
+            });
+            for (int i = 0; i < events; i++) {
+                server.emit("TEST_EVENT", JSON.createObjectNode().put("n", i).put("filler", filler));
+            }
+            assertEquals(events, reader.get(60, TimeUnit.SECONDS), "the reading client got every event");
+            assertTrue(awaitLog("does not read its output").contains(String.valueOf(QmpSession.MAX_PENDING_OUTPUT)));
+            // The deaf client now drains: it finds less than everything, then the end of the stream.
+            final ByteBuffer buf = ByteBuffer.allocate(1 << 16);
+            long got = 0;
+            int n;
+            while ((n = deaf.channel.read(buf.clear())) >= 0) {
+                got += n;
+            }
+            assertTrue(got < (long) events * filler.length(), "dropped, not served in full: " + got + " bytes");
+            assertEquals("ok", good.call("{\"execute\":\"echo\",\"arguments\":{\"text\":\"ok\"}}").get("return")
+                .asText(), "the other client is unaffected");
+        }
+    }
+
+    @Test
+    void socketModeIsAppliedBeforeClientsCanConnect() throws Exception {
+        final Path sock = start(",mode=0600");
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(sock)));
+        assertFalse(Files.list(dir).anyMatch(p -> p.getFileName().toString().contains(".bind-")),
+            "no temporary name left behind");
+        try (Client c = new Client().negotiated()) {
+            assertEquals("ok", c.call("{\"execute\":\"echo\",\"arguments\":{\"text\":\"ok\"}}").get("return").asText());
+        }
+    }
+
+    @Test
+    void optionsAreCheckedWhenParsed() {
+        assertEquals(0640, QmpAddress.parse("unix:/x,mode=640").mode());
+        assertEquals(java.util.Set.of(0, 1000), QmpAddress.parse("unix:/x,uid=0:1000").uids());
+        assertThrows(IllegalArgumentException.class, () -> QmpAddress.parse("unix:/x,mode=0999"));
+        assertThrows(IllegalArgumentException.class, () -> QmpAddress.parse("unix:/x,uid=root"));
+        assertThrows(IllegalArgumentException.class, () -> QmpAddress.parse("unix:/x,uid=1:"));
+        assertThrows(IllegalArgumentException.class, () -> QmpAddress.parse("tcp:127.0.0.1:0,uid=0"));
+        assertThrows(IllegalArgumentException.class, () -> QmpAddress.parse("tcp:127.0.0.1:0,mode=0600"));
+    }
+
+    @Test
+    void uidAllowListAdmitsListedUidsOnly() throws Exception {
+        start(",mode=0666,uid=0:65534");
+        try (Client root = new Client().negotiated()) {
+            assertEquals("ok", root.call("{\"execute\":\"echo\",\"arguments\":{\"text\":\"ok\"}}").get("return").asText());
+        }
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        assertTrue(greetingAs(65534).contains("\"QMP\""), "uid 65534 is listed: greeted");
+    }
+
+    @Test
+    void uidAllowListRefusesOthersWithALogLine() throws Exception {
+        start(",mode=0666,uid=65534");
+        try (Client root = new Client()) {
+            assertEquals(null, root.in.readLine(), "root (uid 0) is not listed: closed before the greeting");
+        }
+        awaitLog("uid 0 (pid " + ProcessHandle.current().pid() + ") is not in the allow-list [65534]");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        assertTrue(greetingAs(65534).contains("\"QMP\""), "the listed uid still gets in");
+    }
+
+    /** Connects as another uid (setpriv + python3, a real separate process) and returns what the server sent. */
+    private String greetingAs(final int uid) throws Exception {
+        final Process p = new ProcessBuilder("setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups",
+            "/usr/bin/python3", "-c", "import socket,sys\n"
+                + "s=socket.socket(socket.AF_UNIX)\ns.settimeout(10)\ns.connect(sys.argv[1])\n"
+                + "print(s.recv(4096).decode())", dir.resolve("qmp.sock").toString())
+            .redirectErrorStream(true).start();
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    }
+}
