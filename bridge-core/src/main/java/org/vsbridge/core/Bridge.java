@@ -384,8 +384,17 @@ public final class Bridge implements AutoCloseable {
         for (final PortLink link : linksByChardev.values()) {
             link.unbind();
         }
+        final List<CompletableFuture<Void>> closed = new ArrayList<>();
         for (final Chardev chardev : chardevs.values()) {
-            chardev.eventLoop().submit(chardev::close).syncUninterruptibly();
+            closed.add(chardev.eventLoop().submit(chardev::closeFlushed).syncUninterruptibly().getNow());
+        }
+        try {
+            // Sockets close once the peer took their queued output: wait for it, within the bound.
+            CompletableFuture.allOf(closed.toArray(new CompletableFuture[0])).get(FLUSH_BOUND_MS, TimeUnit.MILLISECONDS);
+        } catch (final TimeoutException | ExecutionException e) {
+            LOG.warning("shutdown: chardev output not fully delivered within " + FLUSH_BOUND_MS + " ms");
+        } catch (final InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         timer.shutdownNow();

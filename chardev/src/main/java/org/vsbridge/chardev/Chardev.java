@@ -47,6 +47,15 @@ public interface Chardev extends AutoCloseable {
     void sendBreak();
 
     /**
+     * Close, and complete once output already accepted has left (or could not): shutdown waits on this so that
+     * guest output the bridge took is not lost with the process. Event loop only.
+     */
+    default java.util.concurrent.CompletableFuture<Void> closeFlushed() {
+        close();
+        return java.util.concurrent.CompletableFuture.completedFuture(null);
+    }
+
+    /**
      * The chardev a new frontend attaches to: this chardev itself, or for a {@code mux} a fresh per-frontend view
      * (each port still sees a one-frontend chardev). Any thread. Throws when no more frontends fit (QEMU's
      * "too many uses of multiplexed chardev").

@@ -575,6 +575,20 @@ public final class SocketChardev extends AbstractChardev {
     }
 
     @Override
+    public java.util.concurrent.CompletableFuture<Void> closeFlushed() {
+        final Channel c = connection;
+        close();
+        final java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
+        if (c == null) {
+            done.complete(null);
+        } else {
+            // doClose closes the connection once its queued output is written, or after CLOSE_FLUSH_MS.
+            c.closeFuture().addListener(f -> done.complete(null));
+        }
+        return done;
+    }
+
+    @Override
     protected void doClose() {
         if (reconnectTimer != null) {
             reconnectTimer.cancel(false);

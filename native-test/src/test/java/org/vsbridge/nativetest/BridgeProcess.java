@@ -90,6 +90,12 @@ final class BridgeProcess implements AutoCloseable {
         }
     }
 
+    /** SIGTERM, then the exit status (or -1 if it did not exit within {@code timeout}). */
+    int terminate(final java.time.Duration timeout) throws InterruptedException {
+        process.destroy();
+        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS) ? process.exitValue() : -1;
+    }
+
     @Override
     public void close() {
         if (process.isAlive()) {

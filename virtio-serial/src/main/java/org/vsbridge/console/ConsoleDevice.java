@@ -204,23 +204,38 @@ public final class ConsoleDevice implements VirtioDevice {
 
     /** The host side of port {@code nr} connected or disconnected (chardev opened/closed). Any thread. */
     public void hostConnected(final int nr, final boolean connected) {
-        port(nr);
+        if (!hostSideExists(nr)) {
+            return;
+        }
         hostEvents.postConnection(nr, connected);
         wakeWorker();
     }
 
     /** Host-to-guest data appeared in port {@code nr}'s channel. Any thread. */
     public void hostDataAvailable(final int nr) {
-        port(nr);
+        if (!hostSideExists(nr)) {
+            return;
+        }
         hostEvents.post(nr, HostEvents.DATA);
         wakeWorker();
     }
 
     /** Port {@code nr}'s guest-to-host channel has room again after a short write. Any thread. */
     public void hostSpaceAvailable(final int nr) {
-        port(nr);
+        if (!hostSideExists(nr)) {
+            return;
+        }
         hostEvents.post(nr, HostEvents.SPACE);
         wakeWorker();
+    }
+
+    /** A host-side call for port {@code nr}: false (ignored) for a port just hot-removed, whose chardev may still
+     *  report events until it is detached; a number outside the device is a caller bug and throws. */
+    private boolean hostSideExists(final int nr) {
+        if (nr < 0 || nr >= maxPorts) {
+            throw new IllegalArgumentException("device " + name + " has no port " + nr);
+        }
+        return ports.get(nr) != null;
     }
 
     // ------------------------------------------------------------------ hot-plug, size, policy (any thread)

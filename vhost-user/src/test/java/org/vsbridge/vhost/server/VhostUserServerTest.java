@@ -150,6 +150,8 @@ class VhostUserServerTest {
         c.negotiateLikeQemu(mem, FEATURES, QUEUES, r);
         final byte[] first = TestStreams.randomBytes(4, 9000);
         assertArrayEquals(first, TestStreams.loop(mem, r[0], r[1], first, 500, false));
+        // The loopback publishes rx before tx: wait until the last tx chains are used too.
+        assertTrue(r[1].awaitUsedIdx(r[1].availIdx(), 10_000), "every tx chain used");
         final int txUsed = r[1].usedIdx();
         assertTrue(txUsed > 0);
 
