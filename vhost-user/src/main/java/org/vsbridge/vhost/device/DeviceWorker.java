@@ -70,6 +70,8 @@ public final class DeviceWorker implements Agent, DeviceContext {
     private int idleIterations;
     private int polledQueues;
     private boolean epollFailureLogged;
+    /** Wakeups whose eventfd write never woke the worker (see doWork); should stay 0. */
+    private long lostWakeups;
     /** {@link QueueCounters#brokenEvents()} when the queues were last compared with {@link #running}. */
     private long brokenSeen;
 
@@ -123,6 +125,14 @@ public final class DeviceWorker implements Agent, DeviceContext {
         if (n < 0 && !epollFailureLogged) {
             epollFailureLogged = true;
             LOG.severe(() -> roleName() + ": epoll_wait failed: " + Sys.strerror(-n));
+        }
+        if (n == 0 && timeout > 0 && wakePending.get() && Sys.eventfdDrain(wakeFd) == 0) {
+            // Slept a whole timeout although a wakeup was requested and its eventfd write is gone: a lost
+            // wakeup. Recover (later wakeups must signal again) and say so: tests look for this line.
+            wakePending.set(false);
+            lostWakeups++;
+            LOG.warning(roleName() + ": lost wakeup detected (" + lostWakeups + " so far); recovered");
+            work++;
         }
         for (int e = 0; e < n; e++) {
             final int id = Sys.epollEventData(events, e);
