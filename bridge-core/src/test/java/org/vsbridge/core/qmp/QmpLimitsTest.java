@@ -15,7 +15,6 @@ import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -118,8 +117,34 @@ class QmpLimitsTest {
         Client() throws IOException {
             channel = SocketChannel.open(StandardProtocolFamily.UNIX);
             channel.connect(UnixDomainSocketAddress.of(dir.resolve("qmp.sock")));
-            in = new BufferedReader(new InputStreamReader(Channels.newInputStream(channel), StandardCharsets.UTF_8));
-            out = Channels.newOutputStream(channel);
+            // Not Channels.newInputStream/newOutputStream: on a blocking channel they share one lock, so a blocked
+            // read would hold up a concurrent write.
+            in = new BufferedReader(new InputStreamReader(new java.io.InputStream() {
+                @Override
+                public int read() throws IOException {
+                    final byte[] one = new byte[1];
+                    return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+                }
+
+                @Override
+                public int read(final byte[] b, final int off, final int len) throws IOException {
+                    return channel.read(ByteBuffer.wrap(b, off, len));
+                }
+            }, StandardCharsets.UTF_8));
+            out = new OutputStream() {
+                @Override
+                public void write(final int b) throws IOException {
+                    write(new byte[] {(byte) b}, 0, 1);
+                }
+
+                @Override
+                public void write(final byte[] b, final int off, final int len) throws IOException {
+                    final ByteBuffer buf = ByteBuffer.wrap(b, off, len);
+                    while (buf.hasRemaining()) {
+                        channel.write(buf);
+                    }
+                }
+            };
         }
 
         JsonNode read() throws IOException {

@@ -28,7 +28,7 @@ import java.util.concurrent.TimeUnit;
  * mvn -B -q package -DskipTests
  * nice -n 10 java -cp native-test/target/test-classes org.vsbridge.nativetest.soak.Soak \
  *   --jar bridge-core/target/vhost-serial-bridge.jar --frontend native-test/target/native/vsb-frontend \
- *   --ports 4 --minutes 30 [--seed N] [--dir DIR] [--max-round-bytes B]
+ *   --ports 4 --minutes 30 [--seed N] [--dir DIR] [--max-round-bytes B] [--java-opt -Xmx64m]
  * </pre>
  */
 public final class Soak {
@@ -42,6 +42,7 @@ public final class Soak {
     private final Random random;
     private final Path dir;
     private final int maxRoundBytes;
+    private final List<String> javaOptions;
 
     private Process bridge;
     private long bytesToHost;
@@ -57,7 +58,7 @@ public final class Soak {
     private long errorCount;
 
     private Soak(final Path jar, final Path frontendExe, final int ports, final long seconds, final long seed,
-                 final Path dir, final int maxRoundBytes) {
+                 final Path dir, final int maxRoundBytes, final List<String> javaOptions) {
         this.jar = jar;
         this.frontendExe = frontendExe;
         this.ports = ports;
@@ -65,6 +66,7 @@ public final class Soak {
         this.random = new Random(seed);
         this.dir = dir;
         this.maxRoundBytes = maxRoundBytes;
+        this.javaOptions = javaOptions;
     }
 
     public static void main(final String[] args) throws Exception {
@@ -75,6 +77,7 @@ public final class Soak {
         long seed = System.nanoTime();
         Path dir = null;
         int maxRound = 2 << 20;
+        final List<String> javaOptions = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             final String a = args[i];
             final String v = i + 1 < args.length ? args[i + 1] : null;
@@ -87,9 +90,10 @@ public final class Soak {
                 case "--seed" -> { seed = Long.parseLong(v); i++; }
                 case "--dir" -> { dir = Path.of(v); i++; }
                 case "--max-round-bytes" -> { maxRound = Integer.parseInt(v); i++; }
+                case "--java-opt" -> { javaOptions.add(v); i++; }
                 default -> {
                     System.err.println("usage: Soak [--jar JAR] [--frontend EXE] [--ports N] [--minutes M | --seconds S]"
-                        + " [--seed N] [--dir DIR] [--max-round-bytes B]");
+                        + " [--seed N] [--dir DIR] [--max-round-bytes B] [--java-opt OPTION]...");
                     System.exit(2);
                 }
             }
@@ -102,7 +106,7 @@ public final class Soak {
         }
         Files.createDirectories(dir);
         System.out.println("soak: seed " + seed + ", " + ports + " ports, " + seconds + " s, dir " + dir);
-        final Soak soak = new Soak(jar, fe, ports, seconds, seed, dir, maxRound);
+        final Soak soak = new Soak(jar, fe, ports, seconds, seed, dir, maxRound, javaOptions);
         System.exit(soak.run());
     }
 
@@ -377,7 +381,9 @@ public final class Soak {
         final Path copy = dir.resolve("vhost-serial-bridge.jar");
         Files.copy(jar, copy, StandardCopyOption.REPLACE_EXISTING); // the shared jar may be rebuilt meanwhile
         final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-            .toString(), "-jar", copy.toString(), "--socket-path", dir.resolve("vhost.sock").toString(),
+            .toString()));
+        cmd.addAll(javaOptions); // e.g. -Xmx64m, to tell heap sizing from growth
+        cmd.addAll(List.of("-jar", copy.toString(), "--socket-path", dir.resolve("vhost.sock").toString(),
             "--max-ports", String.valueOf(ports + 1), "--qmp", "unix:" + dir.resolve("qmp.sock") + ",server=on,wait=off"));
         for (int p = 1; p <= ports; p++) {
             cmd.addAll(List.of("--chardev", "socket,id=c" + p + ",path=" + dir.resolve("p" + p + ".sock")
