@@ -345,8 +345,7 @@ public final class Bridge implements AutoCloseable {
     }
 
     private void guestConnected(final PortSpec port, final boolean open) {
-        LOG.info("port " + port.nr() + (port.name() != null ? " (" + port.name() + ")" : "") + ": guest "
-            + (open ? "opened" : "closed") + " it");
+        // The device logs the change (rate-limited: the guest controls how often it happens).
         if (port.id() == null) {
             return;
         }

@@ -58,6 +58,8 @@ public final class ConsoleDevice implements VirtioDevice {
     /** Chains handled per queue per pass before other queues get their turn. */
     private static final int BATCH_BUDGET = 256;
 
+    /** Guest-triggered lines (control messages, open/close): rate-limited so a guest cannot flood the log. */
+    private final GuestLogLimit guestLog = new GuestLogLimit(LOG);
     private static final Logger LOG = Logger.getLogger(ConsoleDevice.class.getName());
 
     /** Emergency-write bytes waiting for the worker (only when they go to a port's channel). */
@@ -752,7 +754,7 @@ public final class ConsoleDevice implements VirtioDevice {
             return;
         }
         port.guestConnected = open;
-        LOG.info(() -> name + ": " + port + " guest " + (open ? "opened" : "closed"));
+        guestLog.log(Level.INFO, () -> name + ": " + port + " guest " + (open ? "opened" : "closed"));
         try {
             events.guestConnected(port.spec, open);
         } catch (final RuntimeException e) {
@@ -981,7 +983,7 @@ public final class ConsoleDevice implements VirtioDevice {
             if (length < ControlMessage.HEADER_LENGTH) {
                 if (!badControlLogged) {
                     badControlLogged = true;
-                    LOG.warning(() -> name + ": control message of " + length + " bytes is shorter than "
+                    guestLog.log(Level.WARNING, () -> name + ": control message of " + length + " bytes is shorter than "
                         + ControlMessage.HEADER_LENGTH + "; ignored");
                 }
                 continue;
@@ -1012,7 +1014,7 @@ public final class ConsoleDevice implements VirtioDevice {
         switch (event) {
             case ControlMessage.DEVICE_READY:
                 if (value != 1) {
-                    LOG.warning(() -> name + ": driver reports DEVICE_READY(" + value + "): device setup failed");
+                    guestLog.log(Level.WARNING, () -> name + ": driver reports DEVICE_READY(" + value + "): device setup failed");
                     return;
                 }
                 driverReady = true;
@@ -1027,7 +1029,7 @@ public final class ConsoleDevice implements VirtioDevice {
                     }
                 }
                 final int added = count;
-                LOG.info(() -> name + ": driver ready, adding " + added + " ports");
+                guestLog.log(Level.INFO, () -> name + ": driver ready, adding " + added + " ports");
                 return;
             case ControlMessage.PORT_READY: {
                 final Port port = controlPort(id, event);
@@ -1035,7 +1037,7 @@ public final class ConsoleDevice implements VirtioDevice {
                     return;
                 }
                 if (value != 1) {
-                    LOG.warning(() -> name + ": driver failed to set up " + port + " (PORT_READY " + value + ")");
+                    guestLog.log(Level.WARNING, () -> name + ": driver failed to set up " + port + " (PORT_READY " + value + ")");
                     return;
                 }
                 port.ready = true;
@@ -1066,7 +1068,7 @@ public final class ConsoleDevice implements VirtioDevice {
                 return;
             }
             default:
-                LOG.warning(() -> name + ": unexpected control message " + ControlMessage.eventName(event)
+                guestLog.log(Level.WARNING, () -> name + ": unexpected control message " + ControlMessage.eventName(event)
                     + " (id " + Integer.toUnsignedString(id) + ", value " + value + ") from the driver; ignored");
         }
     }
@@ -1074,7 +1076,7 @@ public final class ConsoleDevice implements VirtioDevice {
     private Port controlPort(final int id, final int event) {
         final Port port = id >= 0 && id < maxPorts ? ports.get(id) : null;
         if (port == null) {
-            LOG.warning(() -> name + ": Unexpected port id " + Integer.toUnsignedString(id) + " in "
+            guestLog.log(Level.WARNING, () -> name + ": Unexpected port id " + Integer.toUnsignedString(id) + " in "
                 + ControlMessage.eventName(event) + "; ignored");
         }
         return port;
