@@ -114,6 +114,8 @@ final class BenchResults {
                 r.param, spread(r), base.map(BenchResults::spread).orElse("-"), ratio,
                 cpu.map(c -> String.format(Locale.ROOT, "%.2f", c.median)).orElse("-")));
         }
+        // A blank line ends the Markdown table: a line after it without one would become a row.
+        b.append('\n');
         find("multi", "1", "bridge").ifPresent(one -> rows.stream()
             .filter(r -> r.kind.equals("multi") && r.target.equals("bridge") && !r.param.equals("1"))
             .forEach(r -> b.append(String.format(Locale.ROOT, "%d ports aggregate = %.0f %% of one port%n",
