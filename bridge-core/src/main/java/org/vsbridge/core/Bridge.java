@@ -166,6 +166,12 @@ public final class Bridge implements AutoCloseable {
                 + (config.vhost().client() && !inherited ? " (client mode)" : " listening") + "; "
                 + unit.plan.ports().size() + " port(s), max_nr_ports " + unit.plan.maxPorts()
                 + " (frontend num_vqs=" + unit.numQueues() + ")");
+            if (unit.numQueues() > 256) {
+                // SET_VRING_KICK/CALL/ERR name a queue in 8 bits; queues from 256 need our extension.
+                LOG.warning(unit.name + ": max_nr_ports " + unit.plan.maxPorts() + " needs " + unit.numQueues()
+                    + " queues; spec frontends such as QEMU can set up only 256 (127 ports): queues from 256 need "
+                    + "the bridge's index extension (README, Not supported yet)");
+            }
         }
         vhost = units.get(0).server;
     }
