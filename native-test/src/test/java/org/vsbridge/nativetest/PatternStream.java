@@ -6,7 +6,7 @@ package org.vsbridge.nativetest;
  * base = 0x9E3779B97F4A7C15 ^ (port << 32) unless the scenario gives seed=. A stream remembers its position,
  * so successive fills continue it (as the frontend's streams continue across runs).
  */
-final class PatternStream {
+public final class PatternStream {
 
     private static final long GOLDEN = 0x9E3779B97F4A7C15L;
 
@@ -14,7 +14,7 @@ final class PatternStream {
     private long word;
     private int left;
 
-    PatternStream(final long seed) {
+    public PatternStream(final long seed) {
         this.state = seed == 0 ? 1 : seed;
     }
 
@@ -26,7 +26,7 @@ final class PatternStream {
         return new PatternStream(GOLDEN ^ ((long) port << 32) ^ 2);
     }
 
-    void fill(final byte[] dst, final int offset, final int length) {
+    public void fill(final byte[] dst, final int offset, final int length) {
         long x = state;
         long w = word;
         int l = left;

@@ -7,6 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
+import org.vsbridge.nativetest.PatternStream;
 
 /**
  * The host side of one port for one frontend session: a client of the bridge's unix socket chardev. The
@@ -19,8 +20,8 @@ final class SoakPeer implements AutoCloseable {
 
     final int port;
     private final Path path;
-    private final SoakPattern toGuest;
-    private final SoakPattern fromGuest;
+    private final PatternStream toGuest;
+    private final PatternStream fromGuest;
     private final SoakSum sentSum = new SoakSum();
     private final SoakSum receivedSum = new SoakSum();
     private final AtomicLong received = new AtomicLong();
@@ -34,8 +35,8 @@ final class SoakPeer implements AutoCloseable {
     SoakPeer(final int port, final Path path, final long seedBase) {
         this.port = port;
         this.path = path;
-        this.fromGuest = new SoakPattern(seedBase ^ 1);
-        this.toGuest = new SoakPattern(seedBase ^ 2);
+        this.fromGuest = new PatternStream(seedBase ^ 1);
+        this.toGuest = new PatternStream(seedBase ^ 2);
     }
 
     /** (Re)connects, retrying while the chardev is between clients. */
