@@ -245,6 +245,9 @@ final class DeviceCommands {
                     info.put("bytes-to-host", c.bytesToHost());
                     info.put("bytes-from-host", c.bytesFromHost());
                     info.put("bytes-dropped", c.bytesDropped());
+                    if (link != null) {
+                        info.put("bytes-to-host-direct", link.directBytes());
+                    }
                 } catch (final IllegalArgumentException e) {
                     list.remove(list.size() - 1); // removed while we looked
                 }

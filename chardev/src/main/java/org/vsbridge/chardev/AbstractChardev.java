@@ -57,6 +57,11 @@ abstract class AbstractChardev implements Chardev {
         return kind.qapiName();
     }
 
+    /** True when guest output is also recorded in a logfile. */
+    protected final boolean hasLogfile() {
+        return logfile != null;
+    }
+
     protected final boolean isClosed() {
         return closed;
     }

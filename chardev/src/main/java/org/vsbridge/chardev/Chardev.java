@@ -72,6 +72,22 @@ public interface Chardev extends AutoCloseable {
         return false;
     }
 
+    /**
+     * A descriptor through which the frontend may write guest output to the connected peer itself, bypassing
+     * {@link #write}: offered only while a peer is connected and nothing stands between the frontend's bytes and
+     * the peer (no TLS, telnet, websocket framing or logfile). Null otherwise. The caller owns and closes it, and
+     * must not write through it while bytes it gave to {@link #write} are still queued ({@link #outputIdle()}).
+     * Event loop only.
+     */
+    default DirectOutput openDirectOutput() {
+        return null;
+    }
+
+    /** True when nothing given to {@link #write} is still queued inside the backend. Event loop only. */
+    default boolean outputIdle() {
+        return true;
+    }
+
     /** Close all resources (sockets, files, listeners). Idempotent. */
     @Override
     void close();

@@ -575,6 +575,31 @@ public final class SocketChardev extends AbstractChardev {
     }
 
     @Override
+    public DirectOutput openDirectOutput() {
+        final Channel c = connection;
+        if (c == null || !c.isActive() || !(c instanceof UnixChannel unix) || hasLogfile() || tls != null
+            || options.websocket() || options.telnet() || options.tn3270() || isClosed()) {
+            return null;
+        }
+        try {
+            return DirectOutput.dup(unix.fd().intValue());
+        } catch (final IOException e) {
+            LOG.log(Level.FINE, "chardev ''{0}'': no direct output: {1}", new Object[] {id, e.getMessage()});
+            return null;
+        }
+    }
+
+    @Override
+    public boolean outputIdle() {
+        final Channel c = connection;
+        if (c == null) {
+            return true;
+        }
+        final io.netty.channel.ChannelOutboundBuffer out = c.unsafe().outboundBuffer();
+        return out == null || out.totalPendingWriteBytes() == 0;
+    }
+
+    @Override
     public java.util.concurrent.CompletableFuture<Void> closeFlushed() {
         final Channel c = connection;
         close();

@@ -1,6 +1,7 @@
 package org.vsbridge.nativetest;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -74,6 +75,17 @@ class NativeTransferTest {
             final double[] guest = f.throughput(port);
             System.out.printf("port %d: guest->host %.1f MB/s (host peer receiving), host->guest %.1f MB/s "
                 + "(guest receiving); guest tx side %.1f MB/s%n", port, got.megabytesPerSecond(), guest[1], guest[0]);
+        }
+        // Both named ports are plain sockets: most of their guest output must have gone out by direct writes
+        // from guest memory (the ring takes only what a full socket refused). The console too.
+        final var ports = rig.qmp().execute("query-vserport", Duration.ofSeconds(10)).get("return");
+        for (final var p : ports) {
+            final long direct = p.get("bytes-to-host-direct").asLong();
+            final long toHost = p.get("bytes-to-host").asLong();
+            System.out.printf("port %d: %d of %d guest->host bytes written directly%n", p.get("nr").asInt(), direct,
+                toHost);
+            assertTrue(direct > 0 && direct <= toHost, "port " + p.get("nr") + ": direct bytes " + direct
+                + " of " + toHost);
         }
         rig.assertBridgeServes();
     }

@@ -497,9 +497,7 @@ public final class ConsoleDevice implements VirtioDevice {
             port.counters.addDropped(n - taken);
             logEmergencyDrop(port + " host side is full");
         }
-        if (taken > 0) {
-            port.channel.flushToHost();
-        }
+        port.channel.flushToHost();
         return n;
     }
 
@@ -774,58 +772,68 @@ public final class ConsoleDevice implements VirtioDevice {
         long toHost = 0;
         long dropped = 0;
         boolean rechecked = false;
-        while (true) {
-            if (chains == BATCH_BUDGET) {
-                scheduleRetry(port);
-                break;
-            }
-            if (!queue.peek(chain)) {
-                if (!rechecked && queue.enableNotifications()) {
-                    rechecked = true;
-                    continue;
+        boolean wrote = false;
+        try {
+            while (true) {
+                if (chains == BATCH_BUDGET) {
+                    scheduleRetry(port);
+                    break;
                 }
-                break;
-            }
-            rechecked = false;
-            if (port.holding && chain.head() != port.heldHead) {
-                port.dropHeld();
-            }
-            final long start = port.holding ? port.heldOffset : 0;
-            final long total = chain.readableLength();
-            if (chain.writableLength() > 0 && !port.badTxLogged) {
-                // A transmitq buffer is device-readable only (virtio 1.x 5.3.6.1); writable parts are left alone.
-                port.badTxLogged = true;
-                final long writable = chain.writableLength();
-                LOG.warning(() -> name + ": " + port + " transmit buffer " + chain.head() + " has " + writable
-                    + " writable bytes; the device only reads a transmitq (logged once)");
-            }
-            if (port.isConsole() || port.hostConnected) {
-                final long reached = writeChain(port.channel, start);
-                toHost += reached - start;
-                if (reached < total) {
-                    if (!port.isConsole()) {
-                        // Backpressure: keep the chain, resume at this byte on hostSpaceAvailable.
-                        port.holding = true;
-                        port.heldHead = chain.head();
-                        port.heldOffset = reached;
-                        break;
+                if (!queue.peek(chain)) {
+                    if (!rechecked && queue.enableNotifications()) {
+                        rechecked = true;
+                        continue;
                     }
-                    dropped += total - reached;
-                    startDropping(port, Level.WARNING, "console host side is full");
-                } else if (port.isConsole()) {
-                    port.dropping = false;
+                    break;
                 }
-            } else if (port.policy == OutputPolicy.HOLD) {
-                // Hold policy: leave the chain in the ring, untouched, until a host peer connects.
-                break;
-            } else {
-                dropped += total - start;
-                startDropping(port, Level.INFO, "host side not connected");
+                rechecked = false;
+                if (port.holding && chain.head() != port.heldHead) {
+                    port.dropHeld();
+                }
+                final long start = port.holding ? port.heldOffset : 0;
+                final long total = chain.readableLength();
+                if (chain.writableLength() > 0 && !port.badTxLogged) {
+                    // A transmitq buffer is device-readable only (virtio 1.x 5.3.6.1); writable parts are left alone.
+                    port.badTxLogged = true;
+                    final long writable = chain.writableLength();
+                    LOG.warning(() -> name + ": " + port + " transmit buffer " + chain.head() + " has " + writable
+                        + " writable bytes; the device only reads a transmitq (logged once)");
+                }
+                if (port.isConsole() || port.hostConnected) {
+                    wrote = true;
+                    final long reached = writeChain(port.channel, start);
+                    toHost += reached - start;
+                    if (reached < total) {
+                        if (!port.isConsole()) {
+                            // Backpressure: keep the chain, resume at this byte on hostSpaceAvailable.
+                            port.holding = true;
+                            port.heldHead = chain.head();
+                            port.heldOffset = reached;
+                            break;
+                        }
+                        dropped += total - reached;
+                        startDropping(port, Level.WARNING, "console host side is full");
+                    } else if (port.isConsole()) {
+                        port.dropping = false;
+                    }
+                } else if (port.policy == OutputPolicy.HOLD) {
+                    // Hold policy: leave the chain in the ring, untouched, until a host peer connects.
+                    break;
+                } else {
+                    dropped += total - start;
+                    startDropping(port, Level.INFO, "host side not connected");
+                }
+                queue.advance();
+                queue.addUsed(chain.head(), 0);
+                port.dropHeld();
+                chains++;
             }
-            queue.advance();
-            queue.addUsed(chain.head(), 0);
-            port.dropHeld();
-            chains++;
+        } finally {
+            // The end of the batch, before the used entries are published: the channel may still be reading
+            // the guest's buffers (direct output) until it returns.
+            if (wrote) {
+                port.channel.flushToHost();
+            }
         }
         // Counters first: whoever sees the used entry (the guest, a test) sees them already counted.
         if (toHost > 0) {
@@ -836,9 +844,6 @@ public final class ConsoleDevice implements VirtioDevice {
         }
         if (chains > 0) {
             queue.flushUsed();
-        }
-        if (toHost > 0) {
-            port.channel.flushToHost();
         }
         return chains;
     }

@@ -3,7 +3,9 @@ package org.vsbridge.console;
 /**
  * The host side of one port as the console device sees it: two byte streams, one per direction,
  * implemented outside this module (bridge-core wires it to a chardev). Worker thread only.
- * Addresses are process addresses inside mapped guest memory, valid for the duration of the call.
+ * Addresses are process addresses inside mapped guest memory. The device keeps them valid (it does not publish
+ * the buffers' used entries) until the batch's {@link #flushToHost} returns: an implementation may read them
+ * until then, not after. Every batch of {@link #writeToHost} calls ends with {@link #flushToHost}.
  */
 public interface PortChannel {
 
@@ -12,7 +14,8 @@ public interface PortChannel {
      *  {@link ConsoleDevice#hostSpaceAvailable(int)}. */
     int writeToHost(long address, int length);
 
-    /** Guest to host: the end of a batch of {@link #writeToHost} calls; wakes the consumer once. */
+    /** Guest to host: the end of a batch of {@link #writeToHost} calls (also when they took nothing); wakes the
+     *  consumer once. */
     void flushToHost();
 
     /** Host to guest: copy up to {@code length} bytes of pending host data into {@code address}.

@@ -3,11 +3,18 @@ package org.vsbridge.core.port;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.EventLoop;
+import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.agrona.concurrent.UnsafeBuffer;
 import org.vsbridge.chardev.Chardev;
 import org.vsbridge.chardev.ChardevFrontend;
+import org.vsbridge.chardev.DirectOutput;
 import org.vsbridge.console.ConsoleDevice;
 import org.vsbridge.console.PortChannel;
 import org.vsbridge.console.PortSpec;
@@ -17,12 +24,44 @@ import org.vsbridge.console.PortSpec;
  * producer of guest-to-host bytes and the consumer of host-to-guest bytes; the chardev's event loop is the
  * other side of both. Wake-ups are coalesced with one flag per direction, and a full ring is
  * backpressure in both directions, never a drop.
+ *
+ * <p><b>Direct output.</b> When the chardev is a plain connected socket ({@link Chardev#openDirectOutput()}),
+ * the worker writes guest output to the socket itself with one {@code writev} per batch, straight from guest
+ * memory: no copy into the ring, no copy into a Netty buffer, no wake-up of the event loop. Only what the
+ * socket does not take goes into the ring, and from then on the event loop drains the ring as usual until it
+ * is empty and the socket has nothing queued; then direct output resumes. Who may write to the socket is one
+ * atomic state: {@code IDLE} (nobody; the next worker batch may take it), {@code WRITING} (a worker batch holds
+ * it, from its first {@link #writeToHost} to {@link #flushToHost}), {@code LOOP} (the event loop drains the
+ * ring through the chardev). Bytes in the ring are always older than bytes the worker writes directly, because
+ * the worker writes directly only when it holds {@code WRITING} and the ring is empty. The guest's buffers stay
+ * valid until {@link #flushToHost} (the device publishes their used entries after it), and the worker promises
+ * only as many bytes per batch as the ring could take, so a remainder the socket refused always fits.
+ * {@code -Dvsb.directOutput=false} turns this off (every byte through the ring, as before).
  */
 public final class PortLink implements PortChannel, ChardevFrontend {
 
     private static final Logger LOG = Logger.getLogger(PortLink.class.getName());
     /** Largest buffer handed to the chardev in one write. */
     private static final int MAX_WRITE = 64 * 1024;
+
+    static final boolean DIRECT_ENABLED = !"false".equals(System.getProperty("vsb.directOutput"));
+    /** iovecs per writev (Linux IOV_MAX is 1024). */
+    private static final int IOV_ENTRIES = 128;
+    private static final int IOV_SIZE = 16;
+
+    /** Output states, see the class comment. */
+    private static final int IDLE = 0;
+    private static final int WRITING = 1;
+    private static final int LOOP = 2;
+
+    /** Worker batch modes. */
+    private static final int BATCH_NONE = 0;
+    /** Holding WRITING, ring empty: bytes collect in {@link #iov} for one writev. */
+    private static final int BATCH_DIRECT = 1;
+    /** Holding WRITING, but bytes must go into the ring (it was not empty, or the socket refused some). */
+    private static final int BATCH_OWNED_RING = 2;
+    /** The event loop owns the output: bytes go into the ring. */
+    private static final int BATCH_RING = 3;
 
     private final PortSpec port;
     private final ByteRing toHost;
@@ -44,6 +83,25 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     private ByteBuf pendingInput;
     /** Event loop only: completed once the guest-to-host ring is empty (shutdown). */
     private CompletableFuture<Void> drained;
+
+    private final AtomicInteger outputState = new AtomicInteger(LOOP);
+    /**
+     * The socket for direct output, or null. Changed by the event loop only while it holds LOOP; read by the
+     * worker only while it holds WRITING. IDLE implies non-null.
+     */
+    private DirectOutput direct;
+    /** A direct write failed (peer gone): stay on the ring path until the chardev's next connection. */
+    private volatile boolean directFailed;
+    /** Event loop only: the port is detached from its chardev (no new direct output). */
+    private boolean detached;
+    /** Worker only. */
+    private int batch;
+    private boolean batchWrote;
+    private UnsafeBuffer iov;
+    private int iovCount;
+    private long deferred;
+    /** Written by the worker only; read by QMP. */
+    private volatile long directBytes;
 
     public PortLink(final PortSpec port, final int toHostCapacity, final int fromHostCapacity) {
         this.port = port;
@@ -77,6 +135,8 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         if (c != null) {
             c.eventLoop().execute(() -> {
                 c.detach();
+                detached = true;
+                closeDirect();
                 releasePending();
             });
         }
@@ -99,6 +159,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
             wasOpen = old.eventLoop().submit(() -> {
                 final boolean open = old.isOpen();
                 old.detach();
+                closeDirect();
                 return open;
             }).get();
         } catch (final InterruptedException e) {
@@ -138,15 +199,132 @@ public final class PortLink implements PortChannel, ChardevFrontend {
 
     @Override
     public int writeToHost(final long address, final int length) {
-        final int n = toHost.write(address, length);
+        if (batch == BATCH_NONE) {
+            batch = beginBatch();
+        }
+        int n = 0;
+        if (batch == BATCH_DIRECT) {
+            n = takeDirect(address, length);
+            while (n < length && batch == BATCH_DIRECT) {
+                // The ring's room (or the iovec array) is promised: write out what is collected, then go on.
+                flushDirect();
+                if (batch == BATCH_DIRECT) {
+                    n += takeDirect(address + n, length - n);
+                }
+            }
+            if (n == length) {
+                return n;
+            }
+        }
+        n += toHost.write(address + n, length - n);
+        batchWrote |= n > 0;
         if (n < length) {
             toHostBlocked = true;
         }
         return n;
     }
 
+    /** Worker: the first write of a batch; takes the output for direct writes when it is free. */
+    private int beginBatch() {
+        if (outputState.get() == IDLE && outputState.compareAndSet(IDLE, WRITING)) {
+            return toHost.isEmpty() && !directFailed ? BATCH_DIRECT : BATCH_OWNED_RING;
+        }
+        return BATCH_RING;
+    }
+
+    /** Worker: promise up to {@code length} bytes for the batch's writev; the ring could hold them all. */
+    private int takeDirect(final long address, final int length) {
+        if (iov == null) {
+            iov = new UnsafeBuffer(ByteBuffer.allocateDirect(IOV_ENTRIES * IOV_SIZE));
+        }
+        if (iovCount == IOV_ENTRIES) {
+            return 0;
+        }
+        final int n = (int) Math.min(length, toHost.capacity() - deferred);
+        if (n <= 0) {
+            return 0;
+        }
+        final int at = iovCount * IOV_SIZE;
+        iov.putLong(at, address);
+        iov.putLong(at + 8, n);
+        iovCount++;
+        deferred += n;
+        return n;
+    }
+
+    /** Worker, holding WRITING: writev what the batch collected; what the socket refused goes into the ring. */
+    private void flushDirect() {
+        if (iovCount == 0) {
+            return;
+        }
+        long written;
+        try {
+            written = direct.writev(iov.addressOffset(), iovCount);
+        } catch (final IOException e) {
+            // The peer is going; the event loop will see it close. Until then the ring path handles the bytes
+            // (and drops them with the connection, as QEMU drops output to a vanished peer).
+            written = 0;
+            directFailed = true;
+            LOG.log(Level.FINE, () -> "port " + port.nr() + ": direct write failed: " + e.getMessage());
+        }
+        directBytes += written;
+        long skip = written;
+        for (int i = 0; i < iovCount; i++) {
+            final long address = iov.getLong(i * IOV_SIZE);
+            final int length = (int) iov.getLong(i * IOV_SIZE + 8);
+            if (skip >= length) {
+                skip -= length;
+                continue;
+            }
+            final int rest = length - (int) skip;
+            final int copied = toHost.write(address + skip, rest);
+            if (copied != rest) {
+                // Cannot happen: the batch never promises more than the ring holds.
+                throw new IllegalStateException("port " + port.nr() + ": guest-to-host ring lost "
+                    + (rest - copied) + " promised bytes");
+            }
+            skip = 0;
+        }
+        iovCount = 0;
+        deferred = 0;
+        if (written < 0 || !toHost.isEmpty() || directFailed) {
+            batch = BATCH_OWNED_RING;
+        }
+    }
+
     @Override
     public void flushToHost() {
+        final int mode = batch;
+        batch = BATCH_NONE;
+        final boolean wrote = batchWrote;
+        batchWrote = false;
+        if (mode == BATCH_NONE) {
+            return;
+        }
+        if (mode == BATCH_DIRECT) {
+            flushDirect();
+        }
+        if (mode == BATCH_RING) {
+            if (wrote || toHostBlocked) {
+                scheduleDrain();
+            }
+            return;
+        }
+        // The worker held WRITING: hand the output to the event loop if the ring has bytes, else free it.
+        if (toHost.isEmpty() && !directFailed) {
+            outputState.set(IDLE);
+        } else {
+            outputState.set(LOOP);
+            scheduleDrain();
+        }
+    }
+
+    /** Guest-to-host bytes the worker wrote to the socket itself (query-vserport {@code bytes-to-host-direct}). */
+    public long directBytes() {
+        return directBytes;
+    }
+
+    private void scheduleDrain() {
         if (!drainScheduled.getAndSet(true)) {
             chardev.eventLoop().execute(drainTask);
         }
@@ -170,6 +348,8 @@ public final class PortLink implements PortChannel, ChardevFrontend {
 
     @Override
     public void opened() {
+        detached = false;
+        reconcileDirect();
         if (!port.console()) {
             device.hostConnected(port.nr(), true);
         }
@@ -177,6 +357,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
 
     @Override
     public void closed() {
+        reconcileDirect();
         if (!port.console()) {
             device.hostConnected(port.nr(), false);
         }
@@ -212,25 +393,103 @@ public final class PortLink implements PortChannel, ChardevFrontend {
             return;
         }
         boolean freed = false;
-        while (!chardevFull) {
-            final int available = toHost.available();
-            if (available == 0) {
+        while (true) {
+            final int state = outputState.get();
+            if (state == WRITING) {
+                break; // the worker's flushToHost hands the output over (and schedules us) if it left bytes
+            }
+            if (state == IDLE) {
+                if (toHost.available() == 0 || !outputState.compareAndSet(IDLE, LOOP)) {
+                    break;
+                }
+            }
+            while (!chardevFull) {
+                final int available = toHost.available();
+                if (available == 0) {
+                    break;
+                }
+                final int n = Math.min(available, MAX_WRITE);
+                final ByteBuf buf = ByteBufAllocator.DEFAULT.directBuffer(n, n);
+                toHost.read(buf, n);
+                freed = true;
+                if (!c.write(buf)) {
+                    chardevFull = true;
+                }
+            }
+            // Direct output resumes only when the socket has nothing of ours queued (else the worker's bytes would
+            // overtake it); otherwise the next drain looks again.
+            if (chardevFull || toHost.available() > 0 || direct == null || directFailed || !c.outputIdle()) {
                 break;
             }
-            final int n = Math.min(available, MAX_WRITE);
-            final ByteBuf buf = ByteBufAllocator.DEFAULT.directBuffer(n, n);
-            toHost.read(buf, n);
-            freed = true;
-            if (!c.write(buf)) {
-                chardevFull = true;
+            outputState.set(IDLE);
+            if (toHost.available() == 0) {
+                break;
             }
+            // The worker added bytes before it saw IDLE: take the output back for them.
         }
-        if (freed && toHostBlocked) {
+        // Not only "freed": the worker may have found the ring full just before this loop emptied it, and set the
+        // flag after; its flushToHost then schedules this drain, which must wake it although it freed nothing.
+        if (toHostBlocked && (freed || toHost.available() < toHost.capacity())) {
             toHostBlocked = false;
             device.hostSpaceAvailable(port.nr());
         }
         if (drained != null && toHost.available() == 0) {
             drained.complete(null);
+        }
+    }
+
+    /**
+     * Event loop: take the output (waiting out a worker batch), close the old direct socket and open one for the
+     * chardev's current connection, if it offers one.
+     */
+    private void reconcileDirect() {
+        if (!DIRECT_ENABLED) {
+            return;
+        }
+        if (!acquireOutput()) {
+            // A worker batch holds it (one batch and one writev): look again shortly.
+            chardev.eventLoop().schedule(this::reconcileDirect, 20, TimeUnit.MICROSECONDS);
+            return;
+        }
+        if (direct != null) {
+            direct.close();
+            direct = null;
+        }
+        final Chardev c = chardev;
+        if (c != null && !detached && c.isOpen()) {
+            direct = c.openDirectOutput();
+        }
+        directFailed = false;
+        drainToHost();
+    }
+
+    /** Event loop: move IDLE to LOOP; false while the worker holds WRITING. */
+    private boolean acquireOutput() {
+        while (true) {
+            final int state = outputState.get();
+            if (state == LOOP) {
+                return true;
+            }
+            if (state == WRITING) {
+                return false;
+            }
+            if (outputState.compareAndSet(IDLE, LOOP)) {
+                return true;
+            }
+        }
+    }
+
+    /** Event loop, at detach: no more direct output to this chardev (waits out a running worker batch). */
+    private void closeDirect() {
+        if (!DIRECT_ENABLED) {
+            return;
+        }
+        while (!acquireOutput()) {
+            Thread.onSpinWait();
+        }
+        if (direct != null) {
+            direct.close();
+            direct = null;
         }
     }
 
