@@ -31,7 +31,14 @@ final class BridgeProcess implements AutoCloseable {
     static BridgeProcess start(final Path jar, final PortLayout layout, final Path log) throws IOException, InterruptedException {
         final String java = ProcessHandle.current().info().command().orElse("java");
         // Exactly as a user runs it: the jar's manifest must carry what the JVM needs.
-        final List<String> cmd = new ArrayList<>(List.of(java, "-jar", jar.toString(),
+        final List<String> cmd = new ArrayList<>(List.of(java));
+        // -Dvsb.bridgeJvm='-Dvsb.directOutput=false ...': JVM options for A/B runs of the benchmark.
+        for (final String opt : System.getProperty("vsb.bridgeJvm", "").trim().split("\\s+")) {
+            if (!opt.isEmpty()) {
+                cmd.add(opt);
+            }
+        }
+        cmd.addAll(List.of("-jar", jar.toString(),
             "--socket-path", layout.vhostSocket().toString(),
             "--chardev", "socket,id=c0," + layout.console().chardevAddress() + ",server=on,wait=off",
             "--device", "virtconsole,chardev=c0,id=con0",
