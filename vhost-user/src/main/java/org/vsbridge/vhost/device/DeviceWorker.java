@@ -72,6 +72,10 @@ public final class DeviceWorker implements Agent, DeviceContext {
     private boolean epollFailureLogged;
     /** Wakeups whose eventfd write never woke the worker (see doWork); should stay 0. */
     private long lostWakeups;
+    /** When a timeout first ended with a wakeup requested but not signalled (0: none); lost after LOST_WAKEUP_NS. */
+    private long wakeSuspectSince;
+    /** How long a requested wakeup may stay unsignalled before it counts as lost (a waker preempted that long is not). */
+    private static final long LOST_WAKEUP_NS = 2L * IDLE_WAIT_MS * 1_000_000L;
     /** {@link QueueCounters#brokenEvents()} when the queues were last compared with {@link #running}. */
     private long brokenSeen;
 
@@ -126,13 +130,25 @@ public final class DeviceWorker implements Agent, DeviceContext {
             epollFailureLogged = true;
             LOG.severe(() -> roleName() + ": epoll_wait failed: " + Sys.strerror(-n));
         }
-        if (n == 0 && timeout > 0 && wakePending.get() && Sys.eventfdDrain(wakeFd) == 0) {
-            // Slept a whole timeout although a wakeup was requested and its eventfd write is gone: a lost
-            // wakeup. Recover (later wakeups must signal again) and say so: tests look for this line.
-            wakePending.set(false);
-            lostWakeups++;
-            LOG.warning(roleName() + ": lost wakeup detected (" + lostWakeups + " so far); recovered");
-            work++;
+        if (n == 0 && timeout > 0 && wakePending.get()) {
+            if (Sys.eventfdDrain(wakeFd) != 0) {
+                // The write landed after epoll_wait gave up: an ordinary wakeup, only late.
+                wakePending.set(false);
+                wakeSuspectSince = 0;
+                work++;
+            } else if (wakeSuspectSince != 0 && System.nanoTime() - wakeSuspectSince > LOST_WAKEUP_NS) {
+                // A wakeup requested long ago and still no eventfd write: a lost wakeup. Recover (later wakeups
+                // must signal again) and say so: tests look for this line.
+                wakeSuspectSince = 0;
+                wakePending.set(false);
+                lostWakeups++;
+                LOG.warning(roleName() + ": lost wakeup detected (" + lostWakeups + " so far); recovered");
+                work++;
+            } else if (wakeSuspectSince == 0) {
+                // The waker may sit between its flag and its eventfd write (preempted on a busy machine): that
+                // is not lost yet. Look again after later waits.
+                wakeSuspectSince = System.nanoTime();
+            }
         }
         for (int e = 0; e < n; e++) {
             final int id = Sys.epollEventData(events, e);
@@ -143,6 +159,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
                 // skipped, so the worker fell back to its idle timeout.
                 Sys.eventfdDrain(wakeFd);
                 wakePending.set(false);
+                wakeSuspectSince = 0;
                 work++;
             } else if (id >= 0 && id < queues.length) {
                 work += onKick(id);
