@@ -41,15 +41,6 @@ public final class DirectOutput implements AutoCloseable {
         return fd.writevAddresses(iovAddress, count);
     }
 
-    /** {@code write} of {@code length} bytes at {@code address}; as {@link #writev}. */
-    public int write(final long address, final int length) throws IOException {
-        return fd.writeAddress(address, 0, length);
-    }
-
-    public int intValue() {
-        return fd.intValue();
-    }
-
     @Override
     public void close() {
         try {

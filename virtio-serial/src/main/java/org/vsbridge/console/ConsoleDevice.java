@@ -768,72 +768,78 @@ public final class ConsoleDevice implements VirtioDevice {
         if (!queue.isReady()) {
             return 0;
         }
+        final int chains;
+        try {
+            chains = consumeTx(port, queue);
+        } finally {
+            // The end of the batch, before the used entries are published: the channel may still be reading the
+            // guest's buffers (direct output) until it returns.
+            port.channel.flushToHost();
+        }
+        if (chains > 0) {
+            queue.flushUsed();
+        }
+        return chains;
+    }
+
+    /** The chains of one pass, completed (used entries written, not yet published) and counted. */
+    private int consumeTx(final Port port, final Virtqueue queue) {
         int chains = 0;
         long toHost = 0;
         long dropped = 0;
         boolean rechecked = false;
-        boolean wrote = false;
-        try {
-            while (true) {
-                if (chains == BATCH_BUDGET) {
-                    scheduleRetry(port);
-                    break;
+        while (true) {
+            if (chains == BATCH_BUDGET) {
+                scheduleRetry(port);
+                break;
+            }
+            if (!queue.peek(chain)) {
+                if (!rechecked && queue.enableNotifications()) {
+                    rechecked = true;
+                    continue;
                 }
-                if (!queue.peek(chain)) {
-                    if (!rechecked && queue.enableNotifications()) {
-                        rechecked = true;
-                        continue;
-                    }
-                    break;
-                }
-                rechecked = false;
-                if (port.holding && chain.head() != port.heldHead) {
-                    port.dropHeld();
-                }
-                final long start = port.holding ? port.heldOffset : 0;
-                final long total = chain.readableLength();
-                if (chain.writableLength() > 0 && !port.badTxLogged) {
-                    // A transmitq buffer is device-readable only (virtio 1.x 5.3.6.1); writable parts are left alone.
-                    port.badTxLogged = true;
-                    final long writable = chain.writableLength();
-                    LOG.warning(() -> name + ": " + port + " transmit buffer " + chain.head() + " has " + writable
-                        + " writable bytes; the device only reads a transmitq (logged once)");
-                }
-                if (port.isConsole() || port.hostConnected) {
-                    wrote = true;
-                    final long reached = writeChain(port.channel, start);
-                    toHost += reached - start;
-                    if (reached < total) {
-                        if (!port.isConsole()) {
-                            // Backpressure: keep the chain, resume at this byte on hostSpaceAvailable.
-                            port.holding = true;
-                            port.heldHead = chain.head();
-                            port.heldOffset = reached;
-                            break;
-                        }
-                        dropped += total - reached;
-                        startDropping(port, Level.WARNING, "console host side is full");
-                    } else if (port.isConsole()) {
-                        port.dropping = false;
-                    }
-                } else if (port.policy == OutputPolicy.HOLD) {
-                    // Hold policy: leave the chain in the ring, untouched, until a host peer connects.
-                    break;
-                } else {
-                    dropped += total - start;
-                    startDropping(port, Level.INFO, "host side not connected");
-                }
-                queue.advance();
-                queue.addUsed(chain.head(), 0);
+                break;
+            }
+            rechecked = false;
+            if (port.holding && chain.head() != port.heldHead) {
                 port.dropHeld();
-                chains++;
             }
-        } finally {
-            // The end of the batch, before the used entries are published: the channel may still be reading
-            // the guest's buffers (direct output) until it returns.
-            if (wrote) {
-                port.channel.flushToHost();
+            final long start = port.holding ? port.heldOffset : 0;
+            final long total = chain.readableLength();
+            if (chain.writableLength() > 0 && !port.badTxLogged) {
+                // A transmitq buffer is device-readable only (virtio 1.x 5.3.6.1); writable parts are left alone.
+                port.badTxLogged = true;
+                final long writable = chain.writableLength();
+                LOG.warning(() -> name + ": " + port + " transmit buffer " + chain.head() + " has " + writable
+                    + " writable bytes; the device only reads a transmitq (logged once)");
             }
+            if (port.isConsole() || port.hostConnected) {
+                final long reached = writeChain(port.channel, start);
+                toHost += reached - start;
+                if (reached < total) {
+                    if (!port.isConsole()) {
+                        // Backpressure: keep the chain, resume at this byte on hostSpaceAvailable.
+                        port.holding = true;
+                        port.heldHead = chain.head();
+                        port.heldOffset = reached;
+                        break;
+                    }
+                    dropped += total - reached;
+                    startDropping(port, Level.WARNING, "console host side is full");
+                } else if (port.isConsole()) {
+                    port.dropping = false;
+                }
+            } else if (port.policy == OutputPolicy.HOLD) {
+                // Hold policy: leave the chain in the ring, untouched, until a host peer connects.
+                break;
+            } else {
+                dropped += total - start;
+                startDropping(port, Level.INFO, "host side not connected");
+            }
+            queue.advance();
+            queue.addUsed(chain.head(), 0);
+            port.dropHeld();
+            chains++;
         }
         // Counters first: whoever sees the used entry (the guest, a test) sees them already counted.
         if (toHost > 0) {
@@ -841,9 +847,6 @@ public final class ConsoleDevice implements VirtioDevice {
         }
         if (dropped > 0) {
             port.counters.addDropped(dropped);
-        }
-        if (chains > 0) {
-            queue.flushUsed();
         }
         return chains;
     }

@@ -93,12 +93,6 @@ public final class ByteRing {
         return n;
     }
 
-    /** Producer: bytes that {@link #write} would take now. */
-    public int writable() {
-        final long tail = positions.getLong(TAIL_OFFSET);
-        return freeFor(tail, Integer.MAX_VALUE);
-    }
-
     private int freeFor(final long tail, final int wanted) {
         int free = (int) (capacity - (tail - producerHeadCache));
         if (free < wanted) {

@@ -44,7 +44,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     /** Largest buffer handed to the chardev in one write. */
     private static final int MAX_WRITE = 64 * 1024;
 
-    static final boolean DIRECT_ENABLED = !"false".equals(System.getProperty("vsb.directOutput"));
+    private static final boolean DIRECT_ENABLED = !"false".equals(System.getProperty("vsb.directOutput"));
     /** iovecs per writev (Linux IOV_MAX is 1024). */
     private static final int IOV_ENTRIES = 128;
     private static final int IOV_SIZE = 16;
@@ -287,7 +287,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         }
         iovCount = 0;
         deferred = 0;
-        if (written < 0 || !toHost.isEmpty() || directFailed) {
+        if (!toHost.isEmpty() || directFailed) {
             batch = BATCH_OWNED_RING;
         }
     }
@@ -451,10 +451,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
             chardev.eventLoop().schedule(this::reconcileDirect, 20, TimeUnit.MICROSECONDS);
             return;
         }
-        if (direct != null) {
-            direct.close();
-            direct = null;
-        }
+        releaseDirect();
         final Chardev c = chardev;
         if (c != null && !detached && c.isOpen()) {
             direct = c.openDirectOutput();
@@ -487,6 +484,11 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         while (!acquireOutput()) {
             Thread.onSpinWait();
         }
+        releaseDirect();
+    }
+
+    /** Event loop, holding LOOP: close the direct socket, if any. */
+    private void releaseDirect() {
         if (direct != null) {
             direct.close();
             direct = null;
