@@ -243,6 +243,7 @@ static struct {
     unsigned num_queues;      /* 0 = the backend's GET_QUEUE_NUM answer */
     unsigned tx_segs;
     bool indirect;
+    bool wide_index;          /* queue index >> 8 in bits 16-31 of SET_VRING_KICK/CALL/ERR (bridge extension) */
     unsigned tx_depth;        /* 0 = as many as the ring holds */
     unsigned tx_chunk;
     unsigned runs;
@@ -562,7 +563,9 @@ static void vu_state(uint32_t req, unsigned index, unsigned num)
 
 static void vu_fd(uint32_t req, unsigned index, int fd)
 {
-    uint64_t v = index;
+    /* The spec has 8 bits for the index (bit 8 is NOFD); the bridge's extension carries index >> 8 in bits
+     * 16-31, so that queues 256..1023 of a 511-port console get their eventfds. */
+    uint64_t v = opt.wide_index ? (index & 0xffu) | (uint64_t)(index >> 8) << 16 : index;
     vu_acked(req, &v, sizeof v, &fd, 1);
 }
 
@@ -1238,10 +1241,12 @@ static void start_device(void)
         die("config max_nr_ports is %u: Linux refuses the device (\"Invalidate max_nr_ports\")",
             g.max_nr_ports);
     g.needed_vqs = 2 * (g.max_nr_ports + 1);
-    if (g.needed_vqs > 256)
+    if (g.needed_vqs > 256 && opt.wide_index)
+        ; /* queues from 256 on are named through the bridge's extension */
+    else if (g.needed_vqs > 256)
         warn("max_nr_ports %u needs %u queues, but SET_VRING_KICK/CALL/ERR carry the queue index in bits 0-7 "
              "(bit 8 is NOFD): queues from 256 on cannot be given their eventfds; QEMU masks the index the "
-             "same way", g.max_nr_ports, g.needed_vqs);
+             "same way (--wide-index uses the bridge's extension)", g.max_nr_ports, g.needed_vqs);
     out("CONFIG cols=%u rows=%u max_nr_ports=%u num_queues=%u queue_num=%" PRIu64, cols, rows,
         g.max_nr_ports, g.num_vqs, g.queue_num);
     if (g.needed_vqs > g.num_vqs)
@@ -2548,6 +2553,8 @@ static void usage(FILE *f)
 "  --tx-segs K              split each tx buffer into K descriptors (1..16), placed in reverse\n"
 "                           memory order\n"
 "  --indirect               put tx chains in indirect tables\n"
+"  --wide-index             name queues 256..1023 in SET_VRING_KICK/CALL/ERR with the bridge's extension\n"
+"                           (index >> 8 in bits 16-31); the spec's 8-bit index stops at queue 255\n"
 "  --feature-mask HEX       virtio features the driver may ack (e.g. 0x100000003 drops EVENT_IDX\n"
 "                           and INDIRECT_DESC)\n"
 "  --proto-mask HEX         protocol features to ack (default: MQ, REPLY_ACK, CONFIG,\n"
@@ -2662,6 +2669,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-tx-depth")) { NEEDV(); opt.tx_depth = (unsigned)parse_size(v, "depth"); }
         else if (!strcmp(a, "-tx-segs")) { NEEDV(); opt.tx_segs = (unsigned)parse_size(v, "segments"); }
         else if (!strcmp(a, "-indirect")) opt.indirect = true;
+        else if (!strcmp(a, "-wide-index")) opt.wide_index = true;
         else if (!strcmp(a, "-feature-mask")) { NEEDV(); opt.feature_mask = strtoull(v, NULL, 0); }
         else if (!strcmp(a, "-proto-mask")) { NEEDV(); opt.proto_mask = strtoull(v, NULL, 0); }
         else if (!strcmp(a, "-early-fill")) opt.early_fill = true;

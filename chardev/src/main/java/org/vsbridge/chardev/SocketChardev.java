@@ -868,9 +868,15 @@ public final class SocketChardev extends AbstractChardev {
 
         @Override
         public void exceptionCaught(final ChannelHandlerContext ctx, final Throwable cause) {
-            LOG.log(Level.WARNING, "chardev ''{0}'': connection error, disconnecting: {1}",
+            // A failed connection fails every write still queued on it, each with its own exception: one line.
+            final boolean first = failedChannel != ctx.channel();
+            failedChannel = ctx.channel();
+            LOG.log(first ? Level.WARNING : Level.FINE, "chardev ''{0}'': connection error, disconnecting: {1}",
                 new Object[] {id, reason(cause)});
             ctx.close();
         }
+
+        /** Event loop only: the connection whose error was logged. */
+        private Channel failedChannel;
     }
 }

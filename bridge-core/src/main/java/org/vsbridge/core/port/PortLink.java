@@ -202,6 +202,9 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         if (batch == BATCH_NONE) {
             batch = beginBatch();
         }
+        // A batch in DIRECT or OWNED_RING mode holds WRITING (tests run with assertions on).
+        assert batch == BATCH_RING || outputState.get() == WRITING : "port " + port.nr() + ": batch mode " + batch
+            + " without the output (state " + outputState.get() + ")";
         int n = 0;
         if (batch == BATCH_DIRECT) {
             n = takeDirect(address, length);
@@ -295,27 +298,29 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     @Override
     public void flushToHost() {
         final int mode = batch;
-        batch = BATCH_NONE;
-        final boolean wrote = batchWrote;
-        batchWrote = false;
         if (mode == BATCH_NONE) {
             return;
         }
-        if (mode == BATCH_DIRECT) {
-            flushDirect();
-        }
-        if (mode == BATCH_RING) {
-            if (wrote || toHostBlocked) {
+        final boolean wrote = batchWrote;
+        try {
+            if (mode == BATCH_DIRECT) {
+                flushDirect();
+            }
+        } finally {
+            // The batch ends here, whatever flushDirect did to its mode: a mode left over would make the next
+            // batch skip beginBatch and write under an output state it never took.
+            batch = BATCH_NONE;
+            batchWrote = false;
+            if (mode == BATCH_RING) {
+                if (wrote || toHostBlocked) {
+                    scheduleDrain();
+                }
+            } else if (toHost.isEmpty() && !directFailed) {
+                outputState.set(IDLE); // the worker held WRITING and left nothing behind
+            } else {
+                outputState.set(LOOP); // the event loop takes over what the ring holds
                 scheduleDrain();
             }
-            return;
-        }
-        // The worker held WRITING: hand the output to the event loop if the ring has bytes, else free it.
-        if (toHost.isEmpty() && !directFailed) {
-            outputState.set(IDLE);
-        } else {
-            outputState.set(LOOP);
-            scheduleDrain();
         }
     }
 
