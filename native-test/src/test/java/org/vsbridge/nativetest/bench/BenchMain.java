@@ -25,9 +25,10 @@ public final class BenchMain {
         usage: bench.sh [options] [-- vsb-frontend benchmark options]
           --out DIR              results directory (default native-test/target/bench)
           --publish DIR          also copy bench.csv, table.md and the PNGs there (e.g. docs/bench)
-          --ports N              generic ports of the bridge (default 126: with the console 127 ports,
-                                 256 queues, the most vhost-user can address: SET_VRING_KICK/CALL/ERR
-                                 carry the queue index in bits 0-7, bit 8 is NOFD)
+          --ports N              generic ports of the bridge, 1..510 (default 126: with the console 127
+                                 ports, 256 queues, the most the spec's SET_VRING_KICK/CALL/ERR can name:
+                                 the queue index is bits 0-7, bit 8 is NOFD); above 126 the frontend
+                                 names the higher queues with the bridge's extension (--wide-index)
           --runs N               runs per measurement (default 5)
           --quick                fewer bytes and round trips (a smoke run)
           --jfr FILE             record the bridge with JFR (profile settings, 30 s) into FILE
@@ -116,7 +117,10 @@ public final class BenchMain {
                 }
                 name = name == null ? "peer" : name;
             }
-            fe.addAll(List.of("--bench-ports", "1,8,64," + ports + ",511"));
+            if (backendSocket == null && ports > 126) {
+                fe.add("--wide-index"); // queues 256 and up exist only through the bridge's extension
+            }
+            fe.addAll(List.of("--bench-ports", ports == 510 ? "1,8,64,510" : "1,8,64," + ports + ",511"));
             fe.addAll(extra);
             final BenchResults results = runFrontend(fe, out.resolve("frontend.out"), out.resolve("frontend.err"));
             final Path csv = out.resolve("bench.csv");
