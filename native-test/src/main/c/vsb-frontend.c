@@ -71,6 +71,7 @@ enum {
 #define F_EVENT_IDX         29
 #define F_PROTOCOL_FEATURES 30
 #define F_VERSION_1         32
+#define F_RING_PACKED       34
 /* Linux 6.1 acks SIZE and MULTIPORT of the console bits plus the ring bits it knows. */
 #define F_DRIVER ((1ull << F_CONSOLE_SIZE) | (1ull << F_CONSOLE_MULTIPORT) | \
                   (1ull << F_INDIRECT_DESC) | (1ull << F_EVENT_IDX) | (1ull << F_VERSION_1))
@@ -88,6 +89,23 @@ enum {
 
 struct vring_desc { uint64_t addr; uint32_t len; uint16_t flags; uint16_t next; };
 struct vring_used_elem { uint32_t id; uint32_t len; };
+
+/* ---- packed virtqueue layout (virtio 1.1+ §2.8), with --packed ----
+ * Descriptor ring of 16-byte descriptors; the driver area and the device area are one event suppression
+ * structure each {le16 off_wrap, le16 flags}. A descriptor is available when its AVAIL bit equals the
+ * driver's wrap counter and its USED bit does not; used when both equal the wrap counter of the used side. */
+#define PACKED_DESC_F_AVAIL  (1u << 7)
+#define PACKED_DESC_F_USED   (1u << 15)
+#define PACKED_EVENT_ENABLE  0
+#define PACKED_EVENT_DISABLE 1
+#define PACKED_EVENT_DESC    2
+#define PACKED_EVENT_WRAP    15     /* bit of off_wrap that carries the wrap counter */
+/* SET_VRING_BASE of a fresh packed ring, as QEMU sends virtio_queue_get_last_avail_idx(): bits 0-14 the
+ * next avail index, bit 15 its wrap counter, bits 16-30 the used index, bit 31 its wrap counter; both
+ * wrap counters start at 1 (virtio reset). */
+#define PACKED_FRESH_BASE    0x80008000u
+
+struct vring_packed_desc { uint64_t addr; uint32_t len; uint16_t id; uint16_t flags; };
 
 /* ---- virtio-console control protocol (virtio spec §5.3.6.2) ---- */
 enum {
@@ -260,6 +278,7 @@ static struct {
     const char *garbage[8];
     unsigned ngarbage;
     bool quiet;
+    bool packed;              /* VIRTIO_F_RING_PACKED: every queue is a packed ring */
     bool bench;               /* benchmark mode: buffers are sent as they are, nothing is checksummed */
     unsigned depth_cap;       /* benchmark: tx buffers in flight per generic port, 0 = tx_depth */
 } opt = {
@@ -311,6 +330,13 @@ struct vq {
     uint16_t *shadow_next;
     struct head_state *heads;
     bool dirty;
+    /* --packed: shadow_next is the free list of buffer ids, num_free counts free ring slots, heads[] is
+     * indexed by buffer id and remembers each chain's descriptor count */
+    volatile struct vring_packed_desc *pdesc;
+    volatile uint16_t *drv_off_wrap, *drv_flags; /* driver event suppression (written here) */
+    volatile uint32_t *dev_event;                /* device event suppression: off_wrap | flags << 16 */
+    uint16_t next_avail, used_pos, num_added;
+    bool avail_wrap, used_wrap;
     int kick_fd, call_fd, masked_fd, err_fd;
     uint64_t kicks, calls, used_entries, errs;
     bool call_seen;
@@ -581,22 +607,47 @@ static void vq_layout(struct vq *q, unsigned index, uint16_t num)
     q->index = index;
     q->num = num;
     q->desc_gpa = mem_alloc(16ull * num, 4096);
+    if (opt.packed) {
+        /* Each part on its own page, as Linux allocates them; avail_gpa and used_gpa name the driver and
+         * the device area and go to SET_VRING_ADDR as avail and used, as QEMU sends them. */
+        q->avail_gpa = mem_alloc(4, 4096);
+        q->used_gpa = mem_alloc(4, 4096);
+        return;
+    }
     q->avail_gpa = mem_alloc(6ull + 2ull * num, 4096);
     q->used_gpa = mem_alloc(6ull + 8ull * num, 4096);
 }
 
-static void vq_bind(struct vq *q)
+static void vq_bind_packed(struct vq *q)
 {
     uint8_t *a = gpa_ptr(q->avail_gpa), *u = gpa_ptr(q->used_gpa);
-    q->desc = gpa_ptr(q->desc_gpa);
-    q->avail_flags = (volatile uint16_t *)a;
-    q->avail_idx_p = (volatile uint16_t *)(a + 2);
-    q->avail_ring = (volatile uint16_t *)(a + 4);
-    q->used_event = (volatile uint16_t *)(a + 4 + 2 * q->num);
-    q->used_flags = (volatile uint16_t *)u;
-    q->used_idx_p = (volatile uint16_t *)(u + 2);
-    q->used_ring = (volatile struct vring_used_elem *)(u + 4);
-    q->avail_event = (volatile uint16_t *)(u + 4 + 8 * q->num);
+    q->pdesc = gpa_ptr(q->desc_gpa);
+    q->drv_off_wrap = (volatile uint16_t *)a;
+    q->drv_flags = (volatile uint16_t *)(a + 2);
+    q->dev_event = (volatile uint32_t *)u;
+    q->next_avail = q->used_pos = q->num_added = 0;
+    q->avail_wrap = q->used_wrap = true;
+    /* Interrupts on; with EVENT_IDX at the first used position (index 0, wrap 1). */
+    *q->drv_off_wrap = (uint16_t)(1u << PACKED_EVENT_WRAP);
+    st16_rel(q->drv_flags, g.event_idx ? PACKED_EVENT_DESC : PACKED_EVENT_ENABLE);
+}
+
+static void vq_bind(struct vq *q)
+{
+    if (opt.packed) {
+        vq_bind_packed(q);
+    } else {
+        uint8_t *a = gpa_ptr(q->avail_gpa), *u = gpa_ptr(q->used_gpa);
+        q->desc = gpa_ptr(q->desc_gpa);
+        q->avail_flags = (volatile uint16_t *)a;
+        q->avail_idx_p = (volatile uint16_t *)(a + 2);
+        q->avail_ring = (volatile uint16_t *)(a + 4);
+        q->used_event = (volatile uint16_t *)(a + 4 + 2 * q->num);
+        q->used_flags = (volatile uint16_t *)u;
+        q->used_idx_p = (volatile uint16_t *)(u + 2);
+        q->used_ring = (volatile struct vring_used_elem *)(u + 4);
+        q->avail_event = (volatile uint16_t *)(u + 4 + 8 * q->num);
+    }
     q->shadow_next = calloc(q->num, sizeof(uint16_t));
     q->heads = calloc(q->num, sizeof(struct head_state));
     if (!q->shadow_next || !q->heads)
@@ -613,7 +664,7 @@ static void vq_bind(struct vq *q)
 struct seg { uint64_t gpa; uint32_t len; bool write; };
 
 /* Posts one chain; returns the head or -1 when the ring has no room. */
-static int vq_post(struct vq *q, const struct seg *s, unsigned n, uint64_t itab_gpa, uint32_t cookie)
+static int vq_post_split(struct vq *q, const struct seg *s, unsigned n, uint64_t itab_gpa, uint32_t cookie)
 {
     bool indirect = itab_gpa != 0;
     unsigned need = indirect ? 1 : n;
@@ -660,9 +711,99 @@ static int vq_post(struct vq *q, const struct seg *s, unsigned n, uint64_t itab_
     return head;
 }
 
+static inline uint16_t packed_avail_bits(bool wrap)
+{
+    return (uint16_t)(wrap ? PACKED_DESC_F_AVAIL : PACKED_DESC_F_USED);
+}
+
+/* Packed ring: writes the chain at the driver's position and makes it available at once (the head's flags
+ * go last, with release ordering); returns the buffer id or -1 when the ring has no room. With itab_gpa the
+ * chain goes into one INDIRECT descriptor pointing at a table of packed descriptors there; table_addr, if
+ * not 0, replaces the table's address in that descriptor (a bad descriptor on purpose). */
+static int vq_post_packed(struct vq *q, const struct seg *s, unsigned n, uint64_t itab_gpa, uint64_t table_addr,
+                          uint32_t cookie)
+{
+    bool indirect = itab_gpa != 0;
+    unsigned need = indirect ? 1 : n;
+    if (q->num_free < need || q->live >= q->num)
+        return -1;
+    uint16_t id = q->free_head;
+    q->free_head = q->shadow_next[id];
+    uint32_t cap = 0, bytes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (s[i].write)
+            cap += s[i].len;
+        else
+            bytes += s[i].len;
+    }
+    uint16_t head = q->next_avail, pos = head, head_flags;
+    bool wrap = q->avail_wrap;
+    if (indirect) {
+        struct vring_packed_desc *t = gpa_ptr(itab_gpa);
+        for (unsigned i = 0; i < n; i++) {
+            /* In a table the descriptors follow one another: no NEXT, the id is unused. */
+            t[i].addr = s[i].gpa;
+            t[i].len = s[i].len;
+            t[i].id = 0;
+            t[i].flags = (uint16_t)(s[i].write ? VRING_DESC_F_WRITE : 0);
+        }
+        q->pdesc[head].addr = table_addr ? table_addr : itab_gpa;
+        q->pdesc[head].len = (uint32_t)(n * sizeof(struct vring_packed_desc));
+        q->pdesc[head].id = id;
+        head_flags = (uint16_t)(VRING_DESC_F_INDIRECT | packed_avail_bits(wrap));
+        if (++pos == q->num) {
+            pos = 0;
+            wrap = !wrap;
+        }
+    } else {
+        head_flags = 0;
+        for (unsigned i = 0; i < n; i++) {
+            uint16_t f = (uint16_t)((s[i].write ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0) |
+                                    packed_avail_bits(wrap));
+            volatile struct vring_packed_desc *d = &q->pdesc[pos];
+            d->addr = s[i].gpa;
+            d->len = s[i].len;
+            d->id = id; /* the device reads it from the last one; Linux writes it in every descriptor */
+            if (i == 0)
+                head_flags = f;
+            else
+                d->flags = f;
+            /* A chain may run over the end of the ring: what follows carries the flipped wrap counter. */
+            if (++pos == q->num) {
+                pos = 0;
+                wrap = !wrap;
+            }
+        }
+    }
+    q->next_avail = pos;
+    q->avail_wrap = wrap;
+    st16_rel(&q->pdesc[head].flags, head_flags);
+    q->num_free = (uint16_t)(q->num_free - need);
+    q->heads[id] = (struct head_state){ .live = true, .ndesc = (uint16_t)need, .cookie = cookie,
+                                        .cap = cap, .bytes = bytes };
+    q->live++;
+    q->num_added = (uint16_t)(q->num_added + need);
+    q->dirty = true;
+    return id;
+}
+
+static int vq_post(struct vq *q, const struct seg *s, unsigned n, uint64_t itab_gpa, uint32_t cookie)
+{
+    return opt.packed ? vq_post_packed(q, s, n, itab_gpa, 0, cookie) : vq_post_split(q, s, n, itab_gpa, cookie);
+}
+
 static void vq_free(struct vq *q, uint16_t head)
 {
     struct head_state *h = &q->heads[head];
+    if (opt.packed) {
+        /* The id goes back on its free list; the chain's ring slots are free again. */
+        q->shadow_next[head] = q->free_head;
+        q->free_head = head;
+        q->num_free = (uint16_t)(q->num_free + h->ndesc);
+        h->live = false;
+        q->live--;
+        return;
+    }
     uint16_t last = head;
     for (unsigned i = 1; i < h->ndesc; i++)
         last = q->shadow_next[last];
@@ -673,6 +814,50 @@ static void vq_free(struct vq *q, uint16_t head)
     q->live--;
 }
 
+static void vq_kick(struct vq *q)
+{
+    uint64_t one = 1;
+    if (write(q->kick_fd, &one, sizeof one) != sizeof one)
+        die_code(EXIT_IO, "writing kick eventfd of queue %u: %s", q->index, strerror(errno));
+    q->kicks++;
+}
+
+/* Packed ring: the chains are available already; kick unless the device event suppression says no. */
+static void vq_publish_packed(struct vq *q)
+{
+    uint16_t added = q->num_added;
+    q->num_added = 0;
+    full_fence();
+    /* flags and off_wrap as one snapshot */
+    uint32_t ev = __atomic_load_n(q->dev_event, __ATOMIC_ACQUIRE);
+    uint16_t off_wrap = (uint16_t)ev, flags = (uint16_t)(ev >> 16);
+    bool want;
+    if (flags == PACKED_EVENT_ENABLE) {
+        want = true;
+    } else if (flags == PACKED_EVENT_DISABLE) {
+        want = false;
+    } else if (flags == PACKED_EVENT_DESC) {
+        if (!g.event_idx)
+            die("queue %u: device event suppression flags 2 (DESC) but VIRTIO_RING_F_EVENT_IDX was not negotiated",
+                q->index);
+        uint16_t at = off_wrap & 0x7fff;
+        if (at >= q->num)
+            die("queue %u: device event suppression off_wrap 0x%04x names descriptor %u of a ring of %u", q->index,
+                off_wrap, at, q->num);
+        /* Positions of this lap are 0..num-1, of the lap before -num..-1 (mod 2^16): an event index with
+         * the other wrap counter is one of the lap before. The device wants a kick if the descriptors made
+         * available since the last kick decision, old .. new-1, include it. */
+        if ((off_wrap >> PACKED_EVENT_WRAP) != q->avail_wrap)
+            at = (uint16_t)(at - q->num);
+        uint16_t nw = q->next_avail;
+        want = (uint16_t)(nw - at - 1) < added;
+    } else {
+        die("queue %u: device event suppression flags %u (0x%08x): reserved value", q->index, flags, ev);
+    }
+    if (want)
+        vq_kick(q);
+}
+
 /* Publishes new avail entries and kicks when the device asked for it (EVENT_IDX) or did not
  * suppress notifications. */
 static void vq_publish(struct vq *q)
@@ -680,6 +865,10 @@ static void vq_publish(struct vq *q)
     if (!q->dirty)
         return;
     q->dirty = false;
+    if (opt.packed) {
+        vq_publish_packed(q);
+        return;
+    }
     uint16_t old = q->published, nw = q->avail_idx;
     st16_rel(q->avail_idx_p, nw);
     q->published = nw;
@@ -691,19 +880,72 @@ static void vq_publish(struct vq *q)
     } else {
         kick = !(ld16_acq(q->used_flags) & VRING_USED_F_NO_NOTIFY);
     }
-    if (kick) {
-        uint64_t one = 1;
-        if (write(q->kick_fd, &one, sizeof one) != sizeof one)
-            die_code(EXIT_IO, "writing kick eventfd of queue %u: %s", q->index, strerror(errno));
-        q->kicks++;
-    }
+    if (kick)
+        vq_kick(q);
 }
 
 static void on_used(struct vq *q, uint16_t head, uint32_t len, struct head_state h);
 
+/* Packed ring: the descriptor at pos is used when its AVAIL and USED bits both equal wrap. */
+static inline bool packed_is_used(struct vq *q, uint16_t pos, bool wrap)
+{
+    uint16_t f = ld16_acq(&q->pdesc[pos].flags);
+    return ((f & PACKED_DESC_F_AVAIL) != 0) == wrap && ((f & PACKED_DESC_F_USED) != 0) == wrap;
+}
+
+/* Packed ring: takes every used descriptor from the driver's used position on, checked as strictly as Linux
+ * does (virtqueue_get_buf_ctx_packed) and a little more. */
+static unsigned vq_drain_packed(struct vq *q)
+{
+    unsigned done = 0;
+    for (;;) {
+        while (packed_is_used(q, q->used_pos, q->used_wrap)) {
+            volatile struct vring_packed_desc *d = &q->pdesc[q->used_pos];
+            if (!q->live)
+                die("queue %u: descriptor %u is marked used (flags 0x%04x, wrap %u) but no buffers are outstanding",
+                    q->index, q->used_pos, d->flags, q->used_wrap);
+            uint16_t id = d->id;
+            uint32_t len = d->len;
+            if (id >= q->num)
+                die("queue %u: used descriptor %u carries buffer id %u, out of range (ring size %u)", q->index,
+                    q->used_pos, id, q->num);
+            if (!q->heads[id].live)
+                die("queue %u: used descriptor %u carries buffer id %u, which is not outstanding", q->index,
+                    q->used_pos, id);
+            struct head_state h = q->heads[id];
+            if (h.cap && len > h.cap)
+                die("queue %u: used len %u for buffer id %u exceeds the %u writable bytes posted", q->index, len, id,
+                    h.cap);
+            vq_free(q, id);
+            /* The next used descriptor follows the whole chain of this one. */
+            unsigned next = q->used_pos + h.ndesc;
+            if (next >= q->num) {
+                next -= q->num;
+                q->used_wrap = !q->used_wrap;
+            }
+            q->used_pos = (uint16_t)next;
+            q->used_entries++;
+            done++;
+            on_used(q, id, len, h);
+        }
+        if (!g.event_idx)
+            break;
+        /* Ask for a call at the next used position, then re-check so none slips between. */
+        st16_rel(q->drv_off_wrap, (uint16_t)(q->used_pos | (uint16_t)q->used_wrap << PACKED_EVENT_WRAP));
+        full_fence();
+        if (!packed_is_used(q, q->used_pos, q->used_wrap))
+            break;
+    }
+    if (done)
+        g.last_progress = now_s();
+    return done;
+}
+
 /* Takes every new used entry, checked as strictly as Linux does (virtqueue_get_buf_ctx_split). */
 static unsigned vq_drain(struct vq *q)
 {
+    if (opt.packed)
+        return vq_drain_packed(q);
     unsigned done = 0;
     for (;;) {
         uint16_t uidx = ld16_acq(q->used_idx_p);
@@ -926,7 +1168,20 @@ static void post_bad_desc(unsigned id, struct port *p)
     case BAD_INDIRECT: s[0].gpa = p->tx_gpa + (uint64_t)slot * g.slot_size; itab = p->itab_gpa; break;
     default: return;
     }
-    int head = vq_post(q, s, need, itab, slot);
+    int head;
+    if (opt.packed) {
+        /* next and loop are refused with --packed: a packed ring has no next field */
+        head = vq_post_packed(q, s, need, itab, k == BAD_INDIRECT ? mem.size + 0x200000 : 0, slot);
+        if (head < 0)
+            return;
+        q->heads[head].bad = true;
+        p->tx_len[slot] = 0;
+        p->bad_state = 2;
+        vq_publish(q);
+        out("BADDESC port=%u kind=%s posted head=%d", id, bad_names[k], head);
+        return;
+    }
+    head = vq_post(q, s, need, itab, slot);
     if (head < 0)
         return;
     struct vring_desc *d = &q->desc[head];
@@ -1253,10 +1508,17 @@ static void start_device(void)
         die("max_nr_ports %u needs %u queues but the device has %u (find_vqs would fail)", g.max_nr_ports,
             g.needed_vqs, g.num_vqs);
 
-    g.features_acked = g.features_offered & F_DRIVER & opt.feature_mask;
+    if (opt.packed && !(g.features_offered & (1ull << F_RING_PACKED)))
+        die_code(EXIT_USAGE, "--packed: the backend does not offer VIRTIO_F_RING_PACKED (bit 34; features offered "
+                 "0x%" PRIx64 ")", g.features_offered);
+    g.features_acked = g.features_offered & (F_DRIVER | (opt.packed ? 1ull << F_RING_PACKED : 0)) & opt.feature_mask;
     if (g.features_offered & (1ull << F_PROTOCOL_FEATURES))
         g.features_acked |= 1ull << F_PROTOCOL_FEATURES;
     g.event_idx = g.features_acked & (1ull << F_EVENT_IDX);
+    if (opt.packed && opt.indirect && !(g.features_acked & (1ull << F_INDIRECT_DESC)))
+        die_code(EXIT_USAGE, "--indirect with --packed: VIRTIO_RING_F_INDIRECT_DESC is not negotiated (offered 0x%"
+                 PRIx64 ", --feature-mask 0x%" PRIx64 "); Linux would not use indirect tables", g.features_offered,
+                 opt.feature_mask);
     vu_plain(VU_SET_FEATURES, &g.features_acked, sizeof g.features_acked);
     if (g.status)
         add_status(S_FEATURES_OK);
@@ -1277,8 +1539,13 @@ static void start_device(void)
         /* Buffers in the control receiveq before the backend knows the ring: it must rescan avail. */
         for (unsigned b = 0; b < opt.queue_size; b++)
             ctl_post_rx(b);
-        st16_rel(g.vq[CTL_RX].avail_idx_p, g.vq[CTL_RX].avail_idx);
-        g.vq[CTL_RX].published = g.vq[CTL_RX].avail_idx;
+        if (opt.packed) {
+            /* a packed chain is available as soon as it is written: only the kick is left out */
+            g.vq[CTL_RX].num_added = 0;
+        } else {
+            st16_rel(g.vq[CTL_RX].avail_idx_p, g.vq[CTL_RX].avail_idx);
+            g.vq[CTL_RX].published = g.vq[CTL_RX].avail_idx;
+        }
         g.vq[CTL_RX].dirty = false;
     }
 
@@ -1286,7 +1553,7 @@ static void start_device(void)
     for (unsigned i = 0; i < g.needed_vqs; i++) {
         struct vq *q = &g.vq[i];
         vu_state(VU_SET_VRING_NUM, i, q->num);
-        vu_state(VU_SET_VRING_BASE, i, 0);
+        vu_state(VU_SET_VRING_BASE, i, opt.packed ? PACKED_FRESH_BASE : 0);
         struct { uint32_t index, flags; uint64_t desc, used, avail, log; } a = {
             i, 0, gpa_uva(q->desc_gpa), gpa_uva(q->used_gpa), gpa_uva(q->avail_gpa), 0 };
         vu_plain(VU_SET_VRING_ADDR, &a, sizeof a);
@@ -1331,10 +1598,49 @@ static void send_garbage(const char *kind)
     out("GARBAGE kind=%s ack=%" PRIu64, kind, ack);
 }
 
+/* A packed ring position (index, wrap counter) as a number mod 2 * num: laps alternate wrap 1, 0, 1, ... */
+static unsigned packed_lin(const struct vq *q, unsigned idx, bool wrap)
+{
+    return idx + (wrap ? 0u : q->num);
+}
+
+static unsigned packed_ahead(const struct vq *q, unsigned from, unsigned to)
+{
+    return (to + 2u * q->num - from) % (2u * q->num);
+}
+
+/* GET_VRING_BASE of a packed ring, read as QEMU's virtio_queue_set_last_avail_idx() reads it: bits 0-14 the
+ * device's next avail index, bit 15 its wrap counter, bits 16-30 its next used index, bit 31 that wrap counter.
+ * The device's avail position lies between what the driver saw used and what it made available; its used
+ * position between what the driver saw used and the device's avail position. */
+static void check_vring_base_packed(struct vq *q, uint32_t num)
+{
+    unsigned ai = num & 0x7fff, ui = (num >> 16) & 0x7fff;
+    bool aw = (num >> 15) & 1, uw = (num >> 31) & 1;
+    if (ai >= q->num || ui >= q->num)
+        die("GET_VRING_BASE for packed queue %u answered 0x%08x (avail %u wrap %u, used %u wrap %u): an index "
+            "beyond the ring size %u", q->index, num, ai, aw, ui, uw, q->num);
+    unsigned seen = packed_lin(q, q->used_pos, q->used_wrap);
+    unsigned dev_avail = packed_lin(q, ai, aw), dev_used = packed_lin(q, ui, uw);
+    unsigned posted = packed_ahead(q, seen, packed_lin(q, q->next_avail, q->avail_wrap));
+    if (packed_ahead(q, seen, dev_avail) > posted)
+        die("GET_VRING_BASE for packed queue %u answered 0x%08x: avail %u wrap %u lies outside used %u wrap %u .. "
+            "avail %u wrap %u of the driver", q->index, num, ai, aw, q->used_pos, q->used_wrap, q->next_avail,
+            q->avail_wrap);
+    if (packed_ahead(q, seen, dev_used) > packed_ahead(q, seen, dev_avail))
+        die("GET_VRING_BASE for packed queue %u answered 0x%08x: used %u wrap %u lies outside used %u wrap %u seen "
+            "by the driver .. the device's avail %u wrap %u", q->index, num, ui, uw, q->used_pos, q->used_wrap, ai,
+            aw);
+}
+
 static void check_vring_base(struct vq *q, uint32_t index, uint32_t num)
 {
     if (index != q->index)
         die("GET_VRING_BASE for queue %u answered index %u", q->index, index);
+    if (opt.packed) {
+        check_vring_base_packed(q, num);
+        return;
+    }
     if (num > 0xffff)
         die("GET_VRING_BASE for queue %u answered %u, not a 16-bit ring index", q->index, num);
     uint16_t used = ld16_acq(q->used_idx_p);
@@ -1476,6 +1782,8 @@ static void handle_command(char *line)
                 k = (enum bad_kind)i;
         if (k == BAD_NONE)
             die_code(EXIT_USAGE, "bad descriptor kind '%s'", argv[2]);
+        if (opt.packed && (k == BAD_NEXT || k == BAD_LOOP))
+            die_code(EXIT_USAGE, "baddesc %s needs a split ring (a packed descriptor has no next field)", argv[2]);
         opt.spec[id].bad = k;
         g.port[id].bad_state = 1;
     } else if (!strcmp(argv[0], "status")) {
@@ -1587,6 +1895,17 @@ static void diag_dump(void)
         uint64_t masked = 0;
         if (read(q->masked_fd, &masked, sizeof masked) != sizeof masked)
             masked = 0;
+        if (opt.packed) {
+            uint32_t ev = __atomic_load_n(q->dev_event, __ATOMIC_ACQUIRE);
+            bool pending = packed_is_used(q, q->used_pos, q->used_wrap);
+            fprintf(stderr, "  queue %2u: packed avail %5u/%u used %5u/%u outstanding %3u free %3u device-event "
+                    "flags %u off %u/%u driver-event flags %u off %u/%u kicks %" PRIu64 " calls %" PRIu64
+                    " masked-calls %" PRIu64 "%s\n", i, q->next_avail, q->avail_wrap, q->used_pos, q->used_wrap,
+                    q->live, q->num_free, ev >> 16, ev & 0x7fff, (ev >> 15) & 1, *q->drv_flags,
+                    *q->drv_off_wrap & 0x7fff, *q->drv_off_wrap >> 15, q->kicks, q->calls, masked,
+                    pending ? "  <- used descriptors without a call" : "");
+            continue;
+        }
         uint16_t used = ld16_acq(q->used_idx_p);
         fprintf(stderr, "  queue %2u: avail %5u used %5u seen %5u outstanding %3u avail_event %5u "
                 "used_event %5u kicks %" PRIu64 " calls %" PRIu64 " masked-calls %" PRIu64 "%s\n",
@@ -2553,6 +2872,13 @@ static void usage(FILE *f)
 "  --tx-segs K              split each tx buffer into K descriptors (1..16), placed in reverse\n"
 "                           memory order\n"
 "  --indirect               put tx chains in indirect tables\n"
+"  --packed                 drive every queue as a packed ring (VIRTIO_F_RING_PACKED, bit 34): the\n"
+"                           backend must offer it (else exit 2); SET_VRING_ADDR carries the\n"
+"                           descriptor ring, driver and device area as desc, avail and used;\n"
+"                           SET_VRING_BASE 0x80008000 (avail 0, wrap 1 in bit 15; used 0, wrap 1 in\n"
+"                           bit 31, as QEMU); GET_VRING_BASE is checked in that form; with --packed,\n"
+"                           --indirect needs INDIRECT_DESC negotiated (else exit 2), bad=next and\n"
+"                           bad=loop are refused and --feature-mask must keep bit 34\n"
 "  --wide-index             name queues 256..1023 in SET_VRING_KICK/CALL/ERR with the bridge's extension\n"
 "                           (index >> 8 in bits 16-31); the spec's 8-bit index stops at queue 255\n"
 "  --feature-mask HEX       virtio features the driver may ack (e.g. 0x100000003 drops EVENT_IDX\n"
@@ -2599,8 +2925,9 @@ static void usage(FILE *f)
 "  SUMMARY kind= target= param= unit= median= min= max= runs=, LATPCT target= p= us=,\n"
 "  SKIP kind= param= reason=..., DONE\n"
 "\n"
-"Exit: 0 ok, 1 protocol violation or corrupt data by the backend, 2 usage, 3 connection\n"
-"failed or closed, 4 stalled (state dumped on stderr).\n");
+"Exit: 0 ok, 1 protocol violation or corrupt data by the backend, 2 usage (or the backend lacks\n"
+"what the options need, e.g. --packed), 3 connection failed or closed, 4 stalled (state dumped\n"
+"on stderr).\n");
 }
 
 static void parse_port(const char *arg)
@@ -2669,6 +2996,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-tx-depth")) { NEEDV(); opt.tx_depth = (unsigned)parse_size(v, "depth"); }
         else if (!strcmp(a, "-tx-segs")) { NEEDV(); opt.tx_segs = (unsigned)parse_size(v, "segments"); }
         else if (!strcmp(a, "-indirect")) opt.indirect = true;
+        else if (!strcmp(a, "-packed")) opt.packed = true;
         else if (!strcmp(a, "-wide-index")) opt.wide_index = true;
         else if (!strcmp(a, "-feature-mask")) { NEEDV(); opt.feature_mask = strtoull(v, NULL, 0); }
         else if (!strcmp(a, "-proto-mask")) { NEEDV(); opt.proto_mask = strtoull(v, NULL, 0); }
@@ -2707,6 +3035,13 @@ int main(int argc, char **argv)
         die_code(EXIT_USAGE, "--tx-depth must not exceed the queue size");
     if (opt.runs == 0)
         die_code(EXIT_USAGE, "--runs must be at least 1");
+    if (opt.packed && !(opt.feature_mask & (1ull << F_RING_PACKED)))
+        die_code(EXIT_USAGE, "--packed needs VIRTIO_F_RING_PACKED (bit 34), which --feature-mask 0x%" PRIx64 " drops",
+                 opt.feature_mask);
+    for (unsigned id = 0; opt.packed && id < MAX_PORTS_ALLOC; id++)
+        if (opt.spec[id].bad == BAD_NEXT || opt.spec[id].bad == BAD_LOOP)
+            die_code(EXIT_USAGE, "--port %u:bad=%s needs a split ring (a packed descriptor has no next field)", id,
+                     bad_names[opt.spec[id].bad]);
     if (opt.use_stdin) {
         int fl = fcntl(0, F_GETFL);
         if (fl >= 0)
