@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,7 +47,8 @@ enum {
     VU_SET_VRING_NUM = 8, VU_SET_VRING_ADDR = 9, VU_SET_VRING_BASE = 10, VU_GET_VRING_BASE = 11,
     VU_SET_VRING_KICK = 12, VU_SET_VRING_CALL = 13, VU_SET_VRING_ERR = 14,
     VU_GET_PROTOCOL_FEATURES = 15, VU_SET_PROTOCOL_FEATURES = 16, VU_GET_QUEUE_NUM = 17,
-    VU_SET_VRING_ENABLE = 18, VU_GET_CONFIG = 24, VU_GET_MAX_MEM_SLOTS = 36,
+    VU_SET_VRING_ENABLE = 18, VU_GET_CONFIG = 24, VU_GET_INFLIGHT_FD = 31, VU_SET_INFLIGHT_FD = 32,
+    VU_GET_MAX_MEM_SLOTS = 36,
     VU_ADD_MEM_REG = 37, VU_SET_STATUS = 39, VU_GET_STATUS = 40,
 };
 #define VU_FLAG_VERSION    0x1u
@@ -58,6 +60,7 @@ enum {
 #define PF_MQ                  0
 #define PF_REPLY_ACK           3
 #define PF_CONFIG              9
+#define PF_INFLIGHT_SHMFD      12
 #define PF_CONFIGURE_MEM_SLOTS 15
 #define PF_STATUS              16
 /* What this frontend (like QEMU) knows how to drive; acked as offered & this. */
@@ -129,11 +132,25 @@ enum {
 
 static void diag_dump(void);
 
+/* --reconnect: while a reconnect attempt runs, an I/O failure (the new backend is not there yet, or goes away
+ * again) ends the attempt, not the program. */
+static jmp_buf reconnect_env;
+static volatile bool reconnect_armed;
+
 static void die_code(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 static void die_code(int code, const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout);
+    if (reconnect_armed && code == EXIT_IO) {
+        reconnect_armed = false;
+        fprintf(stderr, "vsb-frontend: warning: reconnect attempt failed: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        longjmp(reconnect_env, 1);
+    }
     fprintf(stderr, "vsb-frontend: error: ");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -262,6 +279,8 @@ static struct {
     unsigned tx_segs;
     bool indirect;
     bool wide_index;          /* queue index >> 8 in bits 16-31 of SET_VRING_KICK/CALL/ERR (bridge extension) */
+    bool inflight;            /* INFLIGHT_SHMFD: GET_INFLIGHT_FD once, SET_INFLIGHT_FD at every start */
+    bool reconnect;           /* a backend that goes away is reconnected to; the guest carries on */
     unsigned tx_depth;        /* 0 = as many as the ring holds */
     unsigned tx_chunk;
     unsigned runs;
@@ -384,6 +403,10 @@ static struct {
     char in_buf[4096];
     size_t in_len;
     bool stdin_open;
+    int inflight_fd;          /* the backend's inflight buffer, kept across its restarts; -1 = none */
+    uint64_t inflight_size, inflight_offset;
+    int *accept_fd;           /* where read_exact puts one fd that comes with a reply; NULL = none wanted */
+    unsigned reconnects;
 } g;
 
 static unsigned rx_queue_of(unsigned port) { return port == 0 ? 0 : 2 * port + 2; }
@@ -415,6 +438,8 @@ static const char *req_name(uint32_t r)
     case VU_ADD_MEM_REG: return "ADD_MEM_REG";
     case VU_SET_STATUS: return "SET_STATUS";
     case VU_GET_STATUS: return "GET_STATUS";
+    case VU_GET_INFLIGHT_FD: return "GET_INFLIGHT_FD";
+    case VU_SET_INFLIGHT_FD: return "SET_INFLIGHT_FD";
     default: return "request";
     }
 }
@@ -515,13 +540,17 @@ static void read_exact(void *buf, size_t n, uint32_t req, bool first)
                 for (unsigned i = 0; i < k; i++) {
                     int fd;
                     memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                    if (g.accept_fd && *g.accept_fd < 0) {
+                        *g.accept_fd = fd; /* the one descriptor this reply carries */
+                        continue;
+                    }
                     close(fd);
+                    stray++;
                 }
-                stray += k;
             }
         }
         if (stray)
-            die("the backend sent %u file descriptor(s) with the reply to %s; none were expected", stray,
+            die("the backend sent %u unexpected file descriptor(s) with the reply to %s", stray,
                 req_name(req));
         (void)first;
         got += (size_t)r;
@@ -1359,11 +1388,15 @@ static void negotiate_connect(void)
     g.features_offered = vu_get_u64(VU_GET_FEATURES);
     if (g.features_offered & (1ull << F_PROTOCOL_FEATURES)) {
         g.proto_offered = vu_get_u64(VU_GET_PROTOCOL_FEATURES);
-        g.proto_acked = g.proto_offered & PF_SUPPORTED & opt.proto_mask;
+        g.proto_acked = g.proto_offered & (PF_SUPPORTED | (opt.inflight ? 1ull << PF_INFLIGHT_SHMFD : 0))
+            & opt.proto_mask;
         vu_plain(VU_SET_PROTOCOL_FEATURES, &g.proto_acked, sizeof g.proto_acked);
     }
     g.reply_ack = g.proto_acked & (1ull << PF_REPLY_ACK);
     g.status = g.proto_acked & (1ull << PF_STATUS);
+    if (opt.inflight && !(g.proto_acked & (1ull << PF_INFLIGHT_SHMFD)))
+        die_code(EXIT_USAGE, "--inflight: the backend does not offer VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD (bit 12; "
+                 "protocol features offered 0x%" PRIx64 ")", g.proto_offered);
     if (!(g.proto_acked & (1ull << PF_CONFIG)))
         die("the backend does not offer VHOST_USER_PROTOCOL_F_CONFIG (protocol features 0x%" PRIx64
             "); QEMU's vhost-user-test-device-pci with config_size=12 refuses it", g.proto_offered);
@@ -1389,10 +1422,12 @@ static void negotiate_connect(void)
     for (unsigned i = 0; i < g.num_vqs; i++) {
         struct vq *q = &g.vq[i];
         q->index = i;
-        q->masked_fd = new_eventfd();
-        q->err_fd = new_eventfd();
-        q->call_fd = new_eventfd();
-        q->kick_fd = new_eventfd();
+        if (!q->kick_fd) { /* a reconnect keeps the guest's eventfds, as QEMU does */
+            q->masked_fd = new_eventfd();
+            q->err_fd = new_eventfd();
+            q->call_fd = new_eventfd();
+            q->kick_fd = new_eventfd();
+        }
         vu_fd(VU_SET_VRING_CALL, i, q->masked_fd);
         vu_fd(VU_SET_VRING_ERR, i, q->err_fd);
     }
@@ -1468,6 +1503,38 @@ static void send_mem_table(void)
     }
 }
 
+/*
+ * INFLIGHT_SHMFD, as QEMU's vhost-user-blk does it: the backend's buffer is fetched once (GET_INFLIGHT_FD) and
+ * handed back at every start (SET_INFLIGHT_FD), also to a backend process that replaced a dead one; the frontend
+ * never looks inside. Payload {u64 mmap_size, mmap_offset; u16 num_queues, queue_size} (24 bytes as QEMU lays
+ * it out).
+ */
+static void setup_inflight(void)
+{
+    struct { uint64_t mmap_size, mmap_offset; uint16_t num_queues, queue_size; uint32_t pad; } in = {
+        0, 0, (uint16_t)g.num_vqs, (uint16_t)opt.queue_size, 0 };
+    if (g.inflight_fd < 0) {
+        int fd = -1;
+        vu_send(VU_GET_INFLIGHT_FD, VU_FLAG_VERSION, &in, sizeof in, NULL, 0);
+        g.accept_fd = &fd;
+        vu_reply(VU_GET_INFLIGHT_FD, &in, sizeof in);
+        g.accept_fd = NULL;
+        if (fd < 0)
+            die("the reply to GET_INFLIGHT_FD carries no file descriptor");
+        if (in.mmap_size == 0)
+            die("GET_INFLIGHT_FD answered mmap_size 0");
+        g.inflight_fd = fd;
+        g.inflight_size = in.mmap_size;
+        g.inflight_offset = in.mmap_offset;
+        out("INFLIGHT size=%" PRIu64 " offset=%" PRIu64, g.inflight_size, g.inflight_offset);
+    }
+    in.mmap_size = g.inflight_size;
+    in.mmap_offset = g.inflight_offset;
+    in.num_queues = (uint16_t)g.num_vqs;
+    in.queue_size = (uint16_t)opt.queue_size;
+    vu_acked(VU_SET_INFLIGHT_FD, &in, sizeof in, &g.inflight_fd, 1);
+}
+
 /* The guest probes (GET_CONFIG), acks features and sets DRIVER_OK; QEMU then starts the rings. */
 static void start_device(void)
 {
@@ -1534,6 +1601,8 @@ static void start_device(void)
     g.slot_size = ((opt.tx_chunk + g.tx_segs - 1) / g.tx_segs) * g.tx_segs;
     g.slot_size = (g.slot_size + 63) & ~63u;
     layout_memory();
+    if (opt.inflight)
+        setup_inflight();
 
     if (opt.early_fill) {
         /* Buffers in the control receiveq before the backend knows the ring: it must rescan avail. */
@@ -1841,6 +1910,10 @@ static void close_run_fds(void)
         close(mem.fd);
         mem.base = NULL;
     }
+    if (g.inflight_fd >= 0) { /* the next run is a new guest (a reset): its backend starts a new buffer */
+        close(g.inflight_fd);
+        g.inflight_fd = -1;
+    }
 }
 
 static void end_run(bool clean)
@@ -1924,10 +1997,77 @@ static void diag_dump(void)
     fprintf(stderr, "  control: %u messages wait for a transmitq slot\n", g.ctl_npending);
 }
 
+/*
+ * --reconnect: the backend process went away (killed, crashed). As QEMU does for a backend it reconnects to, the
+ * guest keeps running: its memory, rings and buffers stay as they are; the frontend connects again, negotiates
+ * again, hands back the inflight buffer and restarts every ring at the used index the guest sees (the ring state
+ * the dead backend had is lost: QEMU's virtio_queue_restore_last_avail_idx). What the old backend had taken but
+ * not completed is in the avail ring still; the new backend finds it there.
+ */
+static void reconnect_attempt(void);
+
+static void reconnect_device(void)
+{
+    g.reconnects++;
+    out("BACKEND_GONE run=%u reconnects=%u", g.run, g.reconnects);
+    static double deadline; /* static: kept across longjmp */
+    deadline = now_s() + opt.connect_timeout;
+    for (;;) {
+        if (g.sock >= 0)
+            close(g.sock);
+        g.sock = -1;
+        if (setjmp(reconnect_env) == 0) {
+            reconnect_armed = true;
+            reconnect_attempt();
+            reconnect_armed = false;
+            break;
+        }
+        if (now_s() > deadline)
+            die_code(EXIT_IO, "no backend to reconnect to within %.0f s", opt.connect_timeout);
+        usleep(20000);
+    }
+    out("RECONNECTED run=%u reconnects=%u", g.run, g.reconnects);
+    g.last_progress = now_s();
+}
+
+static void reconnect_attempt(void)
+{
+    connect_socket();
+    negotiate_connect();
+    uint64_t acked = g.features_acked;
+    if ((g.features_offered & acked) != acked)
+        die("the new backend offers features 0x%" PRIx64 ", without bits 0x%" PRIx64 " acked before",
+            g.features_offered, acked & ~g.features_offered);
+    vu_plain(VU_SET_FEATURES, &acked, sizeof acked);
+    if (g.status)
+        add_status(S_FEATURES_OK);
+    if (opt.inflight)
+        setup_inflight();
+    send_mem_table();
+    for (unsigned i = 0; i < g.needed_vqs; i++) {
+        struct vq *q = &g.vq[i];
+        vu_state(VU_SET_VRING_NUM, i, q->num);
+        vu_state(VU_SET_VRING_BASE, i, ld16_acq(q->used_idx_p));
+        struct { uint32_t index, flags; uint64_t desc, used, avail, log; } a = {
+            i, 0, gpa_uva(q->desc_gpa), gpa_uva(q->used_gpa), gpa_uva(q->avail_gpa), 0 };
+        vu_plain(VU_SET_VRING_ADDR, &a, sizeof a);
+        vu_fd(VU_SET_VRING_KICK, i, q->kick_fd);
+        vu_fd(VU_SET_VRING_CALL, i, q->call_fd);
+    }
+    for (unsigned i = 0; i < g.num_vqs; i++)
+        vu_state(VU_SET_VRING_ENABLE, i, 1);
+    if (g.status)
+        add_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+}
+
 static void socket_event(void)
 {
     uint8_t b[VU_HDR_SIZE];
     ssize_t n = recv(g.sock, b, sizeof b, MSG_DONTWAIT);
+    if ((n == 0 || (n < 0 && errno == ECONNRESET)) && opt.reconnect) {
+        reconnect_device();
+        return;
+    }
     if (n == 0)
         die_code(EXIT_IO, "the backend closed the vhost-user connection");
     if (n < 0) {
@@ -2879,6 +3019,10 @@ static void usage(FILE *f)
 "                           bit 31, as QEMU); GET_VRING_BASE is checked in that form; with --packed,\n"
 "                           --indirect needs INDIRECT_DESC negotiated (else exit 2), bad=next and\n"
 "                           bad=loop are refused and --feature-mask must keep bit 34\n"
+"  --inflight               negotiate INFLIGHT_SHMFD: GET_INFLIGHT_FD once, SET_INFLIGHT_FD (the same buffer) at\n"
+"                           every start, as QEMU's vhost-user-blk does (split rings only)\n"
+"  --reconnect              when the backend goes away, connect again and carry on: guest memory, rings and\n"
+"                           buffers kept, rings restarted at the used index (BACKEND_GONE, RECONNECTED lines)\n"
 "  --wide-index             name queues 256..1023 in SET_VRING_KICK/CALL/ERR with the bridge's extension\n"
 "                           (index >> 8 in bits 16-31); the spec's 8-bit index stops at queue 255\n"
 "  --feature-mask HEX       virtio features the driver may ack (e.g. 0x100000003 drops EVENT_IDX\n"
@@ -2998,6 +3142,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-indirect")) opt.indirect = true;
         else if (!strcmp(a, "-packed")) opt.packed = true;
         else if (!strcmp(a, "-wide-index")) opt.wide_index = true;
+        else if (!strcmp(a, "-inflight")) opt.inflight = true;
+        else if (!strcmp(a, "-reconnect")) opt.reconnect = true;
         else if (!strcmp(a, "-feature-mask")) { NEEDV(); opt.feature_mask = strtoull(v, NULL, 0); }
         else if (!strcmp(a, "-proto-mask")) { NEEDV(); opt.proto_mask = strtoull(v, NULL, 0); }
         else if (!strcmp(a, "-early-fill")) opt.early_fill = true;
@@ -3056,6 +3202,11 @@ int main(int argc, char **argv)
         g.port[id].tx_sum = g.port[id].rx_sum = FNV_OFFSET;
     }
     g.sock = -1;
+    g.inflight_fd = -1;
+    if (opt.inflight && opt.packed)
+        die_code(EXIT_USAGE, "--inflight with --packed: the packed ring's inflight layout is not implemented");
+    if (opt.inflight && opt.bench)
+        die_code(EXIT_USAGE, "--inflight is a scenario option, not for --bench");
     if (opt.bench)
         return bench_main();
     for (unsigned r = 1; r <= opt.runs; r++) {

@@ -165,7 +165,8 @@ public final class Bridge implements AutoCloseable {
                 + (inherited ? " (inherited fd " + vhostFd + ")" : "")
                 + (config.vhost().client() && !inherited ? " (client mode)" : " listening") + "; "
                 + unit.plan.ports().size() + " port(s), max_nr_ports " + unit.plan.maxPorts()
-                + " (frontend num_vqs=" + unit.numQueues() + ")");
+                + " (frontend num_vqs=" + unit.numQueues() + ")"
+                + (config.vhost().packedRing() ? "; VIRTIO_F_RING_PACKED offered" : ""));
             if (unit.numQueues() > 256) {
                 // SET_VRING_KICK/CALL/ERR name a queue in 8 bits; queues from 256 need our extension.
                 LOG.warning(unit.name + ": max_nr_ports " + unit.plan.maxPorts() + " needs " + unit.numQueues()
@@ -189,6 +190,7 @@ public final class Bridge implements AutoCloseable {
         final ConsoleDevice unitDevice = new ConsoleDevice(name, unitPlan.maxPorts(), unitPlan.ports(), links::get,
             this::guestConnected);
         unitDevice.setResizeOrder(config.vhost().resizeOrder());
+        unitDevice.setPackedRing(config.vhost().packedRing());
         final String emergency = config.vhost().emergencyChardev();
         if (emergency != null) {
             final Chardev sink = chardevs.get(emergency);

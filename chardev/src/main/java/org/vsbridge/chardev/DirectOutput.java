@@ -41,6 +41,17 @@ public final class DirectOutput implements AutoCloseable {
         return fd.writevAddresses(iovAddress, count);
     }
 
+    /** {@code write} of {@code length} bytes at {@code address}; 0 when the socket would block, throws when the
+     *  peer is gone. */
+    public int write(final long address, final int length) throws IOException {
+        return fd.writeAddress(address, 0, length);
+    }
+
+    /** True when the socket would take bytes now (polled, no waiting). */
+    public boolean writable() {
+        return Posix.writable(fd.intValue());
+    }
+
     @Override
     public void close() {
         try {

@@ -33,6 +33,7 @@ final class Posix {
     static final int SO_ACCEPTCONN = 30;
 
     static final short POLLIN = 0x1;
+    static final short POLLOUT = 0x4;
     static final short POLLHUP = 0x10;
     static final short POLLERR = 0x8;
     static final short POLLRDHUP = 0x2000;
@@ -143,6 +144,18 @@ final class Posix {
         }
         final int revents = (pfd[6] & 0xFF) | ((pfd[7] & 0xFF) << 8);
         return (revents & POLLHUP) != 0;
+    }
+
+    /** True when {@code fd} can take a write now (or has an error a write would report); polled at once. */
+    static boolean writable(final int fd) {
+        final byte[] pfd = new byte[8];
+        putInt(pfd, 0, fd);
+        pfd[4] = (byte) POLLOUT;
+        try {
+            return poll(pfd, 1, 0) > 0;
+        } catch (final LastErrorException e) {
+            return true; // let the write find out what is wrong
+        }
     }
 
     /** True when the peer of socket {@code fd} shut down its side, reset, or hung up; polled at once. */

@@ -90,6 +90,14 @@ final class BridgeProcess implements AutoCloseable {
         }
     }
 
+    /** SIGKILL (no clean-up of any kind), then waits for the process to be gone. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly(); // SIGKILL on Linux
+        if (!process.waitFor(10, TimeUnit.SECONDS)) {
+            throw new AssertionError("the bridge survived SIGKILL for 10 s");
+        }
+    }
+
     /** SIGTERM, then the exit status (or -1 if it did not exit within {@code timeout}). */
     int terminate(final java.time.Duration timeout) throws InterruptedException {
         process.destroy();

@@ -32,8 +32,13 @@ final class NativeRig implements AutoCloseable {
     }
 
     static NativeRig start(final Path dir) throws IOException {
+        return start(dir, List.of());
+    }
+
+    /** The standard set-up with more bridge options (e.g. --packed-ring). */
+    static NativeRig start(final Path dir, final List<String> extra) throws IOException {
         final int tcp = freeTcpPort();
-        final List<String> args = List.of(
+        final List<String> args = new ArrayList<>(List.of(
             "--socket-path", dir.resolve("bridge.sock").toString(),
             "--chardev", "socket,id=c0,path=" + dir.resolve("con.sock") + ",server=on,wait=off",
             "--chardev", "socket,id=c1,path=" + dir.resolve("p1.sock") + ",server=on,wait=off",
@@ -41,7 +46,8 @@ final class NativeRig implements AutoCloseable {
             "--device", "virtconsole,chardev=c0,id=con0",
             "--device", "virtserialport,chardev=c1,name=org.test.1,id=port1",
             "--device", "virtserialport,chardev=c2,name=org.test.2,id=port2",
-            "--qmp", "unix:" + dir.resolve("qmp.sock") + ",server=on,wait=off");
+            "--qmp", "unix:" + dir.resolve("qmp.sock") + ",server=on,wait=off"));
+        args.addAll(extra);
         return new NativeRig(dir, tcp, BridgeProcess.start(dir, args));
     }
 

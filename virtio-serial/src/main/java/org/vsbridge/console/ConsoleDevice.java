@@ -49,6 +49,8 @@ public final class ConsoleDevice implements VirtioDevice {
     public static final long VIRTIO_RING_F_INDIRECT_DESC = 1L << 28;
     public static final long VIRTIO_RING_F_EVENT_IDX = 1L << 29;
     public static final long VIRTIO_F_VERSION_1 = 1L << 32;
+    /** Offered only when {@link #setPackedRing} asks for it; the engine serves either layout. */
+    public static final long VIRTIO_F_RING_PACKED = 1L << 34;
     /** What the device offers. Linux acks SIZE and MULTIPORT (never EMERG_WRITE, which a driver may use
      *  without acking it). */
     public static final long FEATURES = VIRTIO_F_VERSION_1 | VIRTIO_CONSOLE_F_SIZE | VIRTIO_CONSOLE_F_MULTIPORT
@@ -66,6 +68,8 @@ public final class ConsoleDevice implements VirtioDevice {
     private static final int EMERGENCY_CAPACITY = 4096;
 
     private final String name;
+    /** Worker only: the device area of the inflight buffer, or null (see {@link #stateBuffer}). */
+    private UnsafeBuffer state;
     private final int maxPorts;
     /** Indexed by port number; null where no port exists. Written under {@link #registry} (add, remove), read
      *  by any thread. */
@@ -85,6 +89,7 @@ public final class ConsoleDevice implements VirtioDevice {
     private volatile IntConsumer emergencySink;
     private volatile int emergencyPort = -1;
     private volatile ResizeOrder resizeOrder = ResizeOrder.ROWS_COLS;
+    private volatile boolean packedRing;
     private volatile boolean emergencyDropLogged;
     private final HostEvents.Handler hostEventHandler = this::onHostEvent;
     private volatile DeviceContext context;
@@ -375,6 +380,12 @@ public final class ConsoleDevice implements VirtioDevice {
         return port(nr).policy;
     }
 
+    /** Offer VIRTIO_F_RING_PACKED besides {@link #FEATURES} (default: no, split rings only). Set it before the
+     *  vhost-user server starts: a frontend connection reads the offer when it begins. */
+    public void setPackedRing(final boolean offer) {
+        packedRing = offer;
+    }
+
     /** Field order of RESIZE payloads (default: what Linux reads). */
     public void setResizeOrder(final ResizeOrder order) {
         resizeOrder = Objects.requireNonNull(order, "order");
@@ -418,7 +429,7 @@ public final class ConsoleDevice implements VirtioDevice {
 
     @Override
     public long deviceFeatures() {
-        return FEATURES;
+        return packedRing ? FEATURES | VIRTIO_F_RING_PACKED : FEATURES;
     }
 
     @Override
@@ -544,6 +555,16 @@ public final class ConsoleDevice implements VirtioDevice {
             // does this at DRIVER_OK).
             setGuestConnected(port0, true);
         }
+        final int nr = QueueLayout.portOf(index);
+        final Port port = nr >= 0 && nr < maxPorts ? ports.get(nr) : null;
+        if (port != null && !QueueLayout.isRx(index)) {
+            // INFLIGHT_SHMFD: record how far guest output got, and count it as taken only once the host peer has
+            // it, so that a bridge started on the same buffer after this one died neither loses nor repeats it.
+            final Virtqueue queue = context.queue(index);
+            final boolean exact = queue.tracksInflight();
+            queue.setDeliveryTracking(exact);
+            port.channel.setExactDelivery(exact && !port.isConsole()); // a console drops what does not fit
+        }
         // Kicks may have been missed while the ring was stopped; look at it now.
         serviceQueue(index);
     }
@@ -587,6 +608,84 @@ public final class ConsoleDevice implements VirtioDevice {
         return work;
     }
 
+    // ------------------------------------------------------------------ state across a restart (INFLIGHT_SHMFD)
+
+    /** "VSBC", little-endian: the device area holds this device's state. */
+    private static final int STATE_MAGIC = 0x43425356;
+    private static final int STATE_VERSION = 1;
+    private static final int STATE_PORTS = 16;
+    private static final int STATE_ADDED = 1;
+    private static final int STATE_READY = 2;
+    private static final int STATE_OPEN = 4;
+
+    /**
+     * The control-plane state the guest's driver built up (DEVICE_READY, each port's PORT_READY and PORT_OPEN)
+     * lives in this process only; the driver never repeats it. With an inflight buffer it is kept there too, so a
+     * bridge started after this one died knows which ports the guest has open: {@code u32 magic; u16 version;
+     * u16 max_nr_ports; u8 driver_ready; ...;} then one byte per port at 16 (1 added, 2 ready, 4 open).
+     */
+    @Override
+    public void stateBuffer(final UnsafeBuffer buffer) {
+        state = buffer;
+        if (buffer == null) {
+            return;
+        }
+        if (buffer.getInt(0) != STATE_MAGIC || buffer.getShort(4) != STATE_VERSION
+            || (buffer.getShort(6) & 0xffff) != maxPorts || buffer.capacity() < STATE_PORTS + maxPorts) {
+            if (buffer.capacity() < STATE_PORTS + maxPorts) {
+                state = null;
+                return;
+            }
+            buffer.setMemory(0, STATE_PORTS + maxPorts, (byte) 0);
+            buffer.putShort(4, (short) STATE_VERSION);
+            buffer.putShort(6, (short) maxPorts);
+            buffer.putIntVolatile(0, STATE_MAGIC);
+            saveState();
+            return;
+        }
+        if (buffer.getByte(8) == 0 || driverReady) {
+            saveState(); // nothing to take over (or this process already knows better)
+            return;
+        }
+        driverReady = true;
+        int ready = 0;
+        int open = 0;
+        for (int nr = 0; nr < maxPorts; nr++) {
+            final Port port = ports.get(nr);
+            if (port == null) {
+                continue;
+            }
+            final int flags = buffer.getByte(STATE_PORTS + nr);
+            port.added = (flags & STATE_ADDED) != 0;
+            port.ready = (flags & STATE_READY) != 0;
+            ready += port.ready ? 1 : 0;
+            if ((flags & STATE_OPEN) != 0) {
+                setGuestConnected(port, true);
+                open++;
+            }
+        }
+        final int r = ready;
+        final int o = open;
+        LOG.info(() -> name + ": device state from a previous backend: driver ready, " + r + " port(s) ready, " + o
+            + " open in the guest");
+        saveState();
+    }
+
+    /** Worker: write the control-plane state into the state buffer, if there is one. */
+    private void saveState() {
+        final UnsafeBuffer b = state;
+        if (b == null) {
+            return;
+        }
+        for (int nr = 0; nr < maxPorts; nr++) {
+            final Port port = ports.get(nr);
+            final int flags = port == null ? 0 : (port.added ? STATE_ADDED : 0) | (port.ready ? STATE_READY : 0)
+                | (port.guestConnected ? STATE_OPEN : 0);
+            b.putByte(STATE_PORTS + nr, (byte) flags);
+        }
+        b.putByteVolatile(8, (byte) (driverReady ? 1 : 0));
+    }
+
     @Override
     public void reset() {
         for (int nr = 0; nr < maxPorts; nr++) {
@@ -606,6 +705,7 @@ public final class ConsoleDevice implements VirtioDevice {
         }
         driverReady = false;
         drainRemovals();
+        saveState();
         retryCount = 0;
         retryControlTx = false;
         final int dropped = outbox.clear();
@@ -687,6 +787,7 @@ public final class ConsoleDevice implements VirtioDevice {
         int work = 0;
         if ((bits & HostEvents.ADDED) != 0 && multiport && driverReady && !port.added) {
             port.added = true;
+            saveState();
             queueControl(nr, ControlMessage.PORT_ADD, 1);
             work++;
         }
@@ -804,7 +905,7 @@ public final class ConsoleDevice implements VirtioDevice {
             if (port.holding && chain.head() != port.heldHead) {
                 port.dropHeld();
             }
-            final long start = port.holding ? port.heldOffset : 0;
+            final long start = port.holding ? port.heldOffset : queue.resumeOffset(chain.head());
             final long total = chain.readableLength();
             if (chain.writableLength() > 0 && !port.badTxLogged) {
                 // A transmitq buffer is device-readable only (virtio 1.x 5.3.6.1); writable parts are left alone.
@@ -822,6 +923,7 @@ public final class ConsoleDevice implements VirtioDevice {
                         port.holding = true;
                         port.heldHead = chain.head();
                         port.heldOffset = reached;
+                        queue.noteDelivered(chain.head(), reached);
                         break;
                     }
                     dropped += total - reached;
@@ -1019,6 +1121,14 @@ public final class ConsoleDevice implements VirtioDevice {
     }
 
     private void handleControl(final int id, final int event, final int value) {
+        try {
+            handleControlMessage(id, event, value);
+        } finally {
+            saveState();
+        }
+    }
+
+    private void handleControlMessage(final int id, final int event, final int value) {
         switch (event) {
             case ControlMessage.DEVICE_READY:
                 if (value != 1) {
@@ -1219,6 +1329,7 @@ public final class ConsoleDevice implements VirtioDevice {
                 }
                 port.added = false;
                 port.ready = false;
+                saveState();
             } finally {
                 removal.done.complete(port.spec);
             }

@@ -24,4 +24,12 @@ public interface PortChannel {
 
     /** Host to guest: true when {@link #readFromHost} would return data. */
     boolean hasDataFromHost();
+
+    /**
+     * Guest to host: from now on, count bytes as taken only once they reached the host peer (the kernel), not a
+     * buffer of this process, where the channel can; the device records delivery for a restarted process
+     * (INFLIGHT_SHMFD). A channel that cannot keeps its buffering; the default does nothing.
+     */
+    default void setExactDelivery(final boolean on) {
+    }
 }

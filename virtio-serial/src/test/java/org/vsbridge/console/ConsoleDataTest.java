@@ -48,62 +48,79 @@ class ConsoleDataTest {
         h.collect(QueueLayout.CONTROL_RX);
     }
 
+    private static long features(final boolean eventIdx) {
+        return eventIdx ? ConsoleHarness.LINUX_FEATURES : ConsoleHarness.LINUX_FEATURES & ~VhostUserClient.F_EVENT_IDX;
+    }
+
     @ParameterizedTest(name = "event_idx={0}")
     @ValueSource(booleans = {true, false})
     void bytesBothWaysKeepTheirChecksum(final boolean eventIdx) throws Exception {
-        final long features = eventIdx ? ConsoleHarness.LINUX_FEATURES
-            : ConsoleHarness.LINUX_FEATURES & ~VhostUserClient.F_EVENT_IDX;
-        try (ConsoleHarness h = new ConsoleHarness(dir, 4, PORTS, 4 << 20, features)) {
-            h.device.hostConnected(1, true);
-            bringUp(h);
-            h.sendControl(1, ControlMessage.PORT_OPEN, 1);
-            assertEquals("1 open", h.nextEvent());
-            final int tx = QueueLayout.txQueue(1);
-            final int rx = QueueLayout.rxQueue(1);
-
-            // Guest to host: 1 MiB in chains of odd sizes (two descriptors each), at most a ring's worth in flight.
-            final byte[] out = random(1 << 20, 1);
-            int at = 0;
-            int chunk = 1;
-            while (at < out.length) {
-                while (h.inFlight(tx) < ConsoleHarness.RING_SIZE / 2 && at < out.length) {
-                    final int n = Math.min(chunk, out.length - at);
-                    h.postReadable(tx, out, at, n, true);
-                    at += n;
-                    chunk = chunk * 7 % ConsoleHarness.PAGE + 1;
-                }
-                for (final byte[] used : h.awaitAllUsed(tx)) {
-                    assertEquals(0, used.length, "transmit chains are used with length 0");
-                }
-            }
-            final TestChannel channel = h.channels[1];
-            assertEquals(out.length, channel.toHostCount());
-            assertEquals(crc(out), crc(channel.hostRead(out.length)));
-            assertTrue(channel.flushes() > 0, "flushToHost was called");
-
-            // Host to guest: 1 MiB written by the host at once; the guest posts page buffers a few at a time.
-            final byte[] in = random(1 << 20, 2);
-            channel.hostWrite(in);
-            h.device.hostDataAvailable(1);
-            final ByteArrayOutputStream received = new ByteArrayOutputStream();
-            int chains = 0;
-            while (received.size() < in.length) {
-                h.postWritable(rx, 8);
-                for (final byte[] used : h.awaitAllUsed(rx)) {
-                    received.write(used);
-                    chains++;
-                }
-            }
-            assertEquals(in.length, received.size());
-            assertEquals(crc(in), crc(received.toByteArray()));
-            // One used entry per chain with its total length: full pages.
-            assertEquals(in.length / ConsoleHarness.PAGE, chains);
-
-            final PortCounters counters = h.device.counters(1);
-            assertEquals(out.length, counters.bytesToHost());
-            assertEquals(in.length, counters.bytesFromHost());
-            assertEquals(0, counters.bytesDropped());
+        try (ConsoleHarness h = new ConsoleHarness(dir, 4, PORTS, 4 << 20, features(eventIdx))) {
+            bytesBothWays(h);
         }
+    }
+
+    @ParameterizedTest(name = "packed, event_idx={0}")
+    @ValueSource(booleans = {true, false})
+    void bytesBothWaysOverPackedRings(final boolean eventIdx) throws Exception {
+        try (ConsoleHarness h = new ConsoleHarness(dir, 4, PORTS, 4 << 20, features(eventIdx),
+            QueueLayout.queueCount(4), true)) {
+            assertEquals(VhostUserClient.F_RING_PACKED, h.acked & VhostUserClient.F_RING_PACKED, "packed acked");
+            bytesBothWays(h);
+        }
+    }
+
+    /** Port 1 open, 1 MiB guest to host in chains of odd sizes, 1 MiB host to guest in pages. */
+    private static void bytesBothWays(final ConsoleHarness h) throws Exception {
+        h.device.hostConnected(1, true);
+        bringUp(h);
+        h.sendControl(1, ControlMessage.PORT_OPEN, 1);
+        assertEquals("1 open", h.nextEvent());
+        final int tx = QueueLayout.txQueue(1);
+        final int rx = QueueLayout.rxQueue(1);
+
+        // Guest to host: 1 MiB in chains of odd sizes (two descriptors each), at most a ring's worth in flight.
+        final byte[] out = random(1 << 20, 1);
+        int at = 0;
+        int chunk = 1;
+        while (at < out.length) {
+            while (h.inFlight(tx) < ConsoleHarness.RING_SIZE / 2 && at < out.length) {
+                final int n = Math.min(chunk, out.length - at);
+                h.postReadable(tx, out, at, n, true);
+                at += n;
+                chunk = chunk * 7 % ConsoleHarness.PAGE + 1;
+            }
+            for (final byte[] used : h.awaitAllUsed(tx)) {
+                assertEquals(0, used.length, "transmit chains are used with length 0");
+            }
+        }
+        final TestChannel channel = h.channels[1];
+        assertEquals(out.length, channel.toHostCount());
+        assertEquals(crc(out), crc(channel.hostRead(out.length)));
+        assertTrue(channel.flushes() > 0, "flushToHost was called");
+
+        // Host to guest: 1 MiB written by the host at once; the guest posts page buffers a few at a time.
+        final byte[] in = random(1 << 20, 2);
+        channel.hostWrite(in);
+        h.device.hostDataAvailable(1);
+        final ByteArrayOutputStream received = new ByteArrayOutputStream();
+        int chains = 0;
+        while (received.size() < in.length) {
+            h.postWritable(rx, 8);
+            for (final byte[] used : h.awaitAllUsed(rx)) {
+                received.write(used);
+                chains++;
+            }
+        }
+        assertEquals(in.length, received.size());
+        assertEquals(crc(in), crc(received.toByteArray()));
+        // One used entry per chain with its total length: full pages.
+        assertEquals(in.length / ConsoleHarness.PAGE, chains);
+
+        final PortCounters counters = h.device.counters(1);
+        assertEquals(out.length, counters.bytesToHost());
+        assertEquals(in.length, counters.bytesFromHost());
+        assertEquals(0, counters.bytesDropped());
     }
 
     @Test

@@ -50,6 +50,15 @@ class ConsoleDeviceConfigTest {
     }
 
     @Test
+    void offersThePackedRingOnlyWhenAskedTo() {
+        final ConsoleDevice device = device(4, List.of(new PortSpec(0, "con0", null, true)));
+        device.setPackedRing(true);
+        assertEquals(ConsoleDevice.FEATURES | (1L << 34), device.deviceFeatures());
+        device.setPackedRing(false);
+        assertEquals(ConsoleDevice.FEATURES, device.deviceFeatures());
+    }
+
+    @Test
     void configIsTwelveLittleEndianBytes() {
         final ConsoleDevice device = device(0x1FF, List.of());
         assertEquals(12, device.configSize());

@@ -19,7 +19,9 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.vsbridge.vhost.server.VhostUserServer;
+import org.vsbridge.vhost.testing.DriverRing;
 import org.vsbridge.vhost.testing.TestGuestMemory;
+import org.vsbridge.vhost.testing.TestPackedRing;
 import org.vsbridge.vhost.testing.TestRing;
 import org.vsbridge.vhost.testing.VhostUserClient;
 
@@ -56,7 +58,11 @@ final class ConsoleHarness implements AutoCloseable {
     final ConsoleDevice device;
     final VhostUserServer server;
     VhostUserClient client;
+    /** The split rings, for tests that look at used indexes; null in a packed harness. */
     TestRing[] rings;
+    /** The rings as the harness drives them, split or packed. */
+    private DriverRing[] driverRings;
+    private final boolean packed;
     final TestChannel[] channels;
     /** "nr open" / "nr closed", in the order the device reported them. */
     final BlockingQueue<String> events = new LinkedBlockingQueue<>();
@@ -69,37 +75,56 @@ final class ConsoleHarness implements AutoCloseable {
 
     ConsoleHarness(final Path dir, final int maxPorts, final List<PortSpec> ports, final int channelCapacity,
                    final long wanted) throws IOException {
-        this(dir, maxPorts, ports, channelCapacity, wanted, QueueLayout.queueCount(maxPorts));
+        this(dir, maxPorts, ports, channelCapacity, wanted, QueueLayout.queueCount(maxPorts), false);
     }
 
     /** {@code ringCount}: how many queues the "driver" sets up (2 without MULTIPORT). */
     ConsoleHarness(final Path dir, final int maxPorts, final List<PortSpec> ports, final int channelCapacity,
                    final long wanted, final int ringCount) throws IOException {
+        this(dir, maxPorts, ports, channelCapacity, wanted, ringCount, false);
+    }
+
+    /** {@code packed}: the device offers VIRTIO_F_RING_PACKED and the "driver" acks it (with {@code wanted}) and
+     *  uses packed rings. */
+    ConsoleHarness(final Path dir, final int maxPorts, final List<PortSpec> ports, final int channelCapacity,
+                   final long wanted, final int ringCount, final boolean packed) throws IOException {
+        this.packed = packed;
         mem = new TestGuestMemory(64L << 20);
         channels = new TestChannel[maxPorts];
         device = new ConsoleDevice("console-test", maxPorts, ports, nr -> {
             channels[nr] = new TestChannel(channelCapacity);
             return channels[nr];
         }, (port, open) -> events.add(port.nr() + (open ? " open" : " closed")));
+        device.setPackedRing(packed);
         server = new VhostUserServer("console-test", dir.resolve("console.sock"), device);
         server.start();
         this.socket = dir.resolve("console.sock");
-        this.wanted = wanted;
+        this.wanted = packed ? wanted | VhostUserClient.F_RING_PACKED : wanted;
         this.channelCapacity = channelCapacity;
         connect(ringCount);
     }
 
     private void connect(final int ringCount) throws IOException {
         client = VhostUserClient.connect(socket);
-        rings = new TestRing[ringCount];
+        newRings(ringCount);
+        acked = client.negotiateLikeQemu(mem, wanted, device.queueCount(), driverRings);
+    }
+
+    private void newRings(final int ringCount) throws IOException {
+        driverRings = new DriverRing[ringCount];
+        rings = packed ? null : new TestRing[ringCount];
         buffers.clear();
         pools.clear();
         for (int i = 0; i < ringCount; i++) {
-            rings[i] = new TestRing(mem, i, RING_SIZE);
+            if (packed) {
+                driverRings[i] = new TestPackedRing(mem, i, RING_SIZE);
+            } else {
+                rings[i] = new TestRing(mem, i, RING_SIZE);
+                driverRings[i] = rings[i];
+            }
             buffers.add(new HashMap<>());
             pools.add(new ArrayDeque<>());
         }
-        acked = client.negotiateLikeQemu(mem, wanted, device.queueCount(), rings);
     }
 
     /** Hot-add a port with a fresh test channel (QMP device_add). */
@@ -117,20 +142,14 @@ final class ConsoleHarness implements AutoCloseable {
         if (client.setMemTable(mem) != 0) {
             throw new IOException("SET_MEM_TABLE after reset refused");
         }
-        for (final TestRing ring : rings) {
+        for (final DriverRing ring : driverRings) {
             ring.close();
         }
-        final int ringCount = rings.length;
-        rings = new TestRing[ringCount];
-        buffers.clear();
-        pools.clear();
         client.requestOk(VhostUserClient.SET_FEATURES, VhostUserClient.u64(acked));
-        for (int i = 0; i < ringCount; i++) {
-            rings[i] = new TestRing(mem, i, RING_SIZE);
-            rings[i].useEventIdx((acked & VhostUserClient.F_EVENT_IDX) != 0);
-            buffers.add(new HashMap<>());
-            pools.add(new ArrayDeque<>());
-            client.setUpRing(mem, rings[i]);
+        newRings(driverRings.length);
+        for (final DriverRing ring : driverRings) {
+            ring.useEventIdx((acked & VhostUserClient.F_EVENT_IDX) != 0);
+            client.setUpRing(mem, ring);
         }
         for (int i = 0; i < device.queueCount(); i++) {
             client.requestOk(VhostUserClient.SET_VRING_ENABLE, VhostUserClient.state(i, 1));
@@ -140,17 +159,17 @@ final class ConsoleHarness implements AutoCloseable {
     /** The frontend disconnects and a new one connects to the same server and device (fresh rings). */
     void reconnect() throws IOException {
         client.close();
-        for (final TestRing ring : rings) {
+        for (final DriverRing ring : driverRings) {
             ring.close();
         }
-        connect(rings.length);
+        connect(driverRings.length);
     }
 
     @Override
     public void close() throws IOException {
         client.close();
         server.close();
-        for (final TestRing ring : rings) {
+        for (final DriverRing ring : driverRings) {
             ring.close();
         }
         mem.close();
@@ -165,7 +184,7 @@ final class ConsoleHarness implements AutoCloseable {
 
     /** Post {@code count} PAGE_SIZE device-writable buffers on {@code queue} and kick as Linux would. */
     void postWritable(final int queue, final int count) {
-        final TestRing ring = rings[queue];
+        final DriverRing ring = driverRings[queue];
         final int old = ring.availIdx();
         for (int i = 0; i < count; i++) {
             final long gpa = page(queue);
@@ -180,7 +199,7 @@ final class ConsoleHarness implements AutoCloseable {
         if (length > PAGE) {
             throw new IllegalArgumentException("one page per chain");
         }
-        final TestRing ring = rings[queue];
+        final DriverRing ring = driverRings[queue];
         final int old = ring.availIdx();
         final long gpa = page(queue);
         mem.write(gpa, data, offset, length);
@@ -198,7 +217,7 @@ final class ConsoleHarness implements AutoCloseable {
     /** Used entries of {@code queue} since the last look, with the bytes the device wrote into each. */
     List<byte[]> collect(final int queue) {
         final List<byte[]> out = new ArrayList<>();
-        for (final TestRing.Used used : rings[queue].collectUsed()) {
+        for (final TestRing.Used used : driverRings[queue].collectUsed()) {
             final long[] buffer = buffers.get(queue).remove(used.id());
             if (buffer == null) {
                 throw new AssertionError("queue " + queue + ": device used id " + used.id() + " that is not in flight");
@@ -223,9 +242,9 @@ final class ConsoleHarness implements AutoCloseable {
     void sendControl(final int id, final int event, final int value) throws IOException {
         final byte[] msg = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN)
             .putInt(id).putShort((short) event).putShort((short) value).array();
-        final TestRing ring = rings[QueueLayout.CONTROL_TX];
+        final DriverRing ring = driverRings[QueueLayout.CONTROL_TX];
         postReadable(QueueLayout.CONTROL_TX, msg, 0, msg.length, true);
-        assertTrue(ring.awaitUsedIdx(ring.availIdx(), TIMEOUT_MS),
+        assertTrue(ring.awaitPostedUsed(TIMEOUT_MS),
             "device did not use control message " + ControlMessage.eventName(event) + "(" + id + "," + value + ")");
         for (final byte[] used : collect(QueueLayout.CONTROL_TX)) {
             assertEquals(0, used.length, "control transmit buffers are used with length 0");
@@ -246,7 +265,7 @@ final class ConsoleHarness implements AutoCloseable {
     /** Wait for {@code count} control messages on the control receiveq, one per buffer. */
     List<Msg> readControl(final int count) throws IOException {
         final List<Msg> out = new ArrayList<>();
-        final TestRing ring = rings[QueueLayout.CONTROL_RX];
+        final DriverRing ring = driverRings[QueueLayout.CONTROL_RX];
         final long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(TIMEOUT_MS);
         while (out.size() < count) {
             for (final byte[] bytes : collect(QueueLayout.CONTROL_RX)) {
@@ -286,8 +305,8 @@ final class ConsoleHarness implements AutoCloseable {
 
     /** Wait until the device used every chain in flight on {@code queue}; returns the used entries. */
     List<byte[]> awaitAllUsed(final int queue) throws IOException {
-        final TestRing ring = rings[queue];
-        assertTrue(ring.awaitUsedIdx(ring.availIdx(), TIMEOUT_MS), "queue " + queue + " not fully used: "
+        final DriverRing ring = driverRings[queue];
+        assertTrue(ring.awaitPostedUsed(TIMEOUT_MS), "queue " + queue + " not fully used: "
             + inFlight(queue) + " chains in flight");
         return collect(queue);
     }

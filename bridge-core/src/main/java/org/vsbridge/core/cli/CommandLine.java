@@ -31,6 +31,8 @@ public final class CommandLine {
                                   (default 1000; 0 = connect once)
           --resize-order ORDER    RESIZE payload field order: rows-cols (default, what Linux reads)
                                   or cols-rows (the virtio spec's text)
+          --packed-ring           offer VIRTIO_F_RING_PACKED: a frontend that acks it gets packed
+                                  virtqueues (default: split virtqueues only)
           --emergency-chardev ID  chardev that receives emerg_wr bytes (default: the console port's)
           --chardev SPEC          a chardev in QEMU's -chardev syntax, repeatable:
                                     socket,id=ID,path=PATH[,server=on][,wait=off]
@@ -91,6 +93,7 @@ public final class CommandLine {
         long reconnectMs = VhostOptions.DEFAULT_RECONNECT_MS;
         org.vsbridge.console.ResizeOrder resizeOrder = org.vsbridge.console.ResizeOrder.ROWS_COLS;
         String emergencyChardev = null;
+        boolean packedRing = false;
         boolean help = false;
         boolean version = false;
         Level logLevel = Level.INFO;
@@ -109,6 +112,12 @@ public final class CommandLine {
             switch (arg) {
                 case "help", "h" -> help = true;
                 case "version" -> version = true;
+                case "packed-ring" -> {
+                    if (value != null) {
+                        throw new UsageException("option --packed-ring takes no value (got '" + value + "')");
+                    }
+                    packedRing = true;
+                }
                 case "socket-path", "chardev", "device", "qmp", "max-ports", "log-level", "object", "socket-mode",
                     "reconnect-ms", "resize-order", "emergency-chardev" -> {
                     if (value == null) {
@@ -191,7 +200,7 @@ public final class CommandLine {
             }
         }
         return new Parsed(new BridgeConfig(first.socketPath(), chardevs, first.devices(), qmp, first.maxPorts(),
-            objects, new VhostOptions(client, reconnectMs, resizeOrder, emergencyChardev),
+            objects, new VhostOptions(client, reconnectMs, resizeOrder, emergencyChardev, packedRing),
             List.copyOf(groups.subList(1, groups.size()))), false, false, logLevel);
     }
 

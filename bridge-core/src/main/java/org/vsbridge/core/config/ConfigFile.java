@@ -56,7 +56,8 @@ import org.vsbridge.core.qmp.QmpAddress;
  * {@code line:column}.
  *
  * <p>Merging ({@link #merge}): options on the command line win. A scalar given there ({@code --socket-path},
- * {@code --max-ports}, {@code --log-level}, {@code --log-file}) replaces the file's; a list given there (one or
+ * {@code --max-ports}, {@code --log-level}, {@code --log-file}, and each vhost option such as
+ * {@code --packed-ring}) replaces the file's; a list given there (one or
  * more {@code --chardev}, {@code --device}, {@code --qmp}) replaces the file's whole list of that kind; lists
  * not given there are kept from the file.
  */
@@ -73,7 +74,7 @@ public final class ConfigFile {
     }
 
     private static final Set<String> KEYS = Set.of("socket-path", "max-ports", "log-level", "log-file", "chardevs",
-        "devices", "qmp", "socket-mode", "reconnect-ms", "resize-order", "emergency-chardev");
+        "devices", "qmp", "socket-mode", "reconnect-ms", "resize-order", "emergency-chardev", "packed-ring");
     private static final Set<String> DEVICE_KEYS = Set.of("driver", "chardev", "name", "id", "nr", "cols", "rows",
         "policy");
     private static final ObjectMapper JSON = JsonMapper.builder()
@@ -153,16 +154,14 @@ public final class ConfigFile {
                     if (!mode.equals("server") && !mode.equals("client")) {
                         throw error(key, "expected server or client, got '" + mode + "'");
                     }
-                    vhost = new org.vsbridge.core.cli.VhostOptions(mode.equals("client"), vhost.reconnectMs(),
-                        vhost.resizeOrder(), vhost.emergencyChardev());
+                    vhost = vhost.withClient(mode.equals("client"));
                 }
                 case "reconnect-ms" -> {
                     final int ms = integer(key);
                     if (ms < 0) {
                         throw error(key, "expected milliseconds >= 0, got " + ms);
                     }
-                    vhost = new org.vsbridge.core.cli.VhostOptions(vhost.client(), ms, vhost.resizeOrder(),
-                        vhost.emergencyChardev());
+                    vhost = vhost.withReconnectMs(ms);
                 }
                 case "resize-order" -> {
                     final org.vsbridge.console.ResizeOrder order;
@@ -171,11 +170,10 @@ public final class ConfigFile {
                     } catch (final IllegalArgumentException e) {
                         throw error(key, e.getMessage());
                     }
-                    vhost = new org.vsbridge.core.cli.VhostOptions(vhost.client(), vhost.reconnectMs(), order,
-                        vhost.emergencyChardev());
+                    vhost = vhost.withResizeOrder(order);
                 }
-                case "emergency-chardev" -> vhost = new org.vsbridge.core.cli.VhostOptions(vhost.client(),
-                    vhost.reconnectMs(), vhost.resizeOrder(), nonEmpty(key));
+                case "emergency-chardev" -> vhost = vhost.withEmergencyChardev(nonEmpty(key));
+                case "packed-ring" -> vhost = vhost.withPackedRing(bool(key));
                 case "chardevs" -> chardevs = chardevs();
                 case "devices" -> devices = devices();
                 case "qmp" -> qmp = qmp();
@@ -351,6 +349,14 @@ public final class ConfigFile {
         return s;
     }
 
+    private boolean bool(final String key) throws UsageException {
+        final JsonToken token = parser.currentToken();
+        if (token != JsonToken.VALUE_TRUE && token != JsonToken.VALUE_FALSE) {
+            throw error(key, "expected a boolean, got " + describe(token));
+        }
+        return token == JsonToken.VALUE_TRUE;
+    }
+
     private int integer(final String key) throws IOException, UsageException {
         if (parser.currentToken() != JsonToken.VALUE_NUMBER_INT) {
             throw error(key, "expected an integer, got " + describe(parser.currentToken()));
@@ -414,7 +420,7 @@ public final class ConfigFile {
             !commandLine.qmp().isEmpty() ? commandLine.qmp() : file.qmp(),
             commandLine.maxPorts() > 0 ? commandLine.maxPorts() : file.maxPorts(),
             !commandLine.objects().isEmpty() ? commandLine.objects() : file.objects(),
-            commandLine.vhost().equals(org.vsbridge.core.cli.VhostOptions.DEFAULT) ? file.vhost() : commandLine.vhost(),
+            commandLine.vhost().over(file.vhost()),
             commandLine.moreDevices());
     }
 

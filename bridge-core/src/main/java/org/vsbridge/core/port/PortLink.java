@@ -102,6 +102,13 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     private long deferred;
     /** Written by the worker only; read by QMP. */
     private volatile long directBytes;
+    /** Set by the worker (see {@link #setExactDelivery}); read by the event loop. */
+    private volatile boolean exact;
+    /** Set by the event loop: the current connection takes direct output (exact delivery waits for it). */
+    private volatile boolean directCapable;
+    private final Runnable writableCheck = this::checkWritable;
+    private final AtomicBoolean writableWatch = new AtomicBoolean();
+    private static final long WRITABLE_POLL_US = 200;
 
     public PortLink(final PortSpec port, final int toHostCapacity, final int fromHostCapacity) {
         this.port = port;
@@ -206,6 +213,15 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         assert batch == BATCH_RING || outputState.get() == WRITING : "port " + port.nr() + ": batch mode " + batch
             + " without the output (state " + outputState.get() + ")";
         int n = 0;
+        if (exact && directCapable) {
+            if (batch == BATCH_DIRECT) {
+                return writeExact(address, length);
+            }
+            // Exact delivery never parks bytes in the ring: wait until the event loop hands the socket back
+            // (flushToHost schedules it; it wakes the worker once the output is free).
+            toHostBlocked = true;
+            return 0;
+        }
         if (batch == BATCH_DIRECT) {
             n = takeDirect(address, length);
             while (n < length && batch == BATCH_DIRECT) {
@@ -225,6 +241,53 @@ public final class PortLink implements PortChannel, ChardevFrontend {
             toHostBlocked = true;
         }
         return n;
+    }
+
+    /**
+     * Worker, holding WRITING with the ring empty, exact delivery: write now and report only what the socket took,
+     * so that the device completes a descriptor only once its bytes are in the kernel. When the socket is full,
+     * the event loop watches it and wakes the worker (hostSpaceAvailable) once it takes bytes again.
+     */
+    private int writeExact(final long address, final int length) {
+        int written;
+        try {
+            written = direct.write(address, length);
+        } catch (final IOException e) {
+            written = 0;
+            directFailed = true; // the event loop will see the peer leave; the device then drops or holds
+            LOG.log(Level.FINE, () -> "port " + port.nr() + ": direct write failed: " + e.getMessage());
+        }
+        directBytes += written;
+        if (written < length && !directFailed) {
+            toHostBlocked = true;
+            if (!writableWatch.getAndSet(true)) {
+                chardev.eventLoop().execute(writableCheck);
+            }
+        }
+        return written;
+    }
+
+    /** Event loop: wake the worker once the direct socket takes bytes again (exact delivery). */
+    private void checkWritable() {
+        final DirectOutput d = direct; // changed by this thread only
+        if (d == null || d.writable()) {
+            writableWatch.set(false);
+            toHostBlocked = false;
+            device.hostSpaceAvailable(port.nr());
+            return;
+        }
+        chardev.eventLoop().schedule(writableCheck, WRITABLE_POLL_US, TimeUnit.MICROSECONDS);
+    }
+
+    /**
+     * Worker: exact delivery on or off. On, a descriptor's bytes count as taken only once the socket took them
+     * (direct output; the ring is not used while direct output runs), so that a device that records delivery
+     * (INFLIGHT_SHMFD) loses and repeats nothing when the process dies. Chardevs without direct output still go
+     * through the ring.
+     */
+    @Override
+    public void setExactDelivery(final boolean on) {
+        exact = on;
     }
 
     /** Worker: the first write of a batch; takes the output for direct writes when it is free. */
@@ -424,6 +487,11 @@ public final class PortLink implements PortChannel, ChardevFrontend {
             // Direct output resumes only when the socket has nothing of ours queued (else the worker's bytes would
             // overtake it); otherwise the next drain looks again.
             if (chardevFull || toHost.available() > 0 || direct == null || directFailed || !c.outputIdle()) {
+                if (toHostBlocked && direct != null && !directFailed && !chardevFull && toHost.available() == 0) {
+                    // A worker waits for the socket (exact delivery) behind bytes Netty still holds: nothing else
+                    // will call us when they are out, so look again shortly.
+                    c.eventLoop().schedule(drainTask, WRITABLE_POLL_US, TimeUnit.MICROSECONDS);
+                }
                 break;
             }
             outputState.set(IDLE);
@@ -434,7 +502,9 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         }
         // Not only "freed": the worker may have found the ring full just before this loop emptied it, and set the
         // flag after; its flushToHost then schedules this drain, which must wake it although it freed nothing.
-        if (toHostBlocked && (freed || toHost.available() < toHost.capacity())) {
+        // An exact-delivery worker waits for the output itself, not for ring room: wake it once the output is free.
+        final boolean waitsForOutput = exact && directCapable && outputState.get() == LOOP;
+        if (toHostBlocked && !waitsForOutput && (freed || toHost.available() < toHost.capacity())) {
             toHostBlocked = false;
             device.hostSpaceAvailable(port.nr());
         }
@@ -461,6 +531,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         if (c != null && !detached && c.isOpen()) {
             direct = c.openDirectOutput();
         }
+        directCapable = direct != null;
         directFailed = false;
         drainToHost();
     }
@@ -494,6 +565,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
 
     /** Event loop, holding LOOP: close the direct socket, if any. */
     private void releaseDirect() {
+        directCapable = false;
         if (direct != null) {
             direct.close();
             direct = null;

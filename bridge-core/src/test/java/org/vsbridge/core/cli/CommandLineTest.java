@@ -1,6 +1,7 @@
 package org.vsbridge.core.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -30,6 +31,22 @@ class CommandLineTest {
         assertEquals(new DeviceSpec(false, "c1", "org.a", "port1", 3), config.devices().get(0));
         assertEquals(4444, config.qmp().get(0).port());
         assertEquals(8, config.maxPorts());
+    }
+
+    @Test
+    void packedRingIsAFlagOffByDefault() throws UsageException {
+        final String[] base = {"--socket-path", "x", "--chardev", "null,id=a", "--device", "virtconsole,chardev=a"};
+        assertFalse(CommandLine.parse(base).config().vhost().packedRing());
+        assertFalse(CommandLine.parse(new String[0]).config().vhost().packedRing(), "embedded default: split only");
+        final String[] packed = java.util.Arrays.copyOf(base, base.length + 1);
+        packed[base.length] = "--packed-ring";
+        assertTrue(CommandLine.parse(packed).config().vhost().packedRing());
+        packed[base.length] = "-packed-ring";
+        assertTrue(CommandLine.parse(packed).config().vhost().packedRing(), "one dash, as every option");
+        packed[base.length] = "--packed-ring=on";
+        assertEquals("option --packed-ring takes no value (got 'on')",
+            assertThrows(UsageException.class, () -> CommandLine.parse(packed)).getMessage());
+        assertTrue(CommandLine.USAGE.contains("--packed-ring"));
     }
 
     @Test

@@ -1,6 +1,7 @@
 package org.vsbridge.core.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -14,10 +15,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vsbridge.chardev.ChardevKind;
 import org.vsbridge.chardev.ChardevOptions;
+import org.vsbridge.console.ResizeOrder;
 import org.vsbridge.core.cli.BridgeConfig;
+import org.vsbridge.core.cli.CommandLine;
 import org.vsbridge.core.cli.DeviceSpec;
 import org.vsbridge.core.cli.PortPlan;
 import org.vsbridge.core.cli.UsageException;
+import org.vsbridge.core.cli.VhostOptions;
 import org.vsbridge.core.qmp.QmpAddress;
 
 class ConfigFileTest {
@@ -143,6 +147,32 @@ class ConfigFileTest {
         assertEquals(file, ConfigFile.merge(file, nothing));
         assertEquals(Level.INFO, ConfigFile.pick(null, Level.INFO, Level.WARNING));
         assertEquals(Level.FINE, ConfigFile.pick(Level.FINE, Level.INFO, Level.WARNING));
+    }
+
+    @Test
+    void packedRingIsABooleanAndMergesOptionByOption() throws Exception {
+        final BridgeConfig file = ConfigFile.load(write("{\"packed-ring\": true, \"socket-mode\": \"client\"}"));
+        assertTrue(file.vhost().packedRing());
+        assertTrue(file.vhost().client());
+        assertFalse(ConfigFile.load(write("{\"packed-ring\": false}")).vhost().packedRing());
+        assertFalse(ConfigFile.load(write("{}")).vhost().packedRing(), "default: split rings only");
+        assertTrue(errorOf("{\"packed-ring\": \"on\"}").endsWith(":1:17: 'packed-ring': expected a boolean, got a string"),
+            errorOf("{\"packed-ring\": \"on\"}"));
+        assertTrue(errorOf("{\"packed-ring\": 1}").contains("'packed-ring': expected a boolean, got an integer"));
+        assertTrue(errorOf("{\"packed-ring\": null}").contains("'packed-ring': expected a boolean, got null"));
+        assertTrue(errorOf("{\"packed_ring\": true}").contains("packed-ring"), "the unknown-key error lists it");
+
+        // --packed-ring on the command line keeps the file's other vhost options, and the other way round.
+        final BridgeConfig clientFile = ConfigFile.load(write("{\"socket-mode\": \"client\", \"reconnect-ms\": 50}"));
+        final BridgeConfig cli = CommandLine.parse(new String[] {"--packed-ring"}, true).config();
+        final VhostOptions merged = ConfigFile.merge(clientFile, cli).vhost();
+        assertTrue(merged.packedRing());
+        assertTrue(merged.client());
+        assertEquals(50, merged.reconnectMs());
+        final BridgeConfig resize = CommandLine.parse(new String[] {"--resize-order", "cols-rows"}, true).config();
+        final VhostOptions merged2 = ConfigFile.merge(file, resize).vhost();
+        assertTrue(merged2.packedRing(), "the file's packed-ring stays");
+        assertEquals(ResizeOrder.COLS_ROWS, merged2.resizeOrder());
     }
 
     @Test

@@ -19,7 +19,8 @@ import java.util.concurrent.locks.LockSupport;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.vsbridge.chardev.Chardev;
@@ -70,8 +71,14 @@ class PortLinkDirectOutputTest {
         return (byte) ((h >>> 24) ^ offset);
     }
 
-    @Test
-    void everyByteInOrderThroughDirectWritesAndTheRing() throws Exception {
+    /**
+     * {@code exact}: the INFLIGHT_SHMFD mode, where a write counts only once the socket took it. Then nothing may
+     * wait in the ring behind the worker's back: after the connection's first direct write, every byte the link
+     * reports taken is a byte the socket took.
+     */
+    @ParameterizedTest(name = "exact delivery {0}")
+    @ValueSource(booleans = {false, true})
+    void everyByteInOrderThroughDirectWritesAndTheRing(final boolean exact) throws Exception {
         final Path path = dir.resolve("p.sock");
         chardev = new ChardevFactory(group).create(ChardevOptions.parse("socket,id=c1,path=" + path
             + ",server=on,wait=off"));
@@ -90,6 +97,8 @@ class PortLinkDirectOutputTest {
         }
         assertTrue(chardev.isOpen(), "the chardev never saw the peer");
 
+        link.setExactDelivery(exact);
+        long ringPrefix = -1; // exact: bytes that went through the ring before direct output started
         final UnsafeBuffer slots = new UnsafeBuffer(ByteBuffer.allocateDirect(SLOTS * CHUNK));
         final SplittableRandom random = new SplittableRandom(7);
         long next = 0; // stream offset of the next byte to hand over
@@ -115,6 +124,12 @@ class PortLinkDirectOutputTest {
                 final int want = CHUNK - offset;
                 final int taken = link.writeToHost(slots.addressOffset() + base + offset, want);
                 next += taken;
+                if (exact && link.directBytes() > 0) {
+                    if (ringPrefix < 0) {
+                        ringPrefix = next - link.directBytes();
+                    }
+                    assertEquals(ringPrefix, next - link.directBytes(), "bytes taken but not in the socket");
+                }
                 if (taken < want) {
                     heldOffset = offset + taken;
                     blocked = true;
@@ -139,8 +154,12 @@ class PortLinkDirectOutputTest {
         final long direct = link.directBytes();
         // Both paths must have carried bytes, or this test proved nothing about their hand-over.
         assertTrue(direct > 0, "no byte went directly to the socket");
-        assertTrue(direct < TOTAL, "every byte went directly; the ring path was never taken");
-        assertTrue(fullRing > 0, "the ring never filled");
+        if (exact) {
+            assertEquals(TOTAL - ringPrefix, direct, "bytes that went directly");
+        } else {
+            assertTrue(direct < TOTAL, "every byte went directly; the ring path was never taken");
+        }
+        assertTrue(fullRing > 0, "the host side never pushed back");
     }
 
     /** The peer: reads in random sizes with random pauses, checks each byte; returns the bytes checked. */

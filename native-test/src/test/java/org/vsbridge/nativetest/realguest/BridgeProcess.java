@@ -28,7 +28,8 @@ final class BridgeProcess implements AutoCloseable {
      *
      * @param layout socket paths and the TCP port of the named port 2
      */
-    static BridgeProcess start(final Path jar, final PortLayout layout, final Path log) throws IOException, InterruptedException {
+    static BridgeProcess start(final Path jar, final PortLayout layout, final Path log, final List<String> options)
+        throws IOException, InterruptedException {
         final String java = ProcessHandle.current().info().command().orElse("java");
         // Exactly as a user runs it: the jar's manifest must carry what the JVM needs.
         final List<String> cmd = new ArrayList<>(List.of(java));
@@ -47,6 +48,7 @@ final class BridgeProcess implements AutoCloseable {
             "--chardev", "socket,id=c2," + layout.port2().chardevAddress() + ",server=on,wait=off",
             "--device", "virtserialport,chardev=c2,name=" + PortLayout.PORT2_NAME + ",id=" + PortLayout.PORT2_ID,
             "--qmp", "unix:" + layout.qmp().unixPath() + ",server=on,wait=off"));
+        cmd.addAll(options);
         final String level = System.getProperty("vsb.bridge.logLevel");
         if (level != null && !level.isBlank()) {
             cmd.addAll(List.of("--log-level", level));

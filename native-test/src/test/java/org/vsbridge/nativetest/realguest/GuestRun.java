@@ -83,7 +83,7 @@ final class GuestRun implements AutoCloseable {
             "-serial", "stdio",
             "-qmp", "unix:" + qemuQmp + ",server=on,wait=off"));
         switch (backend) {
-            case BRIDGE -> a.addAll(List.of(
+            case BRIDGE, BRIDGE_PACKED -> a.addAll(List.of(
                 "-chardev", "socket,id=vu,path=" + layout.vhostSocket(),
                 // max_nr_ports = 3: queues 2 * (3 + 1); the 12-byte config carries max_nr_ports.
                 "-device", "vhost-user-test-device-pci,chardev=vu,virtio-id=3,num_vqs=8,config_size=12"));

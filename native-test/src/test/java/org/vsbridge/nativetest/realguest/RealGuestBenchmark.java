@@ -52,7 +52,7 @@ class RealGuestBenchmark {
         out.append(String.format("%-5s %-12s %10s %10s %11s %12s %12s %14s%n", "round", "backend", "g2h MB/s", "h2g MB/s",
             "echo us/rt", "con g2h MB/s", "con h2g MB/s", "con lost g/h"));
         for (int r = 0; r < ROUNDS; r++) {
-            for (final Backend b : Backend.values()) {
+            for (final Backend b : all.keySet()) {
                 final Figures f = all.get(b).get(r);
                 out.append(String.format("%-5d %-12s %10.1f %10.1f %11.1f %12.1f %12.1f %14s%n", r + 1, label(b),
                     f.g2hMBs(), f.h2gMBs(), f.echoMicros(), f.conG2hMBs(), f.conH2gMBs(),

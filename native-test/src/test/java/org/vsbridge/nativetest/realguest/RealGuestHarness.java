@@ -38,13 +38,13 @@ final class RealGuestHarness implements AutoCloseable {
         peers.put(PortLayout.CONSOLE_TTY, new HostPeer("console", layout.console()));
         peers.put(PortLayout.PORT1_NAME, new HostPeer(PortLayout.PORT1_NAME, layout.port1()));
         peers.put(PortLayout.PORT2_NAME, new HostPeer(PortLayout.PORT2_NAME, layout.port2()));
-        if (backend == Backend.BRIDGE) {
+        if (backend.isBridge()) {
             final Path log = logDir.resolve("bridge.log");
             Files.deleteIfExists(log);
             // Run a private copy: the jar in target/ may be rebuilt while this harness runs, and a
             // JVM whose jar changes underneath fails on its next class load.
             final Path jar = Files.copy(env.bridgeJar, dir.resolve("vhost-serial-bridge.jar"));
-            bridge = BridgeProcess.start(jar, layout, log);
+            bridge = BridgeProcess.start(jar, layout, log, backend.bridgeOptions());
         } else {
             bridge = null;
         }
@@ -52,9 +52,9 @@ final class RealGuestHarness implements AutoCloseable {
 
     /** A harness for {@code backend}; skips the calling test when the machine cannot run it. */
     static RealGuestHarness open(final Backend backend, final String name) throws IOException, InterruptedException {
-        final RealGuestEnvironment env = RealGuestEnvironment.require(backend == Backend.BRIDGE);
+        final RealGuestEnvironment env = RealGuestEnvironment.require(backend.isBridge());
         final RealGuestHarness h = new RealGuestHarness(env, backend, name);
-        if (backend == Backend.BRIDGE) {
+        if (backend.isBridge()) {
             try {
                 h.connectPeers();
                 h.qmp = QmpClient.connect(h.layout.qmp(), 10_000);
@@ -95,12 +95,12 @@ final class RealGuestHarness implements AutoCloseable {
 
     /** Boots a guest with {@code plan}; returns once QEMU runs and the host side is attached. */
     GuestRun start(final String name, final GuestPlan plan) throws IOException, InterruptedException {
-        if (backend == Backend.BRIDGE) {
+        if (backend.isBridge()) {
             connectPeers();
         }
         final GuestRun run = GuestRun.start(name, env.qemu, backend, env.image, layout, plan, peers, logDir);
         runs.add(run);
-        if (backend == Backend.BRIDGE) {
+        if (backend.isBridge()) {
             run.attachQmp(qmp, qmp.events().size());
         } else {
             // QEMU owns the chardevs and the QMP socket: attach once they exist, before the guest

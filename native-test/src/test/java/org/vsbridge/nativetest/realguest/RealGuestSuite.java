@@ -216,7 +216,7 @@ abstract class RealGuestSuite implements PrintDiagnosticsOnFailure.Source {
             assertEquals(0, harness.peer(target).unexpectedBytes(), "bytes no check expected on " + target);
         }
         final List<JsonNode> shutdown = main.events().stream()
-            .filter(e -> e.path("event").asText().equals("SHUTDOWN") && backend() == Backend.BRIDGE).toList();
+            .filter(e -> e.path("event").asText().equals("SHUTDOWN") && backend().isBridge()).toList();
         assertTrue(shutdown.isEmpty(), () -> "the bridge must not shut down with a VM: " + shutdown);
     }
 }

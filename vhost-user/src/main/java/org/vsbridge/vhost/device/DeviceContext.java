@@ -5,7 +5,8 @@ import org.vsbridge.vhost.queue.Virtqueue;
 /** What the engine gives a device: its queues and a way to be woken. */
 public interface DeviceContext {
 
-    /** Worker only: queue {@code index} (0 &lt;= index &lt; queueCount()); never null, maybe not ready. */
+    /** Worker only: queue {@code index} (0 &lt;= index &lt; queueCount()); never null, maybe not ready. The object
+     *  changes when the acked features change the ring layout (split or packed): ask again, do not keep it. */
     Virtqueue queue(int index);
 
     /** Worker only: the virtio feature bits the driver acked. */

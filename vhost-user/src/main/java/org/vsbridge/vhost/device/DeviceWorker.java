@@ -5,6 +5,8 @@ import com.sun.jna.Pointer;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
 import org.vsbridge.vhost.memory.GuestMemory;
+import org.vsbridge.vhost.queue.AbstractVirtqueue;
+import org.vsbridge.vhost.queue.InflightRegion;
 import org.vsbridge.vhost.queue.QueueCounters;
 import org.vsbridge.vhost.queue.SplitVirtqueue;
 import org.vsbridge.vhost.queue.Virtqueue;
@@ -47,10 +49,14 @@ public final class DeviceWorker implements Agent, DeviceContext {
     private static final long VHOST_USER_F_PROTOCOL_FEATURES = 1L << 30;
     private static final long VIRTIO_RING_F_INDIRECT_DESC = 1L << 28;
     private static final long VIRTIO_RING_F_EVENT_IDX = 1L << 29;
+    private static final long VIRTIO_F_RING_PACKED = 1L << 34;
 
     private final String name;
     private final VirtioDevice device;
-    private final SplitVirtqueue[] queues;
+    /** Split until the frontend acks VIRTIO_F_RING_PACKED, then packed (see {@link #setFeatures}). */
+    private final AbstractVirtqueue[] queues;
+    /** INFLIGHT_SHMFD buffer of the connection (owned by the control side), or null. */
+    private InflightRegion inflight;
     private final int[] kickFds;
     private final boolean[] running;
     private final QueueCounters counters;
@@ -88,7 +94,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
                 + MAX_QUEUES);
         }
         this.counters = new QueueCounters(count);
-        this.queues = new SplitVirtqueue[count];
+        this.queues = new AbstractVirtqueue[count];
         for (int i = 0; i < count; i++) {
             queues[i] = new SplitVirtqueue(name, i, device.maxQueueSize(), counters);
         }
@@ -166,7 +172,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
             }
         }
         if (polledQueues > 0) {
-            for (final SplitVirtqueue q : queues) {
+            for (final AbstractVirtqueue q : queues) {
                 if (q.isPolled() && q.available() > 0) {
                     work += deviceKick(q.index());
                 }
@@ -320,13 +326,13 @@ public final class DeviceWorker implements Agent, DeviceContext {
         Sys.eventfdSignal(wakeFd);
     }
 
-    SplitVirtqueue q(final int index) {
+    AbstractVirtqueue q(final int index) {
         return queues[index];
     }
 
     void setMemoryTable(final GuestMemory table) {
         memory = table;
-        for (final SplitVirtqueue q : queues) {
+        for (final AbstractVirtqueue q : queues) {
             q.setMemory(table);
         }
     }
@@ -335,13 +341,52 @@ public final class DeviceWorker implements Agent, DeviceContext {
         ackedFeatures = acked & ~VHOST_USER_F_PROTOCOL_FEATURES;
         final boolean eventIdx = (acked & VIRTIO_RING_F_EVENT_IDX) != 0;
         final boolean indirect = (acked & VIRTIO_RING_F_INDIRECT_DESC) != 0;
-        for (final SplitVirtqueue q : queues) {
+        final boolean packed = (acked & VIRTIO_F_RING_PACKED) != 0;
+        for (int i = 0; i < queues.length; i++) {
+            final AbstractVirtqueue q = withLayout(i, packed);
             q.setFeatures(eventIdx, indirect);
             if ((acked & VHOST_USER_F_PROTOCOL_FEATURES) == 0) {
                 q.setEnabled(true); // without bit 30 rings are enabled at once; SET_FEATURES never disables
             }
         }
         device.featuresAcked(ackedFeatures);
+    }
+
+    /** Queue {@code index} in the layout the acked features ask for. A layout change while the device runs the
+     *  queue (a frontend that re-negotiates without a reset) stops it for the device first. */
+    private AbstractVirtqueue withLayout(final int index, final boolean packed) {
+        final AbstractVirtqueue q = queues[index];
+        final AbstractVirtqueue wanted = q.withLayout(packed);
+        if (wanted != q) {
+            if (running[index]) {
+                running[index] = false;
+                try {
+                    device.queueStopped(index);
+                } catch (final RuntimeException e) {
+                    LOG.log(Level.WARNING, roleName() + ": device failed stopping queue " + index, e);
+                }
+            }
+            queues[index] = wanted;
+            wanted.setInflight(inflightQueue(index));
+        }
+        return wanted;
+    }
+
+    private InflightRegion.Queue inflightQueue(final int index) {
+        return inflight == null ? null : inflight.queue(index);
+    }
+
+    /** SET_INFLIGHT_FD (or null: none, at disconnect). The caller keeps the region and closes it after this. */
+    void setInflight(final InflightRegion region) {
+        inflight = region;
+        for (int i = 0; i < queues.length; i++) {
+            queues[i].setInflight(inflightQueue(i));
+        }
+        try {
+            device.stateBuffer(region == null ? null : region.deviceArea());
+        } catch (final RuntimeException e) {
+            LOG.log(Level.WARNING, roleName() + ": device failed to take its state buffer", e);
+        }
     }
 
     void setKick(final int index, final int fd) throws IOException {
@@ -351,7 +396,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
             Sys.closeQuietly(old);
             kickFds[index] = -1;
         }
-        final SplitVirtqueue q = queues[index];
+        final AbstractVirtqueue q = queues[index];
         if (q.isPolled()) {
             polledQueues--;
         }
@@ -370,14 +415,15 @@ public final class DeviceWorker implements Agent, DeviceContext {
         }
     }
 
+    /** GET_VRING_BASE: stops the ring; the answer is in the layout's encoding (packed: both positions). */
     int getBase(final int index) {
-        final SplitVirtqueue q = queues[index];
+        final AbstractVirtqueue q = queues[index];
         stopQueue(index);
-        return q.nextAvail();
+        return q.vringBase();
     }
 
     private void stopQueue(final int index) {
-        final SplitVirtqueue q = queues[index];
+        final AbstractVirtqueue q = queues[index];
         if (q.isPolled()) {
             polledQueues--;
         }
@@ -397,9 +443,14 @@ public final class DeviceWorker implements Agent, DeviceContext {
             stopQueue(i);
         }
         refreshQueues(); // queueStopped for the ones that ran, before reset()
-        for (final SplitVirtqueue q : queues) {
-            Sys.closeQuietly(q.replaceErrFd(-1));
-            q.reset();
+        for (int i = 0; i < queues.length; i++) {
+            Sys.closeQuietly(queues[i].replaceErrFd(-1));
+            if (!dropMemory && queues[i] instanceof SplitVirtqueue split) {
+                split.forgetInflight(); // a device reset: in-flight chains of the old rings mean nothing now
+            }
+            queues[i].reset();
+            queues[i] = queues[i].withLayout(false); // features are gone: split again, as constructed
+            queues[i].setInflight(inflightQueue(i));
         }
         polledQueues = 0;
         ackedFeatures = 0;

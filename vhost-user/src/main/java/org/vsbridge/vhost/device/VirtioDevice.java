@@ -58,4 +58,12 @@ public interface VirtioDevice {
     /** Worker: the driver status changed (SET_STATUS), e.g. DRIVER_OK (bit 2). */
     default void statusChanged(int status) {
     }
+
+    /**
+     * Worker: the frontend's inflight buffer (INFLIGHT_SHMFD) has room for the device's own state, which a device
+     * started on the buffer after a previous process died finds there (null: no buffer any more). The device
+     * decides the layout; {@code state} is zeroed the first time.
+     */
+    default void stateBuffer(org.agrona.concurrent.UnsafeBuffer state) {
+    }
 }

@@ -82,6 +82,14 @@ public final class WorkerProxy implements AutoCloseable {
         });
     }
 
+    /** SET_INFLIGHT_FD: the queues keep their in-flight state in {@code region} (null: none). */
+    public void setInflight(final org.vsbridge.vhost.queue.InflightRegion region) throws IOException {
+        call("SET_INFLIGHT_FD", w -> {
+            w.setInflight(region);
+            return 0;
+        });
+    }
+
     public void setVringNum(final int index, final int num) throws IOException {
         call("SET_VRING_NUM", w -> {
             w.q(index).setSize(num);
@@ -97,6 +105,7 @@ public final class WorkerProxy implements AutoCloseable {
         });
     }
 
+    /** SET_VRING_BASE: {@code base} in the layout's encoding (split: next avail; packed: see PackedVirtqueue). */
     public void setVringBase(final int index, final int base) throws IOException {
         call("SET_VRING_BASE", w -> {
             w.q(index).setBase(base);
@@ -104,7 +113,8 @@ public final class WorkerProxy implements AutoCloseable {
         });
     }
 
-    /** GET_VRING_BASE: stops the ring (drops kick and call fds), keeps its state, returns next_avail. */
+    /** GET_VRING_BASE: stops the ring (drops kick and call fds), keeps its state, returns next_avail (packed: both
+     *  positions with their wrap counters, as SET_VRING_BASE takes them). */
     public int getVringBase(final int index) throws IOException {
         return (int) call("GET_VRING_BASE", w -> w.getBase(index));
     }

@@ -26,6 +26,12 @@ public final class DescriptorChain {
         this.writableLength = 0;
     }
 
+    /** Engine only: the head once it is known; a packed ring reads the buffer id at the chain's last
+     *  descriptor, after its segments. */
+    public void setHead(final int head) {
+        this.head = head;
+    }
+
     /** Engine only: append a translated segment. Returns false when the chain is too long. */
     public boolean add(final long address, final int length, final boolean isWritable) {
         if (count == MAX_SEGMENTS) {
@@ -43,6 +49,7 @@ public final class DescriptorChain {
         return true;
     }
 
+    /** What {@link Virtqueue#addUsed} takes back: the head descriptor index (split) or the buffer id (packed). */
     public int head() {
         return head;
     }

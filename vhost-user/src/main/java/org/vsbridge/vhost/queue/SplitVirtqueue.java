@@ -2,22 +2,17 @@ package org.vsbridge.vhost.queue;
 
 import org.agrona.concurrent.UnsafeBuffer;
 import org.vsbridge.vhost.memory.GuestMemory;
-import org.vsbridge.vhost.sys.Sys;
 
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
-import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * A split virtqueue (virtio 1.x §2.7) as the device side sees it. Owned by the device worker thread: every
- * method, including the setters the worker calls for vhost-user commands, runs on that thread.
- *
- * <p>Ring addresses are frontend virtual addresses, translated once per (memory table, SET_VRING_ADDR,
- * SET_VRING_NUM) into range-checked views; descriptor addresses are guest-physical and checked on every chain.
- * Any bad guest number marks the queue broken (logged once), after which it does nothing until reset.
+ * A split virtqueue (virtio 1.x §2.7) as the device side sees it: descriptor table, avail ring, used ring. The
+ * control state (size, addresses, memory, fds, features, enable and start) and the broken-queue rule are
+ * {@link AbstractVirtqueue}'s. Worker thread only.
  */
-public final class SplitVirtqueue implements Virtqueue {
+public final class SplitVirtqueue extends AbstractVirtqueue {
 
     private static final Logger LOG = Logger.getLogger(SplitVirtqueue.class.getName());
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -29,76 +24,50 @@ public final class SplitVirtqueue implements Virtqueue {
     public static final int VIRTQ_AVAIL_F_NO_INTERRUPT = 1;
     public static final int DESC_SIZE = 16;
 
-    private final int index;
-    private final int maxSize;
-    private final String name;
-    private final QueueCounters counters;
-
     private final UnsafeBuffer desc = new UnsafeBuffer(0, 0);
     private final UnsafeBuffer avail = new UnsafeBuffer(0, 0);
     private final UnsafeBuffer used = new UnsafeBuffer(0, 0);
     private final UnsafeBuffer indirect = new UnsafeBuffer(0, 0);
 
-    private GuestMemory memory = GuestMemory.EMPTY;
-    private int size;
-    private boolean addrSet;
-    private long descUva;
-    private long availUva;
-    private long usedUva;
-    private boolean translated;
     private boolean reloadUsedIdx;
-
-    private boolean enabled;
-    private boolean started;
-    private boolean polled;
-    private int callFd = -1;
-    private int errFd = -1;
-    private boolean eventIdx;
-    private boolean indirectAllowed;
-
-    private boolean broken;
-    private String brokenReason;
-
     private int nextAvail;
     private int nextUsed;
     private int signalledUsed;
     private boolean signalledValid;
     private boolean peeked;
+    private int peekedHead;
     private boolean notificationsEnabled = true;
 
+    /** INFLIGHT_SHMFD state (null: none); see {@link #recoverInflight}. */
+    private InflightRegion.Queue inflight;
+    private boolean inflightChecked;
+    private boolean trackDelivery;
+    private long inflightCounter;
+    private int[] batchHeads;
+    private int batchCount;
+    /** After a restart on a live buffer: the chain at this position and head resumes at this byte. */
+    private int resumePosition = -1;
+    private int resumeHead;
+    private long resumeBytes;
+
     public SplitVirtqueue(final String deviceName, final int index, final int maxSize, final QueueCounters counters) {
-        this.index = index;
-        this.maxSize = maxSize;
-        this.name = deviceName + " queue " + index;
-        this.counters = counters;
+        super(deviceName, index, maxSize, counters);
+    }
+
+    /** The split layout of {@code from}'s control state (a frontend that acked VIRTIO_F_RING_PACKED acks
+     *  features again without it). */
+    SplitVirtqueue(final AbstractVirtqueue from) {
+        super(from);
+        addressesChanged(); // the used index lives in the ring: read it there
+        translate();
+    }
+
+    @Override
+    public boolean isPacked() {
+        return false;
     }
 
     // ------------------------------------------------------------------ Virtqueue
-
-    @Override
-    public int index() {
-        return index;
-    }
-
-    @Override
-    public int size() {
-        return size;
-    }
-
-    @Override
-    public boolean isReady() {
-        return started && enabled && translated && !broken;
-    }
-
-    @Override
-    public boolean isBroken() {
-        return broken;
-    }
-
-    /** Why the queue broke, or null. */
-    public String brokenReason() {
-        return brokenReason;
-    }
 
     @Override
     public int available() {
@@ -118,6 +87,9 @@ public final class SplitVirtqueue implements Virtqueue {
     @Override
     public boolean peek(final DescriptorChain chain) {
         peeked = false;
+        if (inflight != null && !inflightChecked && isReady()) {
+            recoverInflight(chain);
+        }
         if (available() == 0) {
             return false;
         }
@@ -130,6 +102,7 @@ public final class SplitVirtqueue implements Virtqueue {
             return false;
         }
         peeked = true;
+        peekedHead = head;
         return true;
     }
 
@@ -231,6 +204,12 @@ public final class SplitVirtqueue implements Virtqueue {
         }
         peeked = false;
         nextAvail = (nextAvail + 1) & 0xffff;
+        if (inflight != null) {
+            inflight.setInflight(peekedHead, ++inflightCounter);
+            if (trackDelivery) {
+                inflight.setDelivered(nextAvail, 0, 0); // the chain before it went out in full
+            }
+        }
         if (eventIdx && notificationsEnabled) {
             // As QEMU does on every pop: ask for a kick as soon as the driver adds past what we consumed.
             used.putShort(4 + 8 * size, (short) nextAvail, LE);
@@ -251,6 +230,13 @@ public final class SplitVirtqueue implements Virtqueue {
         used.putInt(off + 4, writtenLength, LE);
         nextUsed = (nextUsed + 1) & 0xffff;
         counters.onUsed(index);
+        if (inflight != null) {
+            if (batchCount < batchHeads.length) {
+                batchHeads[batchCount++] = head;
+            } else {
+                inflight.clearInflight(head); // cannot happen: at most a ring's worth is unpublished
+            }
+        }
     }
 
     @Override
@@ -259,9 +245,20 @@ public final class SplitVirtqueue implements Virtqueue {
             return;
         }
         final int published = used.getShort(2, LE) & 0xffff;
+        if (inflight != null && batchCount > 0) {
+            inflight.setLastBatchHead(batchHeads[batchCount - 1]);
+        }
         if (published != nextUsed) {
             VarHandle.releaseFence(); // used elements before used.idx
             used.putShort(2, (short) nextUsed, LE);
+        }
+        if (inflight != null && batchCount > 0) {
+            // The spec's order: used.idx published, then the batch's heads leave the buffer, then its used_idx.
+            for (int i = 0; i < batchCount; i++) {
+                inflight.clearInflight(batchHeads[i]);
+            }
+            batchCount = 0;
+            inflight.setUsedIdx(nextUsed);
         }
         // used.idx store before the used_event / flags load (vring_need_event needs a full barrier).
         VarHandle.fullFence();
@@ -282,17 +279,6 @@ public final class SplitVirtqueue implements Virtqueue {
         }
         if (notify) {
             signalCall();
-        }
-    }
-
-    private void signalCall() {
-        if (callFd >= 0) {
-            final int errno = Sys.eventfdSignal(callFd);
-            if (errno == 0) {
-                counters.onCall(index);
-            } else if (errno != Sys.EAGAIN) {
-                LOG.warning(() -> name + ": call eventfd write failed: " + Sys.strerror(errno));
-            }
         }
     }
 
@@ -322,44 +308,132 @@ public final class SplitVirtqueue implements Virtqueue {
         }
     }
 
-    // ------------------------------------------------------------------ engine side (worker thread)
+    // ------------------------------------------------------------------ INFLIGHT_SHMFD
 
-    private boolean markBroken(final String reason) {
-        if (!broken) {
-            broken = true;
-            brokenReason = reason;
-            counters.onBroken();
-            LOG.log(Level.WARNING, () -> name + " broken: " + reason);
-            if (errFd >= 0) {
-                Sys.eventfdSignal(errFd);
+    @Override
+    public void setInflight(final InflightRegion.Queue q) {
+        inflight = q;
+        inflightChecked = false;
+        batchCount = 0;
+        resumePosition = -1;
+        if (q != null && (batchHeads == null || batchHeads.length < maxSize)) {
+            batchHeads = new int[Math.max(1, Math.min(maxSize, 32768))];
+        }
+    }
+
+    @Override
+    public boolean tracksInflight() {
+        return inflight != null;
+    }
+
+    @Override
+    public void setDeliveryTracking(final boolean on) {
+        trackDelivery = on;
+    }
+
+    @Override
+    public void noteDelivered(final int head, final long bytes) {
+        if (inflight != null && trackDelivery && peeked && head == peekedHead) {
+            inflight.setDelivered(nextAvail, head, bytes);
+        }
+    }
+
+    @Override
+    public long resumeOffset(final int head) {
+        if (resumePosition < 0 || resumePosition != nextAvail) {
+            return 0;
+        }
+        resumePosition = -1;
+        return head == resumeHead ? resumeBytes : 0;
+    }
+
+    /**
+     * First use of the rings with an inflight buffer. A blank buffer (or one for another ring size) is prepared
+     * and nothing else happens. A buffer a previous process left describes where it stopped: a batch whose
+     * used index was published but whose heads were not yet cleared is cleared (its heads are in the used ring);
+     * then, because this device completes every queue's chains in order, whatever was in flight is exactly the
+     * chains from the used index on, still in the avail ring: the ring resumes there. For a queue whose delivery
+     * was recorded, the chains the previous process delivered in full but had not completed are completed now
+     * (written length 0), and the next one resumes at the byte it reached.
+     */
+    private void recoverInflight(final DescriptorChain chain) {
+        inflightChecked = true;
+        if (size > batchHeads.length || !inflight.prepareFits(size)) {
+            LOG.warning(() -> name + ": inflight buffer has room for fewer descriptors than the queue's " + size
+                + "; not tracked");
+            inflight = null;
+            return;
+        }
+        if (!inflight.prepare(size, 0)) {
+            inflight.setUsedIdx(nextUsed);
+            return;
+        }
+        final int ringUsed = used.getShortVolatile(2) & 0xffff;
+        final int from = inflight.usedIdx();
+        final int published = (ringUsed - from) & 0xffff;
+        if (published <= size) {
+            for (int k = 0; k < published; k++) {
+                final int head = used.getInt(4 + 8 * ((from + k) & (size - 1)), LE);
+                if (head >= 0 && head < size) {
+                    inflight.clearInflight(head);
+                }
             }
         }
-        return false;
+        final int wasInflight = inflight.inflightCount();
+        inflight.setUsedIdx(ringUsed);
+        final int frontendBase = nextAvail;
+        nextAvail = ringUsed;
+        nextUsed = ringUsed;
+        signalledValid = false;
+        final long record = inflight.delivered();
+        int completed = 0;
+        long skipped = 0;
+        if (record >= 0) {
+            final int position = InflightRegion.Queue.position(record);
+            final int ahead = (position - ringUsed) & 0xffff;
+            if (ahead <= available()) {
+                // Delivered in full before the previous process died, taken (in flight) but not completed:
+                // complete them now. A chain not marked in flight was never taken: the record is not about it.
+                while (completed < ahead && peek(chain) && inflight.isInflight(chain.head())) {
+                    advance();
+                    addUsed(chain.head(), 0);
+                    completed++;
+                }
+                peeked = false;
+                flushUsed();
+                if (InflightRegion.Queue.bytes(record) > 0 && completed == ahead) {
+                    resumePosition = nextAvail;
+                    resumeHead = InflightRegion.Queue.head(record);
+                    resumeBytes = InflightRegion.Queue.bytes(record);
+                    skipped = resumeBytes;
+                }
+            }
+        }
+        for (int head = 0; head < size; head++) {
+            inflight.clearInflight(head); // the chains still to do are taken (and marked) anew
+        }
+        final int done = completed;
+        final long skip = skipped;
+        LOG.info(() -> name + ": inflight buffer from a previous backend: resuming at used index " + ringUsed
+            + " (frontend base " + frontendBase + "), " + wasInflight + " chain(s) were in flight, " + done
+            + " delivered chain(s) completed, " + skip + " delivered byte(s) of the next skipped");
     }
 
-    /** SET_VRING_NUM; the caller checked 1..max and power of two. */
-    public void setSize(final int num) {
-        size = num;
-        translate();
-    }
+    // ------------------------------------------------------------------ engine side (worker thread)
 
-    /** SET_VRING_ADDR: frontend virtual addresses. The used index is re-read from the ring (rust-vmm#180). */
-    public void setAddresses(final long descUva, final long availUva, final long usedUva) {
-        this.descUva = descUva;
-        this.availUva = availUva;
-        this.usedUva = usedUva;
-        this.addrSet = true;
-        this.reloadUsedIdx = true;
-        translate();
-    }
-
-    /** SET_VRING_BASE: next avail index. */
+    /** SET_VRING_BASE: next avail index (the caller checked it fits 16 bits). */
+    @Override
     public void setBase(final int base) {
         nextAvail = base & 0xffff;
         peeked = false;
     }
 
-    /** GET_VRING_BASE answer. */
+    /** GET_VRING_BASE answer: next avail index. */
+    @Override
+    public int vringBase() {
+        return nextAvail;
+    }
+
     public int nextAvail() {
         return nextAvail;
     }
@@ -368,75 +442,35 @@ public final class SplitVirtqueue implements Virtqueue {
         return nextUsed;
     }
 
-    public void setMemory(final GuestMemory memory) {
-        this.memory = memory;
-        translate();
+    /** The used index is re-read from the ring at SET_VRING_ADDR (rust-vmm#180). */
+    @Override
+    void addressesChanged() {
+        reloadUsedIdx = true;
     }
 
-    public void setFeatures(final boolean eventIdx, final boolean indirectAllowed) {
-        this.eventIdx = eventIdx;
-        this.indirectAllowed = indirectAllowed;
+    @Override
+    void started() {
+        signalledValid = false;
     }
 
-    public void setEnabled(final boolean enabled) {
-        this.enabled = enabled;
-    }
-
-    public boolean isEnabled() {
-        return enabled;
-    }
-
-    /** Kick fd set (or NOFD = {@code polled}): the ring may run. */
-    public void start(final boolean polled) {
-        this.started = true;
-        this.polled = polled;
-        this.signalledValid = false;
-    }
-
-    /** GET_VRING_BASE: stop without forgetting where we are. */
-    public void stop() {
-        started = false;
-        polled = false;
+    @Override
+    void stopped() {
         peeked = false;
     }
 
-    public boolean isStarted() {
-        return started;
+    /** A device reset (not a disconnect): what the inflight buffer says about these rings no longer holds. */
+    public void forgetInflight() {
+        if (inflight != null) {
+            inflight.forget();
+        }
     }
 
-    /** NOFD kick: the worker polls this ring instead of waiting for kicks. */
-    public boolean isPolled() {
-        return polled;
-    }
-
-    /** Replace the call fd (-1 = none); returns the previous one for the caller to close. */
-    public int replaceCallFd(final int fd) {
-        final int old = callFd;
-        callFd = fd;
-        return old;
-    }
-
-    public int replaceErrFd(final int fd) {
-        final int old = errFd;
-        errFd = fd;
-        return old;
-    }
-
-    /** Back to the state after construction (RESET_DEVICE, disconnect); memory is kept. Fds are returned
-     *  through the replace methods first by the caller. */
-    public void reset() {
-        size = 0;
-        addrSet = false;
-        descUva = availUva = usedUva = 0;
-        translated = false;
+    @Override
+    void resetRing() {
+        inflightChecked = false;
+        batchCount = 0;
+        resumePosition = -1;
         reloadUsedIdx = false;
-        enabled = false;
-        started = false;
-        polled = false;
-        eventIdx = false;
-        indirectAllowed = false;
-        broken = false;
-        brokenReason = null;
         nextAvail = nextUsed = signalledUsed = 0;
         signalledValid = false;
         peeked = false;
@@ -446,20 +480,15 @@ public final class SplitVirtqueue implements Virtqueue {
         used.wrap(0, 0);
     }
 
-    /** Re-translate the ring addresses; a failure is not a broken queue (the frontend may still be
-     *  setting things up), just a queue that cannot run yet. */
-    private void translate() {
-        translated = false;
-        if (!addrSet || size == 0 || memory.regionCount() == 0) {
-            return;
-        }
+    @Override
+    boolean mapRings(final long descUva, final long availUva, final long usedUva) {
         final long descLen = (long) DESC_SIZE * size;
         final long availLen = 6L + 2L * size;
         final long usedLen = 6L + 8L * size;
         if ((descUva & 15) != 0 || (availUva & 1) != 0 || (usedUva & 3) != 0) {
             LOG.warning(() -> name + ": misaligned ring addresses desc=0x" + Long.toHexString(descUva)
                 + " avail=0x" + Long.toHexString(availUva) + " used=0x" + Long.toHexString(usedUva));
-            return;
+            return false;
         }
         final long d = memory.translateUva(descUva, descLen);
         final long a = memory.translateUva(availUva, availLen);
@@ -469,27 +498,22 @@ public final class SplitVirtqueue implements Virtqueue {
                 + (d == GuestMemory.BAD ? " bad" : "") + ", avail=0x" + Long.toHexString(availUva)
                 + (a == GuestMemory.BAD ? " bad" : "") + ", used=0x" + Long.toHexString(usedUva)
                 + (u == GuestMemory.BAD ? " bad" : "") + ", size " + size + ")");
-            return;
+            return false;
         }
         desc.wrap(d, (int) descLen);
         avail.wrap(a, (int) availLen);
         used.wrap(u, (int) usedLen);
-        translated = true;
         if (reloadUsedIdx) {
             reloadUsedIdx = false;
             nextUsed = used.getShortVolatile(2) & 0xffff;
             signalledUsed = nextUsed;
             signalledValid = false;
         }
-    }
-
-    public int maxSize() {
-        return maxSize;
+        return true;
     }
 
     @Override
-    public String toString() {
-        return name + "{size=" + size + ", enabled=" + enabled + ", started=" + started + ", translated="
-            + translated + ", broken=" + broken + ", nextAvail=" + nextAvail + ", nextUsed=" + nextUsed + "}";
+    String positions() {
+        return "nextAvail=" + nextAvail + ", nextUsed=" + nextUsed;
     }
 }

@@ -9,6 +9,7 @@ import org.vsbridge.vhost.protocol.MessageHeader;
 import org.vsbridge.vhost.protocol.Payloads;
 import org.vsbridge.vhost.protocol.ProtocolException;
 import org.vsbridge.vhost.protocol.Request;
+import org.vsbridge.vhost.queue.PackedVirtqueue;
 import org.vsbridge.vhost.sys.FdList;
 import org.vsbridge.vhost.sys.Sys;
 
@@ -29,16 +30,22 @@ final class FrontendConnection {
     private static final Logger LOG = Logger.getLogger(FrontendConnection.class.getName());
 
     static final long VHOST_USER_F_PROTOCOL_FEATURES = 1L << 30;
+    static final long VIRTIO_F_RING_PACKED = 1L << 34;
 
     static final long PROTOCOL_F_MQ = 1L;
     static final long PROTOCOL_F_REPLY_ACK = 1L << 3;
     static final long PROTOCOL_F_BACKEND_REQ = 1L << 5;
     static final long PROTOCOL_F_CONFIG = 1L << 9;
+    static final long PROTOCOL_F_INFLIGHT_SHMFD = 1L << 12;
     static final long PROTOCOL_F_RESET_DEVICE = 1L << 13;
     static final long PROTOCOL_F_CONFIGURE_MEM_SLOTS = 1L << 15;
     static final long PROTOCOL_F_STATUS = 1L << 16;
     static final long OFFERED_PROTOCOL_FEATURES = PROTOCOL_F_MQ | PROTOCOL_F_REPLY_ACK | PROTOCOL_F_BACKEND_REQ
-        | PROTOCOL_F_CONFIG | PROTOCOL_F_RESET_DEVICE | PROTOCOL_F_CONFIGURE_MEM_SLOTS | PROTOCOL_F_STATUS;
+        | PROTOCOL_F_CONFIG | PROTOCOL_F_INFLIGHT_SHMFD | PROTOCOL_F_RESET_DEVICE | PROTOCOL_F_CONFIGURE_MEM_SLOTS
+        | PROTOCOL_F_STATUS;
+    /** GET/SET_INFLIGHT_FD payload: u64 mmap_size, u64 mmap_offset, u16 num_queues, u16 queue_size (QEMU sends
+     *  the struct with its 4 bytes of tail padding, 24 in all). */
+    static final int INFLIGHT_PAYLOAD = 20;
 
     /** virtio 1.x §2.1: the device hit an error and needs a reset; reported in GET_STATUS. */
     static final int VIRTIO_CONFIG_S_NEEDS_RESET = 0x40;
@@ -65,6 +72,7 @@ final class FrontendConnection {
 
     private long ackedFeatures;
     private long protocolFeatures;
+    private org.vsbridge.vhost.queue.InflightRegion inflight;
     private int status;
     /** QueueCounters.brokenEvents() at the last reset: a queue that broke since then means NEEDS_RESET. */
     private long brokenAtReset;
@@ -126,6 +134,87 @@ final class FrontendConnection {
             fds.closeAll();
             more.closeAll();
             closeBackendChannel();
+            closeInflight();
+        }
+    }
+
+    /** The connection's inflight buffer goes with it (the frontend keeps its own descriptor for the next one). */
+    private void closeInflight() {
+        if (inflight != null) {
+            try {
+                worker.setInflight(null);
+            } catch (final IOException e) {
+                LOG.warning(() -> name + ": dropping the inflight buffer: " + e.getMessage());
+            }
+            inflight.close();
+            inflight = null;
+        }
+    }
+
+    /** GET_INFLIGHT_FD: a new zeroed buffer for the frontend's queue count and size, sent with its fd. */
+    private void getInflight(final int request, final int size) throws ProtocolException, IOException {
+        requireInflight(size);
+        final int numQueues = payload.getShort(16, java.nio.ByteOrder.LITTLE_ENDIAN) & 0xffff;
+        final int queueSize = payload.getShort(18, java.nio.ByteOrder.LITTLE_ENDIAN) & 0xffff;
+        final org.vsbridge.vhost.queue.InflightRegion region;
+        try {
+            region = org.vsbridge.vhost.queue.InflightRegion.create("vsb-inflight", numQueues, queueSize,
+                device.queueCount(), device.maxQueueSize());
+        } catch (final IOException e) {
+            throw new ProtocolException("GET_INFLIGHT_FD: " + e.getMessage());
+        }
+        try {
+            replyPayload.setMemory(0, size, (byte) 0);
+            replyPayload.putLong(0, region.size(), java.nio.ByteOrder.LITTLE_ENDIAN);
+            replyPayload.putLong(8, 0, java.nio.ByteOrder.LITTLE_ENDIAN);
+            replyPayload.putShort(16, (short) numQueues, java.nio.ByteOrder.LITTLE_ENDIAN);
+            replyPayload.putShort(18, (short) queueSize, java.nio.ByteOrder.LITTLE_ENDIAN);
+            replyHeader.request(request).flags(MessageHeader.REPLY_FLAGS).size(size);
+            Sys.sendMsg(fd, out, 0, MessageHeader.LENGTH + size, region.fd());
+        } catch (final IOException e) {
+            throw new Disconnected("reply to GET_INFLIGHT_FD failed: " + e.getMessage());
+        } finally {
+            region.close(); // the frontend has the file now; SET_INFLIGHT_FD hands it back
+        }
+        LOG.info(() -> name + ": inflight buffer of " + region.size() + " bytes for " + numQueues + " queues of "
+            + queueSize);
+    }
+
+    /** SET_INFLIGHT_FD: the frontend's buffer (perhaps written by a backend process that died) goes to the rings. */
+    private void setInflight(final int size) throws ProtocolException, IOException {
+        requireInflight(size);
+        if (fds.count() != 1) {
+            throw new ProtocolException("carries " + fds.count() + " fds, expected 1");
+        }
+        final long mmapSize = payload.getLong(0, java.nio.ByteOrder.LITTLE_ENDIAN);
+        final long mmapOffset = payload.getLong(8, java.nio.ByteOrder.LITTLE_ENDIAN);
+        final int numQueues = payload.getShort(16, java.nio.ByteOrder.LITTLE_ENDIAN) & 0xffff;
+        final int queueSize = payload.getShort(18, java.nio.ByteOrder.LITTLE_ENDIAN) & 0xffff;
+        final org.vsbridge.vhost.queue.InflightRegion region;
+        try {
+            region = org.vsbridge.vhost.queue.InflightRegion.open(fds.take(0), mmapSize, mmapOffset, numQueues,
+                queueSize, device.queueCount(), device.maxQueueSize());
+        } catch (final IOException e) {
+            throw new ProtocolException(e.getMessage());
+        }
+        closeInflight();
+        inflight = region;
+        worker.setInflight(region);
+        if (packedRing()) {
+            LOG.warning(() -> name + ": inflight buffer set, but the rings are packed: in-flight state is kept for "
+                + "split rings only");
+        }
+        LOG.info(() -> name + ": inflight buffer set (" + mmapSize + " bytes, " + numQueues + " queues of "
+            + queueSize + ")");
+    }
+
+    private void requireInflight(final int size) throws ProtocolException {
+        if ((protocolFeatures & PROTOCOL_F_INFLIGHT_SHMFD) == 0) {
+            throw new ProtocolException("INFLIGHT_SHMFD protocol feature not negotiated");
+        }
+        if (size < INFLIGHT_PAYLOAD || size > 64) {
+            throw new ProtocolException("payload of " + size + " bytes; the inflight description takes "
+                + INFLIGHT_PAYLOAD + " (24 with padding)");
         }
     }
 
@@ -260,7 +349,14 @@ final class FrontendConnection {
                 final Payloads.VringState s = Payloads.vringState("SET_VRING_NUM", payload, size);
                 final int index = checkIndex(s.index());
                 final int num = s.num();
-                if (num <= 0 || num > device.maxQueueSize() || Integer.bitCount(num) != 1) {
+                if (packedRing()) {
+                    // §2.8: up to 2^15 entries, and no power of two required.
+                    final int max = Math.min(device.maxQueueSize(), PackedVirtqueue.MAX_QUEUE_SIZE);
+                    if (num <= 0 || num > max) {
+                        throw new ProtocolException("queue " + index + " size " + Integer.toUnsignedString(num)
+                            + " is not in 1.." + max + " (packed ring)");
+                    }
+                } else if (num <= 0 || num > device.maxQueueSize() || Integer.bitCount(num) != 1) {
                     throw new ProtocolException("queue " + index + " size " + Integer.toUnsignedString(num)
                         + " is not a power of two in 1.." + device.maxQueueSize());
                 }
@@ -273,7 +369,8 @@ final class FrontendConnection {
             case Request.SET_VRING_BASE -> {
                 final Payloads.VringState s = Payloads.vringState("SET_VRING_BASE", payload, size);
                 final int index = checkIndex(s.index());
-                if (s.num() < 0 || s.num() > 0xffff) {
+                // A packed ring's base is 32 bits (both positions with their wrap counters), a split ring's 16.
+                if (!packedRing() && (s.num() < 0 || s.num() > 0xffff)) {
                     throw new ProtocolException("queue " + index + " base " + Integer.toUnsignedString(s.num())
                         + " does not fit a split ring's 16-bit index");
                 }
@@ -334,6 +431,11 @@ final class FrontendConnection {
                 status = 0;
                 brokenAtReset = worker.counters().brokenEvents();
             }
+            case Request.GET_INFLIGHT_FD -> {
+                getInflight(request, size);
+                return true;
+            }
+            case Request.SET_INFLIGHT_FD -> setInflight(size);
             case Request.GET_MAX_MEM_SLOTS -> {
                 sendU64(request, GuestMemory.MAX_REGIONS);
                 return true;
@@ -361,6 +463,11 @@ final class FrontendConnection {
         return false;
     }
 
+    /** The acked features make the rings packed (the worker switched their layout at SET_FEATURES). */
+    private boolean packedRing() {
+        return (ackedFeatures & VIRTIO_F_RING_PACKED) != 0;
+    }
+
     private int checkIndex(final int index) throws ProtocolException {
         if (index < 0 || index >= device.queueCount()) {
             throw new ProtocolException("queue index " + Integer.toUnsignedString(index) + " is beyond the "
@@ -375,6 +482,10 @@ final class FrontendConnection {
                 + Long.toHexString(value & ~offeredFeatures) + ")");
         }
         worker.setFeatures(value);
+        if (value != ackedFeatures) {
+            LOG.info(() -> name + ": features acked 0x" + Long.toHexString(value) + " ("
+                + ((value & 1L << 34) != 0 ? "packed" : "split") + " rings)");
+        }
         ackedFeatures = value;
     }
 
@@ -506,6 +617,7 @@ final class FrontendConnection {
         worker.statusChanged(status);
         if (status == 0) {
             worker.reset(false);
+            ackedFeatures = 0;
             brokenAtReset = worker.counters().brokenEvents();
         }
     }

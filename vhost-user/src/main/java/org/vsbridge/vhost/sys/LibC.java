@@ -60,6 +60,8 @@ final class LibC {
 
     static native int ftruncate(int fd, long length);
 
+    static native long lseek(int fd, long offset, int whence);
+
     static native int unlink(String path);
 
     static native int fcntl(int fd, int cmd, int arg);

@@ -434,6 +434,24 @@ public final class Sys {
         return fd;
     }
 
+    /** A second descriptor for the file behind {@code fd} (close-on-exec). */
+    public static int dup(final int fd) throws IOException {
+        final int copy = LibC.fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 0);
+        if (copy < 0) {
+            throw error("fcntl(fd " + fd + ", F_DUPFD_CLOEXEC)");
+        }
+        return copy;
+    }
+
+    /** The size of the file behind {@code fd} (its end, by lseek; the file position is left at the end). */
+    public static long fileSize(final int fd) throws IOException {
+        final long size = LibC.lseek(fd, 0, 2 /* SEEK_END */);
+        if (size < 0) {
+            throw error("lseek(fd " + fd + ", SEEK_END)");
+        }
+        return size;
+    }
+
     /**
      * Map {@code length} bytes of {@code fd} at {@code offset}, shared, read-write, without reserving
      * swap and without prefaulting. An offset that is not page-aligned is aligned down and the

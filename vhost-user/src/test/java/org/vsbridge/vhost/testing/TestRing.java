@@ -12,7 +12,7 @@ import java.util.List;
  * list, avail idx published with release, optional indirect tables and EVENT_IDX), and reads back used entries.
  * Not thread-safe: one test thread drives it.
  */
-public final class TestRing implements AutoCloseable {
+public final class TestRing implements DriverRing {
 
     public static final int F_NEXT = 1;
     public static final int F_WRITE = 2;
@@ -97,6 +97,12 @@ public final class TestRing implements AutoCloseable {
     }
 
     public int availIdx() {
+        return availIdx;
+    }
+
+    /** A split ring resumes at the driver's avail idx; the used idx is read from the ring. */
+    @Override
+    public int vringBase() {
         return availIdx;
     }
 
@@ -307,6 +313,11 @@ public final class TestRing implements AutoCloseable {
             awaitCall(10);
         }
         return true;
+    }
+
+    @Override
+    public boolean awaitPostedUsed(final long timeoutMs) throws IOException {
+        return awaitUsedIdx(availIdx, timeoutMs);
     }
 
     @Override

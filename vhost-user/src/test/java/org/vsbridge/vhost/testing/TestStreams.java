@@ -10,7 +10,7 @@ import static org.vsbridge.vhost.testing.TestRing.Buffer.readable;
 import static org.vsbridge.vhost.testing.TestRing.Buffer.writable;
 
 /**
- * Drives a loopback pair (rx ring, tx ring) like a guest driver: posts rx buffers, transmits a byte stream in
+ * Drives a loopback pair (rx ring, tx ring, split or packed) like a guest driver: posts rx buffers, transmits a byte stream in
  * chains of varying shape (several descriptors, indirect tables), collects what comes back. Checksums compare.
  */
 public final class TestStreams {
@@ -34,7 +34,7 @@ public final class TestStreams {
      * Send {@code data} through tx and read it back from rx. {@code indirect}: every other chain as an indirect
      * table. Returns the bytes received (compare with a checksum). Waits with a safety-net timeout only.
      */
-    public static byte[] loop(final TestGuestMemory mem, final TestRing rx, final TestRing tx, final byte[] data,
+    public static byte[] loop(final TestGuestMemory mem, final DriverRing rx, final DriverRing tx, final byte[] data,
                               final int chunk, final boolean indirect) throws IOException {
         final int rxBufSize = 1024;
         final ByteArrayOutputStream received = new ByteArrayOutputStream();

@@ -50,6 +50,7 @@ public final class VhostUserClient implements AutoCloseable {
     public static final long F_INDIRECT_DESC = 1L << 28;
     public static final long F_EVENT_IDX = 1L << 29;
     public static final long F_VERSION_1 = 1L << 32;
+    public static final long F_RING_PACKED = 1L << 34;
 
     public static final long P_MQ = 1L;
     public static final long P_REPLY_ACK = 1L << 3;
@@ -283,7 +284,7 @@ public final class VhostUserClient implements AutoCloseable {
                 .array());
     }
 
-    public long setVringAddr(final TestGuestMemory mem, final TestRing ring) throws IOException {
+    public long setVringAddr(final TestGuestMemory mem, final DriverRing ring) throws IOException {
         return setVringAddr(ring.index(), mem.uva(ring.descGpa()), mem.uva(ring.usedGpa()), mem.uva(ring.availGpa()));
     }
 
@@ -311,7 +312,7 @@ public final class VhostUserClient implements AutoCloseable {
         return request(SET_VRING_ENABLE, state(index, enable ? 1 : 0));
     }
 
-    /** GET_VRING_BASE: returns the {@code num} of the reply (next avail index). */
+    /** GET_VRING_BASE: returns the {@code num} of the reply (next avail index; packed: both positions). */
     public int getVringBase(final int index) throws IOException {
         final Reply r = call(GET_VRING_BASE, state(index, 0));
         final ByteBuffer b = r.buffer();
@@ -333,9 +334,9 @@ public final class VhostUserClient implements AutoCloseable {
     }
 
     /** Set up one ring the way QEMU's vhost_virtqueue_start does: NUM, BASE, ADDR, KICK, CALL. */
-    public void setUpRing(final TestGuestMemory mem, final TestRing ring) throws IOException {
+    public void setUpRing(final TestGuestMemory mem, final DriverRing ring) throws IOException {
         requestOk(SET_VRING_NUM, state(ring.index(), ring.size()));
-        requestOk(SET_VRING_BASE, state(ring.index(), ring.availIdx()));
+        requestOk(SET_VRING_BASE, state(ring.index(), ring.vringBase()));
         ok(setVringAddr(mem, ring));
         ok(setVringKick(ring.index(), ring.kickFd()));
         ok(setVringCall(ring.index(), ring.callFd()));
@@ -351,7 +352,7 @@ public final class VhostUserClient implements AutoCloseable {
      * @param queueCount num_vqs: SET_VRING_CALL/ERR at connect and ENABLE go to all of them
      */
     public long negotiateLikeQemu(final TestGuestMemory mem, final long wanted, final int queueCount,
-                                  final TestRing... rings) throws IOException {
+                                  final DriverRing... rings) throws IOException {
         final long offered = getFeatures();
         if ((offered & F_PROTOCOL_FEATURES) == 0) {
             throw new IOException("backend does not offer VHOST_USER_F_PROTOCOL_FEATURES");
@@ -374,14 +375,14 @@ public final class VhostUserClient implements AutoCloseable {
         final long acked = (wanted & offered) | F_PROTOCOL_FEATURES;
         ok(setFeatures(acked));
         ok(setMemTable(mem));
-        for (final TestRing r : rings) {
+        for (final DriverRing r : rings) {
             r.useEventIdx((acked & F_EVENT_IDX) != 0);
             setUpRing(mem, r);
         }
         for (final int i : all) {
             ok(setVringEnable(i, true));
         }
-        for (final TestRing r : rings) {
+        for (final DriverRing r : rings) {
             ok(setVringCall(r.index(), r.callFd()));
         }
         return acked;

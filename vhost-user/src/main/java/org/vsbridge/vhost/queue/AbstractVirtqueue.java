@@ -1,0 +1,300 @@
+package org.vsbridge.vhost.queue;
+
+import org.vsbridge.vhost.memory.GuestMemory;
+import org.vsbridge.vhost.sys.Sys;
+
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * What both ring layouts share: the control state the engine sets from vhost-user messages (size, ring
+ * addresses, memory table, call and error fds, ring features, enable and start) and the broken-queue rule. The
+ * layout itself (virtio 1.x §2.7 split, §2.8 packed) lives in the two permitted subclasses. Owned by the device
+ * worker thread: every method, including the setters the worker calls for vhost-user commands, runs on it.
+ *
+ * <p>Ring addresses are frontend virtual addresses, translated once per (memory table, SET_VRING_ADDR,
+ * SET_VRING_NUM) into range-checked views by the layout; descriptor addresses are guest-physical and checked on
+ * every chain. Any bad guest number marks the queue broken (logged once), after which it does nothing until
+ * reset.
+ */
+public abstract sealed class AbstractVirtqueue implements Virtqueue permits SplitVirtqueue, PackedVirtqueue {
+
+    private static final Logger LOG = Logger.getLogger(AbstractVirtqueue.class.getName());
+
+    final int index;
+    final int maxSize;
+    final String name;
+    final QueueCounters counters;
+
+    GuestMemory memory = GuestMemory.EMPTY;
+    int size;
+    boolean eventIdx;
+    boolean indirectAllowed;
+
+    private boolean addrSet;
+    private long descUva;
+    private long availUva;
+    private long usedUva;
+    private boolean translated;
+    private boolean enabled;
+    private boolean started;
+    private boolean polled;
+    private int callFd = -1;
+    private int errFd = -1;
+    private boolean broken;
+    private String brokenReason;
+
+    AbstractVirtqueue(final String deviceName, final int index, final int maxSize, final QueueCounters counters) {
+        this.index = index;
+        this.maxSize = maxSize;
+        this.name = deviceName + " queue " + index;
+        this.counters = counters;
+    }
+
+    /** A queue of another layout taking over {@code from}'s control state; its call and error fds move here.
+     *  Ring positions start afresh (the layout changed: the old ones mean nothing to the new one). */
+    AbstractVirtqueue(final AbstractVirtqueue from) {
+        this.index = from.index;
+        this.maxSize = from.maxSize;
+        this.name = from.name;
+        this.counters = from.counters;
+        this.memory = from.memory;
+        this.size = from.size;
+        this.eventIdx = from.eventIdx;
+        this.indirectAllowed = from.indirectAllowed;
+        this.addrSet = from.addrSet;
+        this.descUva = from.descUva;
+        this.availUva = from.availUva;
+        this.usedUva = from.usedUva;
+        this.enabled = from.enabled;
+        this.started = from.started;
+        this.polled = from.polled;
+        this.callFd = from.replaceCallFd(-1);
+        this.errFd = from.replaceErrFd(-1);
+    }
+
+    /**
+     * This queue if it already has the wanted layout, else a queue of that layout with this one's control state
+     * (SET_FEATURES decides the layout: VIRTIO_F_RING_PACKED). This queue must not be used afterwards.
+     */
+    public final AbstractVirtqueue withLayout(final boolean packed) {
+        if (packed == isPacked()) {
+            return this;
+        }
+        return packed ? new PackedVirtqueue(this) : new SplitVirtqueue(this);
+    }
+
+    /**
+     * INFLIGHT_SHMFD: this queue's part of the frontend's inflight buffer, or null (none). Only the split layout
+     * keeps state there (the packed ring's inflight layout is not implemented); the packed one ignores it.
+     */
+    public void setInflight(final InflightRegion.Queue inflight) {
+    }
+
+    /** True for the packed layout (virtio 1.x §2.8), false for the split one (§2.7). */
+    public abstract boolean isPacked();
+
+    /** SET_VRING_BASE: the layout's own encoding of where the device resumes. */
+    public abstract void setBase(int base);
+
+    /** GET_VRING_BASE answer, in the encoding {@link #setBase} takes. */
+    public abstract int vringBase();
+
+    // ------------------------------------------------------------------ Virtqueue
+
+    @Override
+    public final int index() {
+        return index;
+    }
+
+    @Override
+    public final int size() {
+        return size;
+    }
+
+    @Override
+    public final boolean isReady() {
+        return started && enabled && translated && !broken;
+    }
+
+    @Override
+    public final boolean isBroken() {
+        return broken;
+    }
+
+    /** Why the queue broke, or null. */
+    public final String brokenReason() {
+        return brokenReason;
+    }
+
+    // ------------------------------------------------------------------ for the layouts
+
+    /** Marks the queue broken for a bad guest number (logged and signalled on the error fd once); returns false
+     *  so a walker can {@code return markBroken(...)}. */
+    final boolean markBroken(final String reason) {
+        if (!broken) {
+            broken = true;
+            brokenReason = reason;
+            counters.onBroken();
+            LOG.log(Level.WARNING, () -> name + " broken: " + reason);
+            if (errFd >= 0) {
+                Sys.eventfdSignal(errFd);
+            }
+        }
+        return false;
+    }
+
+    /** Used buffer notification through the call fd (counted; EAGAIN means one is pending already). */
+    final void signalCall() {
+        if (callFd >= 0) {
+            final int errno = Sys.eventfdSignal(callFd);
+            if (errno == 0) {
+                counters.onCall(index);
+            } else if (errno != Sys.EAGAIN) {
+                LOG.warning(() -> name + ": call eventfd write failed: " + Sys.strerror(errno));
+            }
+        }
+    }
+
+    /** Translates the rings at these frontend virtual addresses for {@link #size}; false (logged) if they cannot
+     *  run yet. */
+    abstract boolean mapRings(long descUva, long availUva, long usedUva);
+
+    /** Unmap the rings and forget every ring position (reset). */
+    abstract void resetRing();
+
+    /** SET_VRING_NUM changed {@link #size}. */
+    void sizeChanged() {
+    }
+
+    /** SET_VRING_ADDR gave new addresses (before they are translated). */
+    void addressesChanged() {
+    }
+
+    /** The ring may run again: notification state must be recomputed. */
+    void started() {
+    }
+
+    /** The ring stopped (GET_VRING_BASE): drop what refers to a peeked chain. */
+    void stopped() {
+    }
+
+    /** One-line ring positions for {@link #toString()}. */
+    abstract String positions();
+
+    // ------------------------------------------------------------------ engine side (worker thread)
+
+    /** SET_VRING_NUM; the caller checked the range the layout allows. */
+    public final void setSize(final int num) {
+        size = num;
+        sizeChanged();
+        translate();
+    }
+
+    /** SET_VRING_ADDR: frontend virtual addresses of the descriptor area, the driver area ("avail") and the
+     *  device area ("used"). */
+    public final void setAddresses(final long descUva, final long availUva, final long usedUva) {
+        this.descUva = descUva;
+        this.availUva = availUva;
+        this.usedUva = usedUva;
+        this.addrSet = true;
+        addressesChanged();
+        translate();
+    }
+
+    public final void setMemory(final GuestMemory memory) {
+        this.memory = memory;
+        translate();
+    }
+
+    public final void setFeatures(final boolean eventIdx, final boolean indirectAllowed) {
+        this.eventIdx = eventIdx;
+        this.indirectAllowed = indirectAllowed;
+    }
+
+    public final void setEnabled(final boolean enabled) {
+        this.enabled = enabled;
+    }
+
+    public final boolean isEnabled() {
+        return enabled;
+    }
+
+    /** Kick fd set (or NOFD = {@code polled}): the ring may run. */
+    public final void start(final boolean polled) {
+        this.started = true;
+        this.polled = polled;
+        started();
+    }
+
+    /** GET_VRING_BASE: stop without forgetting where we are. */
+    public final void stop() {
+        started = false;
+        polled = false;
+        stopped();
+    }
+
+    public final boolean isStarted() {
+        return started;
+    }
+
+    /** NOFD kick: the worker polls this ring instead of waiting for kicks. */
+    public final boolean isPolled() {
+        return polled;
+    }
+
+    /** Replace the call fd (-1 = none); returns the previous one for the caller to close. */
+    public final int replaceCallFd(final int fd) {
+        final int old = callFd;
+        callFd = fd;
+        return old;
+    }
+
+    public final int replaceErrFd(final int fd) {
+        final int old = errFd;
+        errFd = fd;
+        return old;
+    }
+
+    /** Back to the state after construction (RESET_DEVICE, disconnect); memory is kept. Fds are returned
+     *  through the replace methods first by the caller. */
+    public final void reset() {
+        size = 0;
+        addrSet = false;
+        descUva = availUva = usedUva = 0;
+        translated = false;
+        enabled = false;
+        started = false;
+        polled = false;
+        eventIdx = false;
+        indirectAllowed = false;
+        broken = false;
+        brokenReason = null;
+        resetRing();
+    }
+
+    /** Re-translate the ring addresses; a failure is not a broken queue (the frontend may still be setting
+     *  things up), just a queue that cannot run yet. */
+    final void translate() {
+        translated = false;
+        if (!addrSet || size == 0 || memory.regionCount() == 0) {
+            return;
+        }
+        translated = mapRings(descUva, availUva, usedUva);
+    }
+
+    /** The rings are mapped for the current size, addresses and memory table. */
+    final boolean isTranslated() {
+        return translated;
+    }
+
+    public final int maxSize() {
+        return maxSize;
+    }
+
+    @Override
+    public final String toString() {
+        return name + "{size=" + size + ", enabled=" + enabled + ", started=" + started + ", translated="
+            + translated + ", broken=" + broken + ", " + positions() + "}";
+    }
+}
