@@ -1535,6 +1535,30 @@ static void setup_inflight(void)
     vu_acked(VU_SET_INFLIGHT_FD, &in, sizeof in, &g.inflight_fd, 1);
 }
 
+/*
+ * Memory table, then every ring (NUM, BASE, ADDR, KICK, CALL), ENABLE and DRIVER_OK. A fresh start begins at
+ * base 0 (packed: both wrap counters set) with the masked call fd, as QEMU does before the guest unmasks; a
+ * reconnect (--reconnect) begins every ring at the used index the guest sees, with the live call fd.
+ */
+static void start_rings(bool reconnect)
+{
+    send_mem_table();
+    for (unsigned i = 0; i < g.needed_vqs; i++) {
+        struct vq *q = &g.vq[i];
+        vu_state(VU_SET_VRING_NUM, i, q->num);
+        vu_state(VU_SET_VRING_BASE, i, reconnect ? ld16_acq(q->used_idx_p) : opt.packed ? PACKED_FRESH_BASE : 0);
+        struct { uint32_t index, flags; uint64_t desc, used, avail, log; } a = {
+            i, 0, gpa_uva(q->desc_gpa), gpa_uva(q->used_gpa), gpa_uva(q->avail_gpa), 0 };
+        vu_plain(VU_SET_VRING_ADDR, &a, sizeof a);
+        vu_fd(VU_SET_VRING_KICK, i, q->kick_fd);
+        vu_fd(VU_SET_VRING_CALL, i, reconnect ? q->call_fd : q->masked_fd);
+    }
+    for (unsigned i = 0; i < g.num_vqs; i++)
+        vu_state(VU_SET_VRING_ENABLE, i, 1);
+    if (g.status)
+        add_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+}
+
 /* The guest probes (GET_CONFIG), acks features and sets DRIVER_OK; QEMU then starts the rings. */
 static void start_device(void)
 {
@@ -1618,21 +1642,7 @@ static void start_device(void)
         g.vq[CTL_RX].dirty = false;
     }
 
-    send_mem_table();
-    for (unsigned i = 0; i < g.needed_vqs; i++) {
-        struct vq *q = &g.vq[i];
-        vu_state(VU_SET_VRING_NUM, i, q->num);
-        vu_state(VU_SET_VRING_BASE, i, opt.packed ? PACKED_FRESH_BASE : 0);
-        struct { uint32_t index, flags; uint64_t desc, used, avail, log; } a = {
-            i, 0, gpa_uva(q->desc_gpa), gpa_uva(q->used_gpa), gpa_uva(q->avail_gpa), 0 };
-        vu_plain(VU_SET_VRING_ADDR, &a, sizeof a);
-        vu_fd(VU_SET_VRING_KICK, i, q->kick_fd);
-        vu_fd(VU_SET_VRING_CALL, i, q->masked_fd);
-    }
-    for (unsigned i = 0; i < g.num_vqs; i++)
-        vu_state(VU_SET_VRING_ENABLE, i, 1);
-    if (g.status)
-        add_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+    start_rings(false);
     for (unsigned i = 0; i < g.needed_vqs; i++)
         vu_fd(VU_SET_VRING_CALL, i, g.vq[i].call_fd);
 }
@@ -2043,21 +2053,7 @@ static void reconnect_attempt(void)
         add_status(S_FEATURES_OK);
     if (opt.inflight)
         setup_inflight();
-    send_mem_table();
-    for (unsigned i = 0; i < g.needed_vqs; i++) {
-        struct vq *q = &g.vq[i];
-        vu_state(VU_SET_VRING_NUM, i, q->num);
-        vu_state(VU_SET_VRING_BASE, i, ld16_acq(q->used_idx_p));
-        struct { uint32_t index, flags; uint64_t desc, used, avail, log; } a = {
-            i, 0, gpa_uva(q->desc_gpa), gpa_uva(q->used_gpa), gpa_uva(q->avail_gpa), 0 };
-        vu_plain(VU_SET_VRING_ADDR, &a, sizeof a);
-        vu_fd(VU_SET_VRING_KICK, i, q->kick_fd);
-        vu_fd(VU_SET_VRING_CALL, i, q->call_fd);
-    }
-    for (unsigned i = 0; i < g.num_vqs; i++)
-        vu_state(VU_SET_VRING_ENABLE, i, 1);
-    if (g.status)
-        add_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+    start_rings(true);
 }
 
 static void socket_event(void)

@@ -156,6 +156,35 @@ public abstract sealed class AbstractVirtqueue implements Virtqueue permits Spli
         }
     }
 
+    /** How a log line names the chain a layout calls {@code where} (split: its head; packed: its position). */
+    abstract String chainName(int where);
+
+    /** Translates one descriptor buffer into {@code chain}, split at region boundaries; false (queue broken) when
+     *  it is not all inside guest memory or the chain has too many segments. */
+    final boolean addSegments(final DescriptorChain chain, final long gpa, final long len, final boolean writable,
+                              final int where) {
+        long at = gpa;
+        long left = len;
+        while (left > 0) {
+            final long remaining = memory.gpaRemaining(at);
+            if (remaining == 0) {
+                return markBroken("descriptor buffer gpa 0x" + Long.toHexString(gpa) + " + " + len + " of "
+                    + chainName(where) + " is outside guest memory");
+            }
+            final long n = Math.min(Math.min(remaining, left), Integer.MAX_VALUE);
+            final long host = memory.translateGpa(at, n);
+            if (host == GuestMemory.BAD) {
+                return markBroken("descriptor buffer gpa 0x" + Long.toHexString(at) + " is outside guest memory");
+            }
+            if (!chain.add(host, (int) n, writable)) {
+                return markBroken(chainName(where) + " has more than " + DescriptorChain.MAX_SEGMENTS + " segments");
+            }
+            at += n;
+            left -= n;
+        }
+        return true;
+    }
+
     /** Translates the rings at these frontend virtual addresses for {@link #size}; false (logged) if they cannot
      *  run yet. */
     abstract boolean mapRings(long descUva, long availUva, long usedUva);

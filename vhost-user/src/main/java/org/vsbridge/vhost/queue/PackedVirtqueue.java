@@ -242,30 +242,10 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
         return true;
     }
 
-    /** Translates one descriptor buffer, split at region boundaries. */
-    private boolean addSegments(final DescriptorChain chain, final long gpa, final long len, final boolean writable,
-                                final int start) {
-        long at = gpa;
-        long left = len;
-        while (left > 0) {
-            final long remaining = memory.gpaRemaining(at);
-            if (remaining == 0) {
-                return markBroken("descriptor buffer gpa 0x" + Long.toHexString(gpa) + " + " + len
-                    + " of the chain at position " + start + " is outside guest memory");
-            }
-            final long n = Math.min(Math.min(remaining, left), Integer.MAX_VALUE);
-            final long host = memory.translateGpa(at, n);
-            if (host == GuestMemory.BAD) {
-                return markBroken("descriptor buffer gpa 0x" + Long.toHexString(at) + " is outside guest memory");
-            }
-            if (!chain.add(host, (int) n, writable)) {
-                return markBroken("chain at position " + start + " has more than " + DescriptorChain.MAX_SEGMENTS
-                    + " segments");
-            }
-            at += n;
-            left -= n;
-        }
-        return true;
+
+    @Override
+    String chainName(final int where) {
+        return "the chain at position " + where;
     }
 
     @Override
