@@ -83,6 +83,12 @@ public interface Chardev extends AutoCloseable {
         return null;
     }
 
+    /** True when this chardev's kind and options let a connection offer {@link #openDirectOutput()} (a plain socket
+     *  on the epoll transport): a frontend that needs direct output waits for a connection instead of buffering. */
+    default boolean offersDirectOutput() {
+        return false;
+    }
+
     /** True when nothing given to {@link #write} is still queued inside the backend. Event loop only. */
     default boolean outputIdle() {
         return true;

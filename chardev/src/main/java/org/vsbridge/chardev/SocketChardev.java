@@ -575,6 +575,12 @@ public final class SocketChardev extends AbstractChardev {
     }
 
     @Override
+    public boolean offersDirectOutput() {
+        return Transports.isEpoll(loop) && !hasLogfile() && tls == null && !options.websocket() && !options.telnet()
+            && !options.tn3270();
+    }
+
+    @Override
     public DirectOutput openDirectOutput() {
         final Channel c = connection;
         if (c == null || !c.isActive() || !(c instanceof UnixChannel unix) || hasLogfile() || tls != null

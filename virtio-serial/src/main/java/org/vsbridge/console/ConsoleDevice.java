@@ -563,6 +563,9 @@ public final class ConsoleDevice implements VirtioDevice {
             final Virtqueue queue = context.queue(index);
             final boolean exact = queue.tracksInflight();
             queue.setDeliveryTracking(exact);
+            // Started on a buffer a previous process left: its guest output waits for the peer to come back
+            // rather than being dropped in the moment before it reconnects.
+            port.awaitingPeer = exact && queue.resumesInflight() && !port.hostConnected && !port.isConsole();
             port.channel.setExactDelivery(exact && !port.isConsole()); // a console drops what does not fit
         }
         // Kicks may have been missed while the ring was stopped; look at it now.
@@ -823,6 +826,7 @@ public final class ConsoleDevice implements VirtioDevice {
         LOG.info(() -> name + ": " + port + " host side " + (connected ? "connected" : "disconnected"));
         if (connected) {
             port.dropping = false;
+            port.awaitingPeer = false;
         } else if (port.policy == OutputPolicy.DROP || port.isConsole()) {
             discardHeld(port);
         }
@@ -905,7 +909,6 @@ public final class ConsoleDevice implements VirtioDevice {
             if (port.holding && chain.head() != port.heldHead) {
                 port.dropHeld();
             }
-            final long start = port.holding ? port.heldOffset : queue.resumeOffset(chain.head());
             final long total = chain.readableLength();
             if (chain.writableLength() > 0 && !port.badTxLogged) {
                 // A transmitq buffer is device-readable only (virtio 1.x 5.3.6.1); writable parts are left alone.
@@ -915,7 +918,9 @@ public final class ConsoleDevice implements VirtioDevice {
                     + " writable bytes; the device only reads a transmitq (logged once)");
             }
             if (port.isConsole() || port.hostConnected) {
-                final long reached = writeChain(port.channel, start);
+                // A previous process may have delivered part of this chain (INFLIGHT_SHMFD): go on after it.
+                final long start = port.holding ? port.heldOffset : queue.resumeOffset(chain.head());
+                final long reached = writeChain(port.channel, queue, start);
                 toHost += reached - start;
                 if (reached < total) {
                     if (!port.isConsole()) {
@@ -931,10 +936,12 @@ public final class ConsoleDevice implements VirtioDevice {
                 } else if (port.isConsole()) {
                     port.dropping = false;
                 }
-            } else if (port.policy == OutputPolicy.HOLD) {
-                // Hold policy: leave the chain in the ring, untouched, until a host peer connects.
+            } else if (port.policy == OutputPolicy.HOLD || port.awaitingPeer) {
+                // Hold policy, or a restart on an inflight buffer whose peer has not come back yet: leave the
+                // chain in the ring, untouched, until a host peer connects.
                 break;
             } else {
+                final long start = port.holding ? port.heldOffset : 0;
                 dropped += total - start;
                 startDropping(port, Level.INFO, "host side not connected");
             }
@@ -953,8 +960,9 @@ public final class ConsoleDevice implements VirtioDevice {
         return chains;
     }
 
-    /** Write the chain's readable bytes from offset {@code start}; returns the offset reached. */
-    private long writeChain(final PortChannel channel, final long start) {
+    /** Write the chain's readable bytes from offset {@code start}; returns the offset reached. Each write that took
+     *  bytes is recorded for a restarted process (a no-op without an inflight buffer). */
+    private long writeChain(final PortChannel channel, final Virtqueue queue, final long start) {
         long reached = start;
         long seen = 0;
         for (int s = 0; s < chain.segmentCount() && !chain.isWritable(s); s++) {
@@ -965,6 +973,9 @@ public final class ConsoleDevice implements VirtioDevice {
                 final int want = length - skip;
                 final int taken = clamp(channel.writeToHost(chain.address(s) + skip, want), want);
                 reached += taken;
+                if (taken > 0 && reached < chain.readableLength()) {
+                    queue.noteDelivered(chain.head(), reached);
+                }
                 if (taken < want) {
                     return reached;
                 }

@@ -44,6 +44,8 @@ final class Port {
     boolean badRxLogged;
     /** A transmit buffer with writable descriptors was already logged for this port. */
     boolean badTxLogged;
+    /** Started on an inflight buffer a previous process left, no host peer yet: hold guest output for it. */
+    boolean awaitingPeer;
 
     Port(final PortSpec spec, final PortChannel channel) {
         this.spec = spec;

@@ -104,8 +104,14 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     private volatile long directBytes;
     /** Set by the worker (see {@link #setExactDelivery}); read by the event loop. */
     private volatile boolean exact;
-    /** Set by the event loop: the current connection takes direct output (exact delivery waits for it). */
-    private volatile boolean directCapable;
+    /** The bound chardev's kind offers direct output: exact delivery waits for a connection that does. */
+    private volatile boolean directKind;
+    /** Event loop: a recheck of the output is scheduled (exact delivery behind bytes Netty still holds). */
+    private final AtomicBoolean recheckScheduled = new AtomicBoolean();
+    private final Runnable recheckTask = () -> {
+        recheckScheduled.set(false);
+        drainToHost();
+    };
     private final Runnable writableCheck = this::checkWritable;
     private final AtomicBoolean writableWatch = new AtomicBoolean();
     private static final long WRITABLE_POLL_US = 200;
@@ -128,6 +134,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     public void bind(final ConsoleDevice device, final Chardev chardev) {
         this.device = device;
         this.chardev = chardev;
+        this.directKind = DIRECT_ENABLED && chardev.offersDirectOutput();
         if (port.console()) {
             // As QEMU's virtconsole: host-connected from realize whatever the chardev does, because the
             // guest's hvc output must never block on a missing peer.
@@ -191,6 +198,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     /** Event loop of {@code next}: attach it in place of the previous chardev and carry on where that one was. */
     private void attachAfterChange(final Chardev next, final boolean wasOpen) {
         chardev = next;
+        directKind = DIRECT_ENABLED && next.offersDirectOutput();
         chardevFull = false;
         if (fromHostBlocked) {
             next.setReadPaused(true); // host input already queued here goes first
@@ -213,7 +221,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         assert batch == BATCH_RING || outputState.get() == WRITING : "port " + port.nr() + ": batch mode " + batch
             + " without the output (state " + outputState.get() + ")";
         int n = 0;
-        if (exact && directCapable) {
+        if (exact && directKind && !directFailed) {
             if (batch == BATCH_DIRECT) {
                 return writeExact(address, length);
             }
@@ -269,6 +277,10 @@ public final class PortLink implements PortChannel, ChardevFrontend {
 
     /** Event loop: wake the worker once the direct socket takes bytes again (exact delivery). */
     private void checkWritable() {
+        if (!chardev.eventLoop().inEventLoop()) {
+            chardev.eventLoop().execute(writableCheck); // scheduled before a chardev change: run where it lives now
+            return;
+        }
         final DirectOutput d = direct; // changed by this thread only
         if (d == null || d.writable()) {
             writableWatch.set(false);
@@ -455,11 +467,17 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     }
 
     private void drainToHost() {
-        drainScheduled.set(false);
         final Chardev c = chardev;
         if (c == null) {
+            drainScheduled.set(false);
             return;
         }
+        if (!c.eventLoop().inEventLoop()) {
+            // Queued on the loop of the chardev this port had before a chardev-change: one consumer at a time.
+            c.eventLoop().execute(drainTask);
+            return;
+        }
+        drainScheduled.set(false);
         boolean freed = false;
         while (true) {
             final int state = outputState.get();
@@ -487,10 +505,11 @@ public final class PortLink implements PortChannel, ChardevFrontend {
             // Direct output resumes only when the socket has nothing of ours queued (else the worker's bytes would
             // overtake it); otherwise the next drain looks again.
             if (chardevFull || toHost.available() > 0 || direct == null || directFailed || !c.outputIdle()) {
-                if (toHostBlocked && direct != null && !directFailed && !chardevFull && toHost.available() == 0) {
+                if (exact && toHostBlocked && direct != null && !directFailed && !chardevFull && toHost.available() == 0
+                    && !recheckScheduled.getAndSet(true)) {
                     // A worker waits for the socket (exact delivery) behind bytes Netty still holds: nothing else
                     // will call us when they are out, so look again shortly.
-                    c.eventLoop().schedule(drainTask, WRITABLE_POLL_US, TimeUnit.MICROSECONDS);
+                    c.eventLoop().schedule(recheckTask, WRITABLE_POLL_US, TimeUnit.MICROSECONDS);
                 }
                 break;
             }
@@ -503,7 +522,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         // Not only "freed": the worker may have found the ring full just before this loop emptied it, and set the
         // flag after; its flushToHost then schedules this drain, which must wake it although it freed nothing.
         // An exact-delivery worker waits for the output itself, not for ring room: wake it once the output is free.
-        final boolean waitsForOutput = exact && directCapable && outputState.get() == LOOP;
+        final boolean waitsForOutput = exact && directKind && !directFailed && outputState.get() == LOOP;
         if (toHostBlocked && !waitsForOutput && (freed || toHost.available() < toHost.capacity())) {
             toHostBlocked = false;
             device.hostSpaceAvailable(port.nr());
@@ -531,7 +550,6 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         if (c != null && !detached && c.isOpen()) {
             direct = c.openDirectOutput();
         }
-        directCapable = direct != null;
         directFailed = false;
         drainToHost();
     }
@@ -565,7 +583,6 @@ public final class PortLink implements PortChannel, ChardevFrontend {
 
     /** Event loop, holding LOOP: close the direct socket, if any. */
     private void releaseDirect() {
-        directCapable = false;
         if (direct != null) {
             direct.close();
             direct = null;

@@ -312,6 +312,11 @@ public abstract sealed class AbstractVirtqueue implements Virtqueue permits Spli
         translated = mapRings(descUva, availUva, usedUva);
     }
 
+    /** The rings' frontend addresses in one number: what an inflight buffer's state is about. */
+    final long ringIdentity() {
+        return descUva ^ Long.rotateLeft(availUva, 21) ^ Long.rotateLeft(usedUva, 42);
+    }
+
     /** The rings are mapped for the current size, addresses and memory table. */
     final boolean isTranslated() {
         return translated;

@@ -12,10 +12,11 @@ import org.vsbridge.vhost.sys.Sys;
  * <p>Per queue, at a 64-byte aligned stride, the split-ring layout of the vhost-user specification: {@code u64
  * features; u16 version (1); u16 desc_num; u16 last_batch_head; u16 used_idx;} then {@code desc_num} descriptor
  * states of 16 bytes ({@code u8 inflight; u8 padding[5]; u16 next; u64 counter}). After them the bridge keeps one
- * record of its own (the frontend never reads the buffer): {@code u32 magic; u32 padding; u64 delivery}, where
- * delivery packs, for a queue whose chains the device delivers to a host peer, the ring position of the first
- * chain not yet delivered in full (bits 0-15), its head (bits 16-31) and the bytes of it already delivered (bits
- * 32-63). One aligned 8-byte store updates it, so a process killed at any instant leaves either the old or the
+ * record of its own (the frontend never reads the buffer): {@code u32 magic; u32 padding; u64 delivery; u64 ring},
+ * where delivery packs, for a queue whose chains the device delivers to a host peer, the ring position of the
+ * first chain not yet delivered in full (bits 0-15), its head (bits 16-31), the bytes of it already delivered
+ * (bits 32-62) and a written flag (bit 63), and ring identifies the rings the state is about (their addresses),
+ * so that state about rings a rebooted guest no longer has is never applied to new ones. One aligned 8-byte store updates it, so a process killed at any instant leaves either the old or the
  * new record. After the queues, {@link #DEVICE_AREA} bytes belong to the device (its own state across restarts).
  *
  * <p>The frontend's own numbers (sizes, offsets, queue count and size) are checked against the file before it
@@ -26,7 +27,9 @@ public final class InflightRegion implements AutoCloseable {
     public static final int VERSION = 1;
     static final int HEADER = 16;
     static final int DESC_STATE = 16;
-    static final int RECORD = 16;
+    static final int RECORD = 32;
+    /** Bit 63 of the delivery record: it was written (a record of position 0, head 0, 0 bytes is still one). */
+    private static final long RECORD_VALID = 1L << 63;
     private static final int ALIGN = 64;
     /** Bytes after the queues for the device's own state ({@link #deviceArea()}). */
     public static final int DEVICE_AREA = 4096;
@@ -79,7 +82,7 @@ public final class InflightRegion implements AutoCloseable {
                                         final int maxQueues, final int maxSize) throws IOException {
         checkShape(numQueues, queueSize, maxQueues, maxSize);
         final long size = sizeFor(numQueues, queueSize);
-        final int fd = Sys.memfdCreate(name, size);
+        final int fd = Sys.memfdCreateSealed(name, size);
         try {
             return new InflightRegion(fd, Sys.mmap(fd, size, 0), numQueues, queueSize);
         } catch (final IOException e) {
@@ -101,8 +104,14 @@ public final class InflightRegion implements AutoCloseable {
                 throw new IOException("inflight buffer of " + size + " bytes is smaller than the " + needed
                     + " that " + numQueues + " queues of " + queueSize + " need");
             }
-            if (offset < 0 || offset > Long.MAX_VALUE - size) {
+            if (offset < 0 || offset > Long.MAX_VALUE - size || (offset & (ALIGN - 1)) != 0) {
                 throw new IOException("inflight buffer offset " + Long.toUnsignedString(offset) + " is invalid");
+            }
+            if ((Sys.seals(fd) & (Sys.F_SEAL_SHRINK | Sys.F_SEAL_GROW)) != (Sys.F_SEAL_SHRINK | Sys.F_SEAL_GROW)) {
+                // An unsealed file could be truncated under the mapping (SIGBUS in this process): only the sealed
+                // buffer GET_INFLIGHT_FD handed out is taken back.
+                throw new IOException("inflight buffer file is not sealed against shrinking: not the one "
+                    + "GET_INFLIGHT_FD gave");
             }
             final long file = Sys.fileSize(fd);
             if (offset + size > file) {
@@ -180,20 +189,28 @@ public final class InflightRegion implements AutoCloseable {
          * Start of a ring of {@code size} descriptors: true when the buffer already describes such a ring (state
          * left by an earlier backend), false when it was blank or described another shape and was cleared.
          */
-        public boolean prepare(final int size, final long features) {
+        public boolean prepare(final int size, final long features, final long ring) {
             if (size < 1 || size > capacity) {
                 throw new IllegalArgumentException("queue size " + size + " exceeds the inflight buffer's " + capacity);
             }
             descNum = size;
-            if (b.getShort(VERSION_AT) == VERSION && (b.getShort(DESC_NUM) & 0xffff) == size) {
+            if (describes(size, ring)) {
                 return true;
             }
+            b.putShortVolatile(VERSION_AT, (short) 0);
             b.setMemory(0, recordAt + RECORD, (byte) 0);
             b.putLong(FEATURES, features);
             b.putShort(DESC_NUM, (short) size);
             b.putInt(recordAt, MAGIC);
+            b.putLong(recordAt + 16, ring);
             b.putShortVolatile(VERSION_AT, (short) VERSION);
             return false;
+        }
+
+        /** The buffer holds state about a ring of {@code size} descriptors at {@code ring} (its addresses). */
+        public boolean describes(final int size, final long ring) {
+            return b.getShortVolatile(VERSION_AT) == VERSION && (b.getShort(DESC_NUM) & 0xffff) == size
+                && b.getInt(recordAt) == MAGIC && b.getLong(recordAt + 16) == ring;
         }
 
         /** Blank the queue's part (a device reset: the next start prepares it afresh). */
@@ -211,13 +228,16 @@ public final class InflightRegion implements AutoCloseable {
 
         /** The chain at {@code head} was taken from the avail ring. */
         public void setInflight(final int head, final long counter) {
+            if (head >= descNum) {
+                return;
+            }
             final int at = desc(head);
             b.putLong(at + 8, counter);
             b.putByteVolatile(at, (byte) 1);
         }
 
         public boolean isInflight(final int head) {
-            return b.getByteVolatile(desc(head)) != 0;
+            return head < descNum && b.getByteVolatile(desc(head)) != 0;
         }
 
         public long counter(final int head) {
@@ -226,7 +246,9 @@ public final class InflightRegion implements AutoCloseable {
 
         /** The chain at {@code head} is in a published used entry. */
         public void clearInflight(final int head) {
-            b.putByteVolatile(desc(head), (byte) 0);
+            if (head < descNum) {
+                b.putByteVolatile(desc(head), (byte) 0);
+            }
         }
 
         /** Before a batch's used index is published: the batch's last head (the spec's recovery hint). */
@@ -263,10 +285,11 @@ public final class InflightRegion implements AutoCloseable {
          * chain before it in full. {@code bytes} 0 with any head means "everything before {@code position}".
          */
         public void setDelivered(final int position, final int head, final long bytes) {
-            if (bytes < 0 || bytes > 0xffffffffL) {
-                return; // a chain longer than 4 GiB: its progress is not recorded (resubmitted whole)
+            if (bytes < 0 || bytes > 0x7fffffffL) {
+                return; // a chain longer than 2 GiB: its progress is not recorded (resubmitted whole)
             }
-            b.putLongVolatile(recordAt + 8, (position & 0xffffL) | (head & 0xffffL) << 16 | bytes << 32);
+            b.putLongVolatile(recordAt + 8, (position & 0xffffL) | (head & 0xffffL) << 16 | bytes << 32
+                | RECORD_VALID);
         }
 
         /** The delivery record, or -1 when none was ever written. Decode with the static helpers. */
@@ -275,7 +298,7 @@ public final class InflightRegion implements AutoCloseable {
                 return -1;
             }
             final long v = b.getLongVolatile(recordAt + 8);
-            return v == 0 ? -1 : v;
+            return (v & RECORD_VALID) == 0 ? -1 : v & ~RECORD_VALID;
         }
 
         public static int position(final long record) {
@@ -287,7 +310,7 @@ public final class InflightRegion implements AutoCloseable {
         }
 
         public static long bytes(final long record) {
-            return record >>> 32;
+            return record >>> 32 & 0x7fffffffL;
         }
     }
 }

@@ -307,6 +307,18 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
     }
 
     @Override
+    public boolean resumesInflight() {
+        return inflight != null && size <= batchHeads.length && inflight.prepareFits(size)
+            && inflight.describes(size, ringIdentity());
+    }
+
+    /** A new ring size: the inflight buffer is looked at again (prepared for the new size) at the next peek. */
+    @Override
+    void sizeChanged() {
+        inflightChecked = false;
+    }
+
+    @Override
     public void setDeliveryTracking(final boolean on) {
         trackDelivery = on;
     }
@@ -344,7 +356,7 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
             inflight = null;
             return;
         }
-        if (!inflight.prepare(size, 0)) {
+        if (!inflight.prepare(size, 0, ringIdentity())) {
             inflight.setUsedIdx(nextUsed);
             return;
         }
@@ -426,6 +438,9 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
     @Override
     void addressesChanged() {
         reloadUsedIdx = true;
+        if (!isStarted()) {
+            inflightChecked = false; // rings that moved are other rings: see what the buffer says about them
+        }
     }
 
     @Override

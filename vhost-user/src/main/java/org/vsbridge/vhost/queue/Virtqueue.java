@@ -60,6 +60,12 @@ public interface Virtqueue {
         return false;
     }
 
+    /** The inflight buffer describes this ring from an earlier start (a restart after the previous process died,
+     *  or a reconnect), rather than being blank. */
+    default boolean resumesInflight() {
+        return false;
+    }
+
     /**
      * A device that delivers a queue's chains somewhere outside the process (guest output to a host peer) asks
      * for its delivery to be recorded: from now on every {@link #advance} records "delivered up to here", and

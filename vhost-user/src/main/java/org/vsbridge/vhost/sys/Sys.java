@@ -434,6 +434,34 @@ public final class Sys {
         return fd;
     }
 
+    private static final int MFD_ALLOW_SEALING = 2;
+    private static final int F_ADD_SEALS = 1033;
+    private static final int F_GET_SEALS = 1034;
+    /** memfd seals: no shrinking, no growing (the mapping of the whole file stays valid). */
+    public static final int F_SEAL_SHRINK = 2;
+    public static final int F_SEAL_GROW = 4;
+
+    /** A memfd of {@code size} bytes that can never shrink or grow: whoever else holds it cannot make a mapping of
+     *  it fault (close-on-exec). */
+    public static int memfdCreateSealed(final String name, final long size) throws IOException {
+        final int fd = LibC.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0) {
+            throw error("memfd_create(" + name + ")");
+        }
+        if (LibC.ftruncate(fd, size) != 0 || LibC.fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
+            final IOException e = error("sizing and sealing memfd " + name);
+            closeQuietly(fd);
+            throw e;
+        }
+        return fd;
+    }
+
+    /** The seals of a memfd (0 for a file that has none or cannot have any). */
+    public static int seals(final int fd) {
+        final int s = LibC.fcntl(fd, F_GET_SEALS, 0);
+        return Math.max(s, 0);
+    }
+
     /** A second descriptor for the file behind {@code fd} (close-on-exec). */
     public static int dup(final int fd) throws IOException {
         final int copy = LibC.fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 0);

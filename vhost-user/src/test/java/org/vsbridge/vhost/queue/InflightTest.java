@@ -146,7 +146,7 @@ class InflightTest {
             q.forgetInflight(); // RESET_DEVICE: the rings start over
         }
         try (InflightRegion second = handBack()) {
-            assertFalse(second.queue(1).prepare(SIZE, 0), "a blank buffer after the reset");
+            assertFalse(second.queue(1).describes(SIZE, queue(second, 0).ringIdentity()), "a blank buffer after the reset");
         }
     }
 
@@ -160,5 +160,10 @@ class InflightTest {
         assertThrows(IOException.class, () -> InflightRegion.open(Sys.dup(created.fd()), needed, 0, QUEUES + 1, SIZE,
             QUEUES, 256), "more queues than the device has");
         assertThrows(IOException.class, () -> InflightRegion.create("x", 1, 0, QUEUES, 256), "queue size 0");
+        assertThrows(IOException.class, () -> InflightRegion.open(Sys.dup(created.fd()), needed, 8, QUEUES, SIZE,
+            QUEUES, 256), "an offset off the 64-byte alignment");
+        final int unsealed = Sys.memfdCreate("unsealed", needed);
+        assertThrows(IOException.class, () -> InflightRegion.open(unsealed, needed, 0, QUEUES, SIZE, QUEUES, 256),
+            "a file that could be truncated under the mapping");
     }
 }
