@@ -2,16 +2,10 @@ package org.vsbridge.vhost.fuzz;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import org.vsbridge.vhost.memory.GuestMemory;
-import org.vsbridge.vhost.memory.MemoryRegion;
 import org.vsbridge.vhost.queue.DescriptorChain;
 import org.vsbridge.vhost.queue.PackedVirtqueue;
 import org.vsbridge.vhost.queue.QueueCounters;
 import org.vsbridge.vhost.testing.TestGuestMemory;
-
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -22,31 +16,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class PackedChainWalkerFuzzTest {
 
-    private static final long GPA = 0x10000;
-    private static final int SIZE = 64 * 1024;
+    private static final long GPA = FuzzImage.GPA;
     private static final long DESC = 0;
     private static final long DRIVER_EVENT = 0x800;
     private static final long DEVICE_EVENT = 0x804;
 
-    private static TestGuestMemory mem;
-    private static MemoryRegion region;
-    private static GuestMemory table;
-
-    private static synchronized void setUp() {
-        if (mem == null) {
-            try {
-                mem = new TestGuestMemory(SIZE, GPA);
-                region = MemoryRegion.map(mem.fd(), GPA, SIZE, mem.uvaBase(), 0);
-                table = GuestMemory.of(List.of(region));
-            } catch (final IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        }
-    }
-
     @FuzzTest(maxDuration = "60s")
     void walk(final FuzzedDataProvider data) {
-        setUp();
         final int size = data.consumeInt(1, 128); // packed rings need not be powers of two
         final boolean eventIdx = data.consumeBoolean();
         final boolean indirect = data.consumeBoolean();
@@ -57,11 +33,11 @@ class PackedChainWalkerFuzzTest {
         final int rounds = data.consumeInt(1, 3 * size);
         final long completionOrder = data.consumeLong();
         final byte[] image = data.consumeRemainingAsBytes();
-        mem.write(GPA, new byte[SIZE]);
-        mem.write(GPA, image, 0, Math.min(image.length, SIZE));
+        final FuzzImage fuzz = FuzzImage.with(image);
+        final TestGuestMemory mem = fuzz.mem;
 
         final PackedVirtqueue q = new PackedVirtqueue("fuzz", 0, 1 << 15, new QueueCounters(1));
-        q.setMemory(table);
+        q.setMemory(fuzz.table);
         q.setSize(size);
         q.setAddresses(mem.uva(GPA + DESC), mem.uva(GPA + DRIVER_EVENT), mem.uva(GPA + DEVICE_EVENT));
         q.setFeatures(eventIdx, indirect);
@@ -69,20 +45,10 @@ class PackedChainWalkerFuzzTest {
         q.setEnabled(true);
         q.start(false);
         final DescriptorChain chain = new DescriptorChain();
-        final long lo = region.hostAddress();
-        final long hi = lo + SIZE;
         final int[] inFlight = new int[3 * size];
         int held = 0;
         for (int i = 0; i < rounds && q.peek(chain); i++) {
-            long total = 0;
-            for (int s = 0; s < chain.segmentCount(); s++) {
-                final long a = chain.address(s);
-                final long n = chain.length(s);
-                assertTrue(n >= 0 && a >= lo && a + n <= hi, "segment " + s + " at 0x" + Long.toHexString(a) + "+" + n
-                    + " is outside guest memory [0x" + Long.toHexString(lo) + ", 0x" + Long.toHexString(hi) + ")");
-                total += n;
-            }
-            assertTrue(chain.readableLength() + chain.writableLength() == total);
+            fuzz.assertInside(chain);
             assertTrue(chain.head() >= 0 && chain.head() < size, "buffer id " + chain.head());
             q.advance();
             inFlight[held++] = chain.head();
