@@ -693,6 +693,18 @@ static void vq_bind(struct vq *q)
 struct seg { uint64_t gpa; uint32_t len; bool write; };
 
 /* Posts one chain; returns the head or -1 when the ring has no room. */
+/* A chain's device-writable (cap) and device-readable (bytes) lengths. */
+static void seg_totals(const struct seg *s, unsigned n, uint32_t *cap, uint32_t *bytes)
+{
+    *cap = *bytes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (s[i].write)
+            *cap += s[i].len;
+        else
+            *bytes += s[i].len;
+    }
+}
+
 static int vq_post_split(struct vq *q, const struct seg *s, unsigned n, uint64_t itab_gpa, uint32_t cookie)
 {
     bool indirect = itab_gpa != 0;
@@ -700,13 +712,8 @@ static int vq_post_split(struct vq *q, const struct seg *s, unsigned n, uint64_t
     if (q->num_free < need)
         return -1;
     uint16_t head = q->free_head, d = head;
-    uint32_t cap = 0, bytes = 0;
-    for (unsigned i = 0; i < n; i++) {
-        if (s[i].write)
-            cap += s[i].len;
-        else
-            bytes += s[i].len;
-    }
+    uint32_t cap, bytes;
+    seg_totals(s, n, &cap, &bytes);
     if (indirect) {
         struct vring_desc *t = gpa_ptr(itab_gpa);
         for (unsigned i = 0; i < n; i++) {
@@ -758,13 +765,8 @@ static int vq_post_packed(struct vq *q, const struct seg *s, unsigned n, uint64_
         return -1;
     uint16_t id = q->free_head;
     q->free_head = q->shadow_next[id];
-    uint32_t cap = 0, bytes = 0;
-    for (unsigned i = 0; i < n; i++) {
-        if (s[i].write)
-            cap += s[i].len;
-        else
-            bytes += s[i].len;
-    }
+    uint32_t cap, bytes;
+    seg_totals(s, n, &cap, &bytes);
     uint16_t head = q->next_avail, pos = head, head_flags;
     bool wrap = q->avail_wrap;
     if (indirect) {

@@ -629,16 +629,12 @@ public final class ConsoleDevice implements VirtioDevice {
      */
     @Override
     public void stateBuffer(final UnsafeBuffer buffer) {
-        state = buffer;
-        if (buffer == null) {
+        state = buffer == null || buffer.capacity() < STATE_PORTS + maxPorts ? null : buffer;
+        if (state == null) {
             return;
         }
         if (buffer.getInt(0) != STATE_MAGIC || buffer.getShort(4) != STATE_VERSION
-            || (buffer.getShort(6) & 0xffff) != maxPorts || buffer.capacity() < STATE_PORTS + maxPorts) {
-            if (buffer.capacity() < STATE_PORTS + maxPorts) {
-                state = null;
-                return;
-            }
+            || (buffer.getShort(6) & 0xffff) != maxPorts) {
             buffer.setMemory(0, STATE_PORTS + maxPorts, (byte) 0);
             buffer.putShort(4, (short) STATE_VERSION);
             buffer.putShort(6, (short) maxPorts);
@@ -927,8 +923,7 @@ public final class ConsoleDevice implements VirtioDevice {
                         // Backpressure: keep the chain, resume at this byte on hostSpaceAvailable.
                         port.holding = true;
                         port.heldHead = chain.head();
-                        port.heldOffset = reached;
-                        queue.noteDelivered(chain.head(), reached);
+                        port.heldOffset = reached; // writeChain recorded it for a restarted process
                         break;
                     }
                     dropped += total - reached;

@@ -44,6 +44,14 @@ public final class Payloads {
     public record Region(long guestPhysAddr, long size, long userspaceAddr, long mmapOffset) {
     }
 
+    /** GET_INFLIGHT_FD / SET_INFLIGHT_FD: {@code u64 mmap_size, mmap_offset; u16 num_queues, queue_size}. */
+    public record Inflight(long mmapSize, long mmapOffset, int numQueues, int queueSize) {
+    }
+
+    /** The inflight description's fields; QEMU sends the struct with 4 bytes of tail padding (24 in all). */
+    public static final int INFLIGHT_SIZE = 20;
+    public static final int INFLIGHT_PADDED_SIZE = 24;
+
     /** GET_CONFIG / SET_CONFIG header; {@code size} bytes of config follow at offset 12. */
     public record Config(int offset, int size, int flags) {
     }
@@ -131,6 +139,24 @@ public final class Payloads {
 
     public static void putU64(final UnsafeBuffer p, final long value) {
         p.putLong(0, value, LE);
+    }
+
+    public static Inflight inflight(final String what, final UnsafeBuffer p, final int size) throws ProtocolException {
+        if (size != INFLIGHT_SIZE && size != INFLIGHT_PADDED_SIZE) {
+            throw new ProtocolException(what + " payload is " + Integer.toUnsignedString(size) + " bytes, expected "
+                + INFLIGHT_SIZE + " (" + INFLIGHT_PADDED_SIZE + " with padding)");
+        }
+        return new Inflight(p.getLong(0, LE), p.getLong(8, LE), p.getShort(16, LE) & 0xffff,
+            p.getShort(18, LE) & 0xffff);
+    }
+
+    /** Writes {@code i} in {@code size} bytes (the size the request came with; padding zeroed). */
+    public static void putInflight(final UnsafeBuffer p, final Inflight i, final int size) {
+        p.setMemory(0, size, (byte) 0);
+        p.putLong(0, i.mmapSize(), LE);
+        p.putLong(8, i.mmapOffset(), LE);
+        p.putShort(16, (short) i.numQueues(), LE);
+        p.putShort(18, (short) i.queueSize(), LE);
     }
 
     public static void putVringState(final UnsafeBuffer p, final int index, final int num) {

@@ -9,6 +9,7 @@ import org.vsbridge.vhost.protocol.MessageHeader;
 import org.vsbridge.vhost.protocol.Payloads;
 import org.vsbridge.vhost.protocol.ProtocolException;
 import org.vsbridge.vhost.protocol.Request;
+import org.vsbridge.vhost.queue.InflightRegion;
 import org.vsbridge.vhost.queue.PackedVirtqueue;
 import org.vsbridge.vhost.sys.FdList;
 import org.vsbridge.vhost.sys.Sys;
@@ -43,9 +44,6 @@ final class FrontendConnection {
     static final long OFFERED_PROTOCOL_FEATURES = PROTOCOL_F_MQ | PROTOCOL_F_REPLY_ACK | PROTOCOL_F_BACKEND_REQ
         | PROTOCOL_F_CONFIG | PROTOCOL_F_INFLIGHT_SHMFD | PROTOCOL_F_RESET_DEVICE | PROTOCOL_F_CONFIGURE_MEM_SLOTS
         | PROTOCOL_F_STATUS;
-    /** GET/SET_INFLIGHT_FD payload: u64 mmap_size, u64 mmap_offset, u16 num_queues, u16 queue_size (QEMU sends
-     *  the struct with its 4 bytes of tail padding, 24 in all). */
-    static final int INFLIGHT_PAYLOAD = 20;
 
     /** virtio 1.x §2.1: the device hit an error and needs a reset; reported in GET_STATUS. */
     static final int VIRTIO_CONFIG_S_NEEDS_RESET = 0x40;
@@ -72,7 +70,7 @@ final class FrontendConnection {
 
     private long ackedFeatures;
     private long protocolFeatures;
-    private org.vsbridge.vhost.queue.InflightRegion inflight;
+    private InflightRegion inflight;
     private int status;
     /** QueueCounters.brokenEvents() at the last reset: a queue that broke since then means NEEDS_RESET. */
     private long brokenAtReset;
@@ -153,22 +151,17 @@ final class FrontendConnection {
 
     /** GET_INFLIGHT_FD: a new zeroed buffer for the frontend's queue count and size, sent with its fd. */
     private void getInflight(final int request, final int size) throws ProtocolException, IOException {
-        requireInflight(size);
-        final int numQueues = payload.getShort(16, java.nio.ByteOrder.LITTLE_ENDIAN) & 0xffff;
-        final int queueSize = payload.getShort(18, java.nio.ByteOrder.LITTLE_ENDIAN) & 0xffff;
-        final org.vsbridge.vhost.queue.InflightRegion region;
+        final Payloads.Inflight asked = inflightPayload("GET_INFLIGHT_FD", size);
+        final InflightRegion region;
         try {
-            region = org.vsbridge.vhost.queue.InflightRegion.create("vsb-inflight", numQueues, queueSize,
-                device.queueCount(), device.maxQueueSize());
+            region = InflightRegion.create("vsb-inflight", asked.numQueues(), asked.queueSize(), device.queueCount(),
+                device.maxQueueSize());
         } catch (final IOException e) {
             throw new ProtocolException("GET_INFLIGHT_FD: " + e.getMessage());
         }
         try {
-            replyPayload.setMemory(0, size, (byte) 0);
-            replyPayload.putLong(0, region.size(), java.nio.ByteOrder.LITTLE_ENDIAN);
-            replyPayload.putLong(8, 0, java.nio.ByteOrder.LITTLE_ENDIAN);
-            replyPayload.putShort(16, (short) numQueues, java.nio.ByteOrder.LITTLE_ENDIAN);
-            replyPayload.putShort(18, (short) queueSize, java.nio.ByteOrder.LITTLE_ENDIAN);
+            Payloads.putInflight(replyPayload, new Payloads.Inflight(region.size(), 0, asked.numQueues(),
+                asked.queueSize()), size);
             replyHeader.request(request).flags(MessageHeader.REPLY_FLAGS).size(size);
             Sys.sendMsg(fd, out, 0, MessageHeader.LENGTH + size, region.fd());
         } catch (final IOException e) {
@@ -176,24 +169,20 @@ final class FrontendConnection {
         } finally {
             region.close(); // the frontend has the file now; SET_INFLIGHT_FD hands it back
         }
-        LOG.info(() -> name + ": inflight buffer of " + region.size() + " bytes for " + numQueues + " queues of "
-            + queueSize);
+        LOG.info(() -> name + ": inflight buffer of " + region.size() + " bytes for " + asked.numQueues()
+            + " queues of " + asked.queueSize());
     }
 
     /** SET_INFLIGHT_FD: the frontend's buffer (perhaps written by a backend process that died) goes to the rings. */
     private void setInflight(final int size) throws ProtocolException, IOException {
-        requireInflight(size);
+        final Payloads.Inflight given = inflightPayload("SET_INFLIGHT_FD", size);
         if (fds.count() != 1) {
             throw new ProtocolException("carries " + fds.count() + " fds, expected 1");
         }
-        final long mmapSize = payload.getLong(0, java.nio.ByteOrder.LITTLE_ENDIAN);
-        final long mmapOffset = payload.getLong(8, java.nio.ByteOrder.LITTLE_ENDIAN);
-        final int numQueues = payload.getShort(16, java.nio.ByteOrder.LITTLE_ENDIAN) & 0xffff;
-        final int queueSize = payload.getShort(18, java.nio.ByteOrder.LITTLE_ENDIAN) & 0xffff;
-        final org.vsbridge.vhost.queue.InflightRegion region;
+        final InflightRegion region;
         try {
-            region = org.vsbridge.vhost.queue.InflightRegion.open(fds.take(0), mmapSize, mmapOffset, numQueues,
-                queueSize, device.queueCount(), device.maxQueueSize());
+            region = InflightRegion.open(fds.take(0), given.mmapSize(), given.mmapOffset(), given.numQueues(),
+                given.queueSize(), device.queueCount(), device.maxQueueSize());
         } catch (final IOException e) {
             throw new ProtocolException(e.getMessage());
         }
@@ -204,18 +193,15 @@ final class FrontendConnection {
             LOG.warning(() -> name + ": inflight buffer set, but the rings are packed: in-flight state is kept for "
                 + "split rings only");
         }
-        LOG.info(() -> name + ": inflight buffer set (" + mmapSize + " bytes, " + numQueues + " queues of "
-            + queueSize + ")");
+        LOG.info(() -> name + ": inflight buffer set (" + given.mmapSize() + " bytes, " + given.numQueues()
+            + " queues of " + given.queueSize() + ")");
     }
 
-    private void requireInflight(final int size) throws ProtocolException {
+    private Payloads.Inflight inflightPayload(final String what, final int size) throws ProtocolException {
         if ((protocolFeatures & PROTOCOL_F_INFLIGHT_SHMFD) == 0) {
             throw new ProtocolException("INFLIGHT_SHMFD protocol feature not negotiated");
         }
-        if (size < INFLIGHT_PAYLOAD || size > 64) {
-            throw new ProtocolException("payload of " + size + " bytes; the inflight description takes "
-                + INFLIGHT_PAYLOAD + " (24 with padding)");
-        }
+        return Payloads.inflight(what, payload, size);
     }
 
     private void closeBackendChannel() {

@@ -386,25 +386,7 @@ public final class TestPackedRing implements DriverRing {
 
     @Override
     public byte[] readWritten(final TestRing.Used used) {
-        final TestRing.Buffer[] bufs = posted[used.id()];
-        if (bufs == null) {
-            throw new IllegalStateException("queue " + index + ": used id " + used.id() + " was never posted");
-        }
-        final byte[] out = new byte[used.len()];
-        int at = 0;
-        for (final TestRing.Buffer b : bufs) {
-            if (!b.writable() || at == out.length) {
-                continue;
-            }
-            final int n = Math.min(b.len(), out.length - at);
-            System.arraycopy(mem.read(b.gpa(), n), 0, out, at, n);
-            at += n;
-        }
-        if (at != out.length) {
-            throw new IllegalStateException("queue " + index + ": used len " + used.len() + " exceeds the "
-                + at + " writable bytes of id " + used.id());
-        }
-        return out;
+        return TestRing.readWritten(mem, index, posted[used.id()], used);
     }
 
     @Override

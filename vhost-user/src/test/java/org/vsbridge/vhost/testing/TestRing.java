@@ -268,7 +268,12 @@ public final class TestRing implements DriverRing {
 
     /** The bytes the device wrote into a used chain: {@code used.len()} bytes across its writable buffers. */
     public byte[] readWritten(final Used used) {
-        final Buffer[] bufs = posted[used.id()];
+        return readWritten(mem, index, posted[used.id()], used);
+    }
+
+    /** {@code used.len()} bytes across the writable ones of {@code bufs} (the chain {@code used} names). Either
+     *  ring layout's driver side. */
+    static byte[] readWritten(final TestGuestMemory mem, final int index, final Buffer[] bufs, final Used used) {
         if (bufs == null) {
             throw new IllegalStateException("queue " + index + ": used id " + used.id() + " was never posted");
         }
@@ -284,7 +289,7 @@ public final class TestRing implements DriverRing {
         }
         if (at != out.length) {
             throw new IllegalStateException("queue " + index + ": used len " + used.len() + " exceeds the "
-                + at + " writable bytes of head " + used.id());
+                + at + " writable bytes of id " + used.id());
         }
         return out;
     }
