@@ -30,7 +30,8 @@ import org.junit.jupiter.api.io.TempDir;
  * the buffer back; the guest's transmit stream must reach the host peers with every byte exactly once. The peers
  * read each connection to its end (what the dead bridge had written is still in the socket) and then connect to
  * the new bridge's chardev; every byte is checked against the pattern, so a lost or repeated byte fails at once.
- * The peers read slower than the guest writes, so kills find transmit buffers the bridge delivered in part.
+ * The peers read slower than the guest writes and stop reading just before each kill, so kills find transmit
+ * buffers the bridge delivered in part.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
 class NativeInflightTest {
@@ -101,8 +102,17 @@ class NativeInflightTest {
                     + r1.received() + ", port 2 at " + r2.received() + "\n" + frontend.transcript());
                 Thread.sleep(2);
             }
+            // The kill lands while the peers have stopped reading: the sockets are full and the bridge waits for
+            // them, holding transmit buffers it delivered in part. (A kill in the instant between a write
+            // returning and its record would repeat that write: no process can close that window, so the test
+            // does not aim at it.)
+            r1.pause(true);
+            r2.pause(true);
+            Thread.sleep(300);
             bridges.get(bridges.size() - 1).kill();
             lastKill = System.nanoTime();
+            r1.pause(false);
+            r2.pause(false);
             startBridge(tcpPort);
         }
         // The guest opened its ports long ago, for the first bridge; the last one took that over from the
@@ -116,7 +126,13 @@ class NativeInflightTest {
             r.sendToGuest(TO_GUEST);
         }
 
-        frontend.assertExitsCleanly(WAIT);
+        try {
+            frontend.assertExitsCleanly(WAIT);
+        } catch (final AssertionError e) {
+            // A peer that found a wrong byte stops reading, and the frontend then stalls: say what the peers saw.
+            throw new AssertionError("port 1 peer: " + peerState(sum1) + "; port 2 peer: " + peerState(sum2) + "\n"
+                + e.getMessage(), e);
+        }
         assertEquals(frontend.result(1).txSum(), await(sum1, "port 1"), "port 1: guest->host checksum");
         assertEquals(frontend.result(2).txSum(), await(sum2, "port 2"), "port 2: guest->host checksum");
         assertEquals(BYTES, frontend.result(1).txBytes());
@@ -140,6 +156,18 @@ class NativeInflightTest {
         bridges.get(bridges.size() - 1).assertAlive();
     }
 
+    private static String peerState(final CompletableFuture<String> f) {
+        if (!f.isCompletedExceptionally()) {
+            return f.isDone() ? "all bytes received" : "still receiving";
+        }
+        try {
+            f.join();
+            return "?";
+        } catch (final java.util.concurrent.CompletionException e) {
+            return String.valueOf(e.getCause().getMessage());
+        }
+    }
+
     private static String await(final CompletableFuture<String> f, final String what) throws Exception {
         try {
             return f.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
@@ -161,6 +189,7 @@ class NativeInflightTest {
         private volatile boolean closed;
         private volatile SocketChannel channel;
         private volatile long connectedAt;
+        private volatile boolean paused;
 
         Receiver(final int port, final SocketAddress address, final StandardProtocolFamily family) {
             this.port = port;
@@ -198,6 +227,11 @@ class NativeInflightTest {
 
         long connectedAt() {
             return connectedAt;
+        }
+
+        /** Stop (or resume) reading, so that the bridge's socket towards this peer fills up. */
+        void pause(final boolean on) {
+            paused = on;
         }
 
         CompletableFuture<String> start() {
@@ -240,6 +274,9 @@ class NativeInflightTest {
                 connections++;
                 try (ch) {
                     while (!closed) {
+                        while (paused && !closed) {
+                            Thread.sleep(1);
+                        }
                         buf.clear();
                         final int n;
                         try {
