@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
@@ -125,8 +123,6 @@ class ListenFdsTest {
             final Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(dir.resolve("out.txt").toFile()).start();
             try {
-                waitFor(vhost);
-                waitFor(qmp);
                 // The first connection makes systemd-socket-activate exec the service; both then get answered.
                 assertEquals("vhost-user", ask(vhost));
                 assertEquals("qmp", ask(qmp));
@@ -142,17 +138,8 @@ class ListenFdsTest {
         }
     }
 
-    private static void waitFor(final Path socket) throws InterruptedException {
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!Files.exists(socket)) {
-            assertTrue(System.nanoTime() < deadline, socket + " never appeared");
-            Thread.sleep(10);
-        }
-    }
-
-    private static String ask(final Path socket) throws IOException {
-        try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-            ch.connect(UnixDomainSocketAddress.of(socket));
+    private static String ask(final Path socket) throws IOException, InterruptedException {
+        try (SocketChannel ch = ChildJvm.connectWhenListening(socket)) {
             final ByteBuffer buf = ByteBuffer.allocate(64);
             while (ch.read(buf) >= 0 && (buf.position() == 0 || buf.get(buf.position() - 1) != '\n')) {
                 // read up to the newline

@@ -64,10 +64,8 @@ class ServiceProcessTest {
             final Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(dir.resolve("out.txt").toFile()).start();
             try {
-                waitFor(qmp);
-                try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-                    // Connecting makes systemd-socket-activate exec the bridge; it greets once it serves the fd.
-                    ch.connect(UnixDomainSocketAddress.of(qmp));
+                // Connecting makes systemd-socket-activate exec the bridge; it greets once it serves the fd.
+                try (SocketChannel ch = ChildJvm.connectWhenListening(qmp)) {
                     final BufferedReader in = new BufferedReader(new InputStreamReader(Channels.newInputStream(ch),
                         StandardCharsets.UTF_8));
                     final OutputStream out = Channels.newOutputStream(ch);
@@ -119,9 +117,7 @@ class ServiceProcessTest {
             final Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(dir.resolve("out.txt").toFile()).start();
             try {
-                waitFor(vhost);
-                try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-                    ch.connect(UnixDomainSocketAddress.of(vhost));
+                try (SocketChannel ch = ChildJvm.connectWhenListening(vhost)) {
                     assertNotNull(manager.awaitContaining("READY=1", 60_000), "no READY=1");
                 }
                 p.destroy();
@@ -179,13 +175,5 @@ class ServiceProcessTest {
         final JsonNode caps = JSON.readTree(r.stdout());
         assertEquals("console", caps.get("type").asText());
         assertEquals(0, caps.get("features").size());
-    }
-
-    private static void waitFor(final Path socket) throws InterruptedException {
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!Files.exists(socket)) {
-            assertTrue(System.nanoTime() < deadline, socket + " never appeared");
-            Thread.sleep(10);
-        }
     }
 }
