@@ -247,6 +247,7 @@ final class DeviceCommands {
                     info.put("bytes-dropped", c.bytesDropped());
                     if (link != null) {
                         info.put("bytes-to-host-direct", link.directBytes());
+                        info.put("bytes-from-host-direct", link.directInputBytes());
                     }
                 } catch (final IllegalArgumentException e) {
                     list.remove(list.size() - 1); // removed while we looked

@@ -89,6 +89,19 @@ public interface Chardev extends AutoCloseable {
         return false;
     }
 
+    /**
+     * The current connection's input, lent to a frontend that reads the socket itself ({@link DirectInput}), or
+     * null when this chardev cannot lend it (the same kinds as {@link #openDirectOutput()}) or has lent it already.
+     * From now on the chardev stops reading the connection until {@link #directInputReturned} runs. Event loop only.
+     */
+    default DirectInput openDirectInput() {
+        return null;
+    }
+
+    /** Event loop: the reader gave {@code input} back ({@link DirectInput#giveBack()}); read the connection again. */
+    default void directInputReturned(final DirectInput input) {
+    }
+
     /** True when nothing given to {@link #write} is still queued inside the backend. Event loop only. */
     default boolean outputIdle() {
         return true;

@@ -17,6 +17,11 @@ public interface ChardevFrontend {
     /** The backend can take more output after {@link Chardev#write} returned false. */
     void writable();
 
+    /** The chardev wants the input it lent ({@link Chardev#openDirectInput()}) back: the peer half-closed, or the
+     *  connection is going. The frontend makes its reader give it back soon. */
+    default void directInputReclaimed() {
+    }
+
     /** A break condition from the peer (telnet IAC BREAK, serial break). */
     default void breakReceived() {
     }

@@ -108,6 +108,11 @@ final class Posix {
 
     static native int getsockopt(int fd, int level, int name, int[] value, int[] len) throws LastErrorException;
 
+    static native int ioctl(int fd, long request, int[] value) throws LastErrorException;
+
+    /** FIONREAD (SIOCINQ): bytes queued for reading. */
+    private static final long FIONREAD = 0x541B;
+
     static native String strerror(int errnum);
 
     /** The strerror text of a failed call. */
@@ -158,7 +163,8 @@ final class Posix {
         }
     }
 
-    /** True when the peer of socket {@code fd} shut down its side, reset, or hung up; polled at once. */
+    /** True when the peer of socket {@code fd} reset, or shut down its side or hung up and nothing it sent is left
+     *  to read; polled at once. */
     static boolean peerGone(final int fd) {
         final byte[] pfd = new byte[8];
         putInt(pfd, 0, fd);
@@ -172,7 +178,22 @@ final class Posix {
             return false;
         }
         final int revents = (pfd[6] & 0xFF) | ((pfd[7] & 0xFF) << 8);
-        return (revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+        if ((revents & POLLERR) != 0) {
+            return true;
+        }
+        // A peer that sent data and then closed is gone only once that data is read: it must still reach the port.
+        return (revents & (POLLRDHUP | POLLHUP)) != 0 && queuedInput(fd) == 0;
+    }
+
+    /** Bytes waiting to be read on {@code fd}; 0 when that cannot be asked. */
+    static int queuedInput(final int fd) {
+        final int[] value = {0};
+        try {
+            ioctl(fd, FIONREAD, value);
+        } catch (final LastErrorException e) {
+            return 0;
+        }
+        return value[0];
     }
 
     /** The address family of a socket, or -1 when {@code fd} is not a socket. */

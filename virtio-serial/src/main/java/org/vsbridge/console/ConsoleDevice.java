@@ -236,6 +236,34 @@ public final class ConsoleDevice implements VirtioDevice {
         wakeWorker();
     }
 
+    /**
+     * Worker: watch {@code fd} (the host side of port {@code nr}) until it is readable once; then the port's channel
+     * gets {@link PortChannel#hostInputReady()} and the port's receive buffers are filled. False when the engine
+     * cannot watch it (the channel then reads through its own buffers).
+     */
+    public boolean watchHostInput(final int nr, final int fd) {
+        final DeviceContext c = context;
+        return c != null && c.watchOnce(fd, DeviceContext.FD_READABLE, nr);
+    }
+
+    /** Any thread: stop watching {@code fd} (before it is closed). */
+    public void unwatchHostFd(final int fd) {
+        final DeviceContext c = context;
+        if (c != null) {
+            c.unwatch(fd);
+        }
+    }
+
+    @Override
+    public int fdReady(final int token, final int events) {
+        final Port port = token < maxPorts ? ports.get(token) : null;
+        if (port == null || !portActive(port)) {
+            return 0; // a watch of a port just removed
+        }
+        port.channel.hostInputReady();
+        return fillRx(port);
+    }
+
     /** A host-side call for port {@code nr}: false (ignored) for a port just hot-removed, whose chardev may still
      *  report events until it is detached; a number outside the device is a caller bug and throws. */
     private boolean hostSideExists(final int nr) {
@@ -993,7 +1021,8 @@ public final class ConsoleDevice implements VirtioDevice {
 
     /** Fill the port's receive buffers from its channel while the guest has the port open. */
     private int fillRx(final Port port) {
-        if (!port.guestConnected || !port.channel.hasDataFromHost()) {
+        // The channel first: it also takes host-side hand-overs there (see PortChannel), guest open or not.
+        if (!port.channel.hasDataFromHost() || !port.guestConnected) {
             return 0;
         }
         final Virtqueue queue = context.queue(port.rxQueue);
@@ -1330,6 +1359,7 @@ public final class ConsoleDevice implements VirtioDevice {
                     removeFromRetries(port);
                 }
                 discardTx(port);
+                port.channel.release();
                 if (multiport && port.added) {
                     queueControl(port.nr, ControlMessage.PORT_REMOVE, 1);
                 }

@@ -22,7 +22,9 @@ public interface PortChannel {
      *  Returns the bytes copied, 0 when nothing is pending. */
     int readFromHost(long address, int length);
 
-    /** Host to guest: true when {@link #readFromHost} would return data. */
+    /** Host to guest: true when {@link #readFromHost} may return data (a socket that polled readable can still
+     *  turn out empty). The device asks on every host event of the port, so a channel may take host-side
+     *  hand-overs here. */
     boolean hasDataFromHost();
 
     /**
@@ -31,5 +33,14 @@ public interface PortChannel {
      * (INFLIGHT_SHMFD). A channel that cannot keeps its buffering; the default does nothing.
      */
     default void setExactDelivery(final boolean on) {
+    }
+
+    /** Worker: a descriptor this channel watches through {@link ConsoleDevice#watchHostInput} became readable. */
+    default void hostInputReady() {
+    }
+
+    /** Worker: the port was removed from the device; the device calls this channel no more. Let go of anything
+     *  the worker holds for it. */
+    default void release() {
     }
 }

@@ -9,11 +9,13 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.vsbridge.chardev.Chardev;
 import org.vsbridge.chardev.ChardevFrontend;
+import org.vsbridge.chardev.DirectInput;
 import org.vsbridge.chardev.DirectOutput;
 import org.vsbridge.console.ConsoleDevice;
 import org.vsbridge.console.PortChannel;
@@ -37,6 +39,14 @@ import org.vsbridge.console.PortSpec;
  * valid until {@link #flushToHost} (the device publishes their used entries after it), and the worker promises
  * only as many bytes per batch as the ring could take, so a remainder the socket refused always fits.
  * {@code -Dvsb.directOutput=false} turns this off (every byte through the ring, as before).
+ *
+ * <p><b>Direct input.</b> The same connections lend their input to the worker ({@link Chardev#openDirectInput()}):
+ * the worker reads the socket itself, straight into the guest's receive buffers, when its own epoll says the
+ * socket is readable, so host input costs neither a copy into the ring nor a wake-up of the event loop and then
+ * of the worker. The ring still carries what the chardev read before the loan (the worker takes the ring first)
+ * and everything after it: the worker gives the input back at end of stream, on a reset, when the chardev asks
+ * (the peer half-closed, the connection closes, a chardev-change) and when the port is removed; the chardev then
+ * reads the connection as before. {@code -Dvsb.directInput=false} turns it off.
  */
 public final class PortLink implements PortChannel, ChardevFrontend {
 
@@ -45,6 +55,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     private static final int MAX_WRITE = 64 * 1024;
 
     private static final boolean DIRECT_ENABLED = !"false".equals(System.getProperty("vsb.directOutput"));
+    private static final boolean DIRECT_INPUT_ENABLED = !"false".equals(System.getProperty("vsb.directInput"));
     /** iovecs per writev (Linux IOV_MAX is 1024). */
     private static final int IOV_ENTRIES = 128;
     private static final int IOV_SIZE = 16;
@@ -103,7 +114,8 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     /** Written by the worker only; read by QMP. */
     private volatile long directBytes;
     /** Set by the worker (see {@link #setExactDelivery}); read by the event loop. */
-    private volatile boolean exact;
+    private volatile boolean exact = EXACT_ALWAYS;
+    private static final boolean EXACT_ALWAYS = Boolean.getBoolean("vsb.exactOutput");
     /** The bound chardev's kind offers direct output: exact delivery waits for a connection that does. */
     private volatile boolean directKind;
     /** Event loop: a recheck of the output is scheduled (exact delivery behind bytes Netty still holds). */
@@ -115,6 +127,19 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     private final Runnable writableCheck = this::checkWritable;
     private final AtomicBoolean writableWatch = new AtomicBoolean();
     private static final long WRITABLE_POLL_US = 200;
+
+    /** Direct input, event loops: lent and not yet back, and by which chardev. */
+    private volatile boolean inputOut;
+    private Chardev inputOwner;
+    /** Direct input handed from the event loop to the worker. */
+    private final AtomicReference<DirectInput> inputOffer = new AtomicReference<>();
+    /** Set by the event loop: the worker gives the input back. */
+    private volatile boolean inputRevoke;
+    /** Worker only: the input it reads, and whether the socket may have bytes (else its watch is armed). */
+    private DirectInput input;
+    private boolean inputReadable;
+    /** Written by the worker only; read by QMP. */
+    private volatile long directInputBytes;
 
     public PortLink(final PortSpec port, final int toHostCapacity, final int fromHostCapacity) {
         this.port = port;
@@ -151,6 +176,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
                 c.detach();
                 detached = true;
                 closeDirect();
+                revokeInput();
                 releasePending();
             });
         }
@@ -174,6 +200,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
                 final boolean open = old.isOpen();
                 old.detach();
                 closeDirect();
+                revokeInput();
                 return open;
             }).get();
         } catch (final InterruptedException e) {
@@ -299,7 +326,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
      */
     @Override
     public void setExactDelivery(final boolean on) {
-        exact = on;
+        exact = on || EXACT_ALWAYS;
     }
 
     /** Worker: the first write of a batch; takes the output for direct writes when it is free. */
@@ -412,6 +439,51 @@ public final class PortLink implements PortChannel, ChardevFrontend {
 
     @Override
     public int readFromHost(final long address, final int length) {
+        final int n = readRing(address, length);
+        if (n > 0 || input == null || !inputReadable) {
+            return n;
+        }
+        final DirectInput in = input;
+        if (!in.beginRead()) {
+            watchInput(); // the chardev is reading just now: what it reads comes through the ring
+            return 0;
+        }
+        int r;
+        boolean giveBack = false;
+        try {
+            if (fromHost.available() > 0) {
+                // The chardev read (and handed over) bytes since the ring was looked at: they are older.
+                return readRing(address, length);
+            }
+            if (in.reclaimRequested()) {
+                // The chardev read during the loan: what is still in the socket comes after that, through it.
+                giveBack = true;
+                return 0;
+            }
+            r = in.read(address, length);
+        } catch (final IOException e) {
+            LOG.log(Level.FINE, () -> "port " + port.nr() + ": direct read failed: " + e.getMessage());
+            r = -1;
+        } finally {
+            in.endRead();
+            if (giveBack) {
+                giveBackInput();
+            }
+        }
+        if (r > 0) {
+            directInputBytes += r;
+            return r;
+        }
+        if (r == 0) {
+            inputReadable = false;
+            watchInput();
+        } else {
+            giveBackInput(); // end of stream or reset: the chardev reads it again and sees the peer go
+        }
+        return 0;
+    }
+
+    private int readRing(final long address, final int length) {
         final int n = fromHost.read(address, length);
         if (n > 0 && fromHostBlocked && !refillScheduled.getAndSet(true)) {
             chardev.eventLoop().execute(refillTask);
@@ -421,7 +493,97 @@ public final class PortLink implements PortChannel, ChardevFrontend {
 
     @Override
     public boolean hasDataFromHost() {
-        return fromHost.available() > 0;
+        if (input != null ? inputRevoke || input.reclaimRequested() : inputOffer.get() != null) {
+            serviceInput();
+        }
+        return fromHost.available() > 0 || (input != null && inputReadable);
+    }
+
+    /** Worker: take an offered input; give it back when the event loop or the chardev asks. */
+    private void serviceInput() {
+        if (input == null) {
+            input = inputOffer.getAndSet(null);
+            inputReadable = input != null;
+        }
+        if (input != null && (inputRevoke || input.reclaimRequested())) {
+            giveBackInput();
+        }
+    }
+
+    @Override
+    public void hostInputReady() {
+        if (input != null) {
+            inputReadable = true;
+        }
+    }
+
+    @Override
+    public void release() {
+        serviceInput();
+        if (input != null) {
+            giveBackInput();
+        }
+    }
+
+    /** Worker: watch the input for readability; without a watch it goes back to the chardev. */
+    private void watchInput() {
+        if (!device.watchHostInput(port.nr(), input.fd())) {
+            giveBackInput();
+        }
+    }
+
+    /** Worker: stop reading the socket and hand the connection's input back to the chardev that lent it. */
+    private void giveBackInput() {
+        final DirectInput in = input;
+        input = null;
+        inputReadable = false;
+        device.unwatchHostFd(in.fd());
+        in.giveBack();
+        final Chardev owner = inputOwner; // written before the offer was published
+        owner.eventLoop().execute(() -> {
+            owner.directInputReturned(in);
+            final Chardev now = chardev;
+            now.eventLoop().execute(() -> {
+                inputOut = false;
+                lendInput();
+            });
+        });
+    }
+
+    /** Event loop: lend the connection's input to the worker when it is a plain socket and nothing is pending. */
+    private void lendInput() {
+        final Chardev c = chardev;
+        if (!DIRECT_INPUT_ENABLED || inputOut || detached || pendingInput != null || c == null || !directKind
+            || !c.eventLoop().inEventLoop() || !c.isOpen()) {
+            return;
+        }
+        final DirectInput in = c.openDirectInput();
+        if (in == null) {
+            return;
+        }
+        inputOut = true;
+        inputOwner = c;
+        inputRevoke = false;
+        inputOffer.set(in);
+        device.hostDataAvailable(port.nr()); // the worker takes it and reads what is already waiting
+    }
+
+    /** Event loop: ask the worker for the input back (it answers through {@link #giveBackInput}). */
+    private void revokeInput() {
+        if (inputOut) {
+            inputRevoke = true;
+            device.hostDataAvailable(port.nr());
+        }
+    }
+
+    @Override
+    public void directInputReclaimed() {
+        revokeInput();
+    }
+
+    /** Host-to-guest bytes the worker read from the socket itself (query-vserport {@code bytes-from-host-direct}). */
+    public long directInputBytes() {
+        return directInputBytes;
     }
 
     // ------------------------------------------------------------------ event loop side (ChardevFrontend)
@@ -433,10 +595,12 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         if (!port.console()) {
             device.hostConnected(port.nr(), true);
         }
+        lendInput();
     }
 
     @Override
     public void closed() {
+        revokeInput();
         reconcileDirect();
         if (!port.console()) {
             device.hostConnected(port.nr(), false);
@@ -626,6 +790,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
             pendingInput = null;
             fromHostBlocked = false;
             chardev.setReadPaused(false);
+            lendInput();
         }
         device.hostDataAvailable(port.nr());
     }

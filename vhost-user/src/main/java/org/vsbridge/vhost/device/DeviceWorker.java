@@ -45,6 +45,8 @@ public final class DeviceWorker implements Agent, DeviceContext {
     public static final int MAX_QUEUES = 1024;
 
     private static final int WAKE_ID = -1;
+    /** epoll data of a device descriptor watch: this plus its token (queues are 0..MAX_QUEUES-1). */
+    private static final int FD_ID_BASE = 1 << 24;
     private static final int MAX_EVENTS = 64;
     private static final long VHOST_USER_F_PROTOCOL_FEATURES = 1L << 30;
     private static final long VIRTIO_RING_F_INDIRECT_DESC = 1L << 28;
@@ -169,6 +171,8 @@ public final class DeviceWorker implements Agent, DeviceContext {
                 work++;
             } else if (id >= 0 && id < queues.length) {
                 work += onKick(id);
+            } else if (id >= FD_ID_BASE) {
+                work += onFdReady(id - FD_ID_BASE, Sys.epollEventBits(events, e));
             }
         }
         if (polledQueues > 0) {
@@ -207,6 +211,34 @@ public final class DeviceWorker implements Agent, DeviceContext {
         // A kick for a queue that is not running is dropped here on purpose: start() always rescans the
         // avail ring, so nothing the guest posted before enable is lost (rust-vmm/vhost#247).
         return queues[index].isReady() ? deviceKick(index) : 1;
+    }
+
+    private int onFdReady(final int token, final int bits) {
+        try {
+            return Math.max(1, device.fdReady(token, bits));
+        } catch (final RuntimeException e) {
+            LOG.log(Level.WARNING, roleName() + ": device failed handling descriptor watch " + token, e);
+            return 1;
+        }
+    }
+
+    @Override
+    public boolean watchOnce(final int fd, final int events, final int token) {
+        if (token < 0 || token > MAX_FD_TOKEN) {
+            throw new IllegalArgumentException("descriptor watch token " + token + " out of range");
+        }
+        final int mask = (events & FD_READABLE) != 0 ? events | Sys.EPOLLHUP | Sys.EPOLLERR : events;
+        final int r = Sys.epollArmOnce(epfd, fd, mask, FD_ID_BASE + token);
+        if (r != 0) {
+            LOG.warning(() -> roleName() + ": cannot watch fd " + fd + ": " + Sys.strerror(-r));
+            return false;
+        }
+        return true;
+    }
+
+    @Override
+    public void unwatch(final int fd) {
+        Sys.epollDel(epfd, fd);
     }
 
     private int deviceKick(final int index) {

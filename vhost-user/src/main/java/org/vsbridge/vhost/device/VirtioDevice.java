@@ -55,6 +55,12 @@ public interface VirtioDevice {
      *  All queues have already been stopped. */
     void reset();
 
+    /** Worker: a descriptor watched with {@link DeviceContext#watchOnce} is ready ({@code events}: epoll bits).
+     *  Returns the work done, as {@link #doWork()}. */
+    default int fdReady(final int token, final int events) {
+        return 0;
+    }
+
     /** Worker: the driver status changed (SET_STATUS), e.g. DRIVER_OK (bit 2). */
     default void statusChanged(int status) {
     }

@@ -25,6 +25,9 @@ public final class Sys {
     public static final int EPOLLIN = 0x1;
     public static final int EPOLLERR = 0x8;
     public static final int EPOLLHUP = 0x10;
+    public static final int EPOLLOUT = 0x4;
+    public static final int EPOLLONESHOT = 1 << 30;
+    private static final int ENOENT = 2;
 
     /** Linux SCM_MAX_FD: the most descriptors one message can carry. */
     public static final int MAX_FDS_PER_MESSAGE = 253;
@@ -40,6 +43,7 @@ public final class Sys {
     private static final int EPOLL_CLOEXEC = O_CLOEXEC;
     private static final int EPOLL_CTL_ADD = 1;
     private static final int EPOLL_CTL_DEL = 2;
+    private static final int EPOLL_CTL_MOD = 3;
     private static final int AF_UNIX = 1;
     private static final int SOCK_STREAM = 1;
     private static final int SOCK_CLOEXEC = O_CLOEXEC;
@@ -74,6 +78,7 @@ public final class Sys {
 
     /** 8-byte scratch per thread for eventfd read/write: allocated once per thread, never per call. */
     private static final ThreadLocal<Memory> SCRATCH = ThreadLocal.withInitial(() -> new Memory(8));
+    private static final ThreadLocal<Memory> EVENT_SCRATCH = ThreadLocal.withInitial(() -> new Memory(16));
 
     private Sys() {
     }
@@ -169,6 +174,28 @@ public final class Sys {
                 throw error("epoll_ctl(ADD, fd " + fd + ")");
             }
         }
+    }
+
+    /**
+     * Data path: watch {@code fd} once for {@code events} ({@link #EPOLLONESHOT} added): modifies the fd's entry,
+     * or adds it when there is none. Returns 0 or a negative errno; allocates nothing.
+     */
+    public static int epollArmOnce(final int epfd, final int fd, final int events, final int data) {
+        final Memory event = EVENT_SCRATCH.get();
+        event.setInt(0, events | EPOLLONESHOT);
+        event.setInt(EPOLL_DATA_OFFSET, data);
+        final long at = Pointer.nativeValue(event);
+        if (LibC.epoll_ctl(epfd, EPOLL_CTL_MOD, fd, at) == 0) {
+            return 0;
+        }
+        int errno = Native.getLastError();
+        if (errno == ENOENT) {
+            if (LibC.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, at) == 0) {
+                return 0;
+            }
+            errno = Native.getLastError();
+        }
+        return -errno;
     }
 
     /** Stop watching; errors (fd already closed) are ignored. */
