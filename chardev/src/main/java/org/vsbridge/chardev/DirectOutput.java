@@ -47,6 +47,11 @@ public final class DirectOutput implements AutoCloseable {
         return fd.writeAddress(address, 0, length);
     }
 
+    /** The descriptor, for the writer's own writability watch (remove the watch before {@link #close()}). */
+    public int fd() {
+        return fd.intValue();
+    }
+
     /** True when the socket would take bytes now (polled, no waiting). */
     public boolean writable() {
         return Posix.writable(fd.intValue());

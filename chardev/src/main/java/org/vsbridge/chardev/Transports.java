@@ -46,12 +46,20 @@ public final class Transports {
      */
     public static EventLoopGroup newEventLoopGroup(final int threads, final String name) {
         final DefaultThreadFactory factory = new DefaultThreadFactory(name, true);
+        final EventLoopGroup group;
         if (Epoll.isAvailable()) {
-            return new MultiThreadIoEventLoopGroup(threads, factory, EpollIoHandler.newFactory());
+            group = new MultiThreadIoEventLoopGroup(threads, factory, EpollIoHandler.newFactory());
+        } else {
+            LOG.log(Level.INFO, "epoll transport not available ({0}); using NIO",
+                Epoll.unavailabilityCause() == null ? "unknown" : Epoll.unavailabilityCause().toString());
+            group = new MultiThreadIoEventLoopGroup(threads, factory, NioIoHandler.newFactory());
         }
-        LOG.log(Level.INFO, "epoll transport not available ({0}); using NIO",
-            Epoll.unavailabilityCause() == null ? "unknown" : Epoll.unavailabilityCause().toString());
-        return new MultiThreadIoEventLoopGroup(threads, factory, NioIoHandler.newFactory());
+        // Each loop's first buffer sets up its allocator cache, which took ~100 ms on a busy machine. With direct
+        // input a loop may read nothing until a peer closes, and that close must be seen at once: pay it now.
+        for (final io.netty.util.concurrent.EventExecutor loop : group) {
+            loop.execute(() -> io.netty.buffer.ByteBufAllocator.DEFAULT.ioBuffer(2048).release());
+        }
+        return group;
     }
 
     /** True when {@code group} (or event loop) runs the epoll transport. */

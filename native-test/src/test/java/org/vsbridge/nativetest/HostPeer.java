@@ -31,7 +31,9 @@ final class HostPeer implements AutoCloseable {
     private static final int CHUNK = 64 * 1024;
 
     private final String label;
-    private final SocketChannel channel;
+    private final SocketAddress address;
+    private final StandardProtocolFamily family;
+    private volatile SocketChannel channel;
     private final PatternStream toGuest;
     private final PatternStream fromGuest;
     private final Fnv1a64 sentSum = new Fnv1a64();
@@ -39,8 +41,11 @@ final class HostPeer implements AutoCloseable {
     private volatile long received;
     private volatile long sent;
 
-    private HostPeer(final String label, final SocketChannel channel, final int port) {
+    private HostPeer(final String label, final SocketAddress address, final StandardProtocolFamily family,
+                     final SocketChannel channel, final int port) {
         this.label = label;
+        this.address = address;
+        this.family = family;
         this.channel = channel;
         this.toGuest = PatternStream.hostToGuest(port);
         this.fromGuest = PatternStream.guestToHost(port);
@@ -59,13 +64,18 @@ final class HostPeer implements AutoCloseable {
 
     private static HostPeer connect(final String label, final SocketAddress address, final StandardProtocolFamily family,
                                     final int port, final Duration timeout) throws IOException {
+        return new HostPeer(label, address, family, open(label, address, family, timeout), port);
+    }
+
+    private static SocketChannel open(final String label, final SocketAddress address,
+                                      final StandardProtocolFamily family, final Duration timeout) throws IOException {
         final long deadline = System.nanoTime() + timeout.toNanos();
         IOException last = null;
         while (System.nanoTime() < deadline) {
             final SocketChannel ch = SocketChannel.open(family);
             try {
                 ch.connect(address);
-                return new HostPeer(label, ch, port);
+                return ch;
             } catch (final IOException e) {
                 ch.close();
                 last = e;
@@ -73,6 +83,12 @@ final class HostPeer implements AutoCloseable {
             sleep(50);
         }
         throw new IOException("cannot connect to chardev " + label + " within " + timeout, last);
+    }
+
+    /** A new connection to the same chardev, after {@link #close()}; both patterns and sums carry on where they
+     *  stopped, so the guest sees one stream across the connections. */
+    void reconnect(final Duration timeout) throws IOException {
+        channel = open(label, address, family, timeout);
     }
 
     /** Starts writing the next {@code bytes} of the host-to-guest pattern. */

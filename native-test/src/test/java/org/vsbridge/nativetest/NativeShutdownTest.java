@@ -40,7 +40,9 @@ class NativeShutdownTest {
     @Test
     void sigtermFlushesEveryByteTheGuestHandedOver() throws Exception {
         final HostPeer peer = rig.peer(1); // connected, reading nothing yet
-        final FrontendProcess f = rig.frontend("--stdin", "--port", "1");
+        // 16 KiB tx buffers: the bridge takes them into its port ring when the socket is full (32 KiB ones it
+        // writes at once and holds in the guest while the socket is full: those are still the guest's at SIGTERM).
+        final FrontendProcess f = rig.frontend("--stdin", "--tx-chunk", "16384", "--port", "1");
         f.awaitLine("^NAME port=1 org\\.test\\.1$", WAIT);
         f.command("open 1");
         // 1 MiB fits in what the bridge buffers for a port (its ring and the socket's queue), so the guest's

@@ -243,7 +243,17 @@ public final class ConsoleDevice implements VirtioDevice {
      */
     public boolean watchHostInput(final int nr, final int fd) {
         final DeviceContext c = context;
-        return c != null && c.watchOnce(fd, DeviceContext.FD_READABLE, nr);
+        return c != null && c.watchOnce(fd, DeviceContext.FD_READABLE, nr << 1);
+    }
+
+    /**
+     * Worker: watch {@code fd} (the host side of port {@code nr}) until it is writable once; then the port's channel
+     * gets {@link PortChannel#hostOutputReady()} and the port's transmit buffers are taken again. False when the
+     * engine cannot watch it.
+     */
+    public boolean watchHostOutput(final int nr, final int fd) {
+        final DeviceContext c = context;
+        return c != null && c.watchOnce(fd, DeviceContext.FD_WRITABLE, (nr << 1) | 1);
     }
 
     /** Any thread: stop watching {@code fd} (before it is closed). */
@@ -256,9 +266,14 @@ public final class ConsoleDevice implements VirtioDevice {
 
     @Override
     public int fdReady(final int token, final int events) {
-        final Port port = token < maxPorts ? ports.get(token) : null;
+        final int nr = token >>> 1;
+        final Port port = nr < maxPorts ? ports.get(nr) : null;
         if (port == null || !portActive(port)) {
             return 0; // a watch of a port just removed
+        }
+        if ((token & 1) != 0) {
+            port.channel.hostOutputReady();
+            return drainTx(port);
         }
         port.channel.hostInputReady();
         return fillRx(port);

@@ -39,6 +39,10 @@ public interface PortChannel {
     default void hostInputReady() {
     }
 
+    /** Worker: a descriptor this channel watches through {@link ConsoleDevice#watchHostOutput} became writable. */
+    default void hostOutputReady() {
+    }
+
     /** Worker: the port was removed from the device; the device calls this channel no more. Let go of anything
      *  the worker holds for it. */
     default void release() {
