@@ -85,33 +85,12 @@ public final class Bridge implements AutoCloseable {
     }
 
     public void start() throws UsageException, IOException {
-        // A mux serves several ports, like QEMU's; every other chardev serves one.
-        final java.util.Set<String> muxes = config.chardevs().stream()
-            .filter(o -> o.kind() == org.vsbridge.chardev.ChardevKind.MUX).map(ChardevOptions::id)
-            .collect(java.util.stream.Collectors.toSet());
         final List<DeviceGroup> groups = config.deviceGroups();
-        final List<PortPlan> plans = new ArrayList<>();
-        final java.util.Set<String> used = new java.util.HashSet<>();
-        for (final DeviceGroup g : groups) {
-            plans.add(PortPlan.of(g.devices(), g.maxPorts(), muxes));
-            for (final DeviceSpec d : g.devices()) {
-                if (!used.add(d.chardev()) && !muxes.contains(d.chardev())) {
-                    throw new UsageException("Property '" + d.driver() + ".chardev' can't take value '" + d.chardev()
-                        + "', it's in use");
-                }
-            }
-        }
+        final List<PortPlan> plans = config.plans();
         plan = plans.get(0);
         final Map<String, ChardevOptions> options = new LinkedHashMap<>();
         for (final ChardevOptions o : config.chardevs()) {
-            if (options.putIfAbsent(o.id(), o) != null) {
-                throw new UsageException("Chardev with id '" + o.id() + "' already exists");
-            }
-        }
-        for (final DeviceSpec d : groups.stream().flatMap(g -> g.devices().stream()).toList()) {
-            if (!options.containsKey(d.chardev())) {
-                throw new UsageException("Property '" + d.driver() + ".chardev' can't find value '" + d.chardev() + "'");
-            }
+            options.put(o.id(), o);
         }
         for (final org.vsbridge.core.objects.ObjectSpec o : config.objects()) {
             try {

@@ -1,8 +1,13 @@
 package org.vsbridge.core.cli;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
 import org.vsbridge.chardev.ChardevException;
+import org.vsbridge.chardev.ChardevKind;
 import org.vsbridge.chardev.ChardevOptions;
 import org.vsbridge.core.qmp.QmpAddress;
 
@@ -36,6 +41,43 @@ public record BridgeConfig(Path socketPath, List<ChardevOptions> chardevs, List<
         all.add(new DeviceGroup(socketPath, devices, maxPorts));
         all.addAll(moreDevices);
         return all;
+    }
+
+    /** The same with the first device's socket at {@code path} (a socket inherited from systemd, named by its path). */
+    public BridgeConfig withSocketPath(final Path path) {
+        return new BridgeConfig(path, chardevs, devices, qmp, maxPorts, objects, vhost, moreDevices);
+    }
+
+    /**
+     * The port plan of every device group, in {@link #deviceGroups()} order, after the checks QEMU makes when it
+     * creates chardevs and devices: unique chardev ids, every port's chardev defined, a chardev used by one port in
+     * the whole process unless it is a mux, and each group's numbers, names and ids as its bus allows.
+     */
+    public List<PortPlan> plans() throws UsageException {
+        final Set<String> defined = new HashSet<>();
+        for (final ChardevOptions c : chardevs) {
+            if (!defined.add(c.id())) {
+                throw new UsageException("Chardev with id '" + c.id() + "' already exists");
+            }
+        }
+        final Set<String> muxes = chardevs.stream().filter(o -> o.kind() == ChardevKind.MUX).map(ChardevOptions::id)
+            .collect(Collectors.toSet());
+        final Set<String> used = new HashSet<>();
+        final List<PortPlan> plans = new ArrayList<>();
+        for (final DeviceGroup g : deviceGroups()) {
+            for (final DeviceSpec d : g.devices()) {
+                if (!defined.contains(d.chardev())) {
+                    throw new UsageException("Property '" + d.driver() + ".chardev' can't find value '" + d.chardev()
+                        + "'");
+                }
+                if (!used.add(d.chardev()) && !muxes.contains(d.chardev())) {
+                    throw new UsageException("Property '" + d.driver() + ".chardev' can't take value '" + d.chardev()
+                        + "', it's in use");
+                }
+            }
+            plans.add(PortPlan.of(g.devices(), g.maxPorts(), muxes));
+        }
+        return List.copyOf(plans);
     }
 
     /** The embedded default: a console on stdio, QMP beside the socket, in the current directory. */

@@ -12,7 +12,6 @@ import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
@@ -22,9 +21,12 @@ import java.util.logging.Level;
 import org.vsbridge.chardev.ChardevException;
 import org.vsbridge.chardev.ChardevOptions;
 import org.vsbridge.core.cli.BridgeConfig;
+import org.vsbridge.core.cli.DeviceGroup;
 import org.vsbridge.core.cli.DeviceSpec;
 import org.vsbridge.core.cli.PortPlan;
 import org.vsbridge.core.cli.UsageException;
+import org.vsbridge.core.objects.ObjectException;
+import org.vsbridge.core.objects.ObjectSpec;
 import org.vsbridge.core.qmp.QmpAddress;
 
 /**
@@ -45,9 +47,16 @@ import org.vsbridge.core.qmp.QmpAddress;
  *     { "driver": "virtconsole", "chardev": "c0", "id": "con0" },
  *     { "driver": "virtserialport", "chardev": "c1", "name": "org.example.1", "id": "port1", "nr": 1 }
  *   ],
- *   "qmp": [ "unix:/run/vhost-serial-bridge/vm1.qmp,server=on,wait=off" ]
+ *   "qmp": [ "unix:/run/vhost-serial-bridge/vm1.qmp,server=on,wait=off" ],
+ *   "objects": [ "tls-creds-x509,id=tls0,dir=/etc/pki/vsb,endpoint=server" ],
+ *   "device-groups": [ { "socket-path": "/run/vhost-serial-bridge/vm1-b.sock", "max-ports": 2,
+ *                        "devices": [ ... ] } ]
  * }
  * </pre>
+ *
+ * The top level describes the first device; {@code device-groups} are the further devices a second
+ * {@code --socket-path} starts on the command line. Objects are {@code --object} strings or {@code object-add}
+ * argument objects.
  *
  * A chardev is either a QEMU {@code -chardev} string (CLI defaults: {@code server=off}, {@code wait=on} with a
  * server) or a QAPI {@code chardev-add} object (QMP defaults: {@code server=true}, {@code wait=false}). Every
@@ -58,7 +67,8 @@ import org.vsbridge.core.qmp.QmpAddress;
  * <p>Merging ({@link #merge}): options on the command line win. A scalar given there ({@code --socket-path},
  * {@code --max-ports}, {@code --log-level}, {@code --log-file}, and each vhost option such as
  * {@code --packed-ring}) replaces the file's; a list given there (one or
- * more {@code --chardev}, {@code --device}, {@code --qmp}) replaces the file's whole list of that kind; lists
+ * more {@code --chardev}, {@code --device}, {@code --qmp}, {@code --object}, device groups) replaces the file's whole
+ * list of that kind; lists
  * not given there are kept from the file.
  */
 public final class ConfigFile {
@@ -74,7 +84,9 @@ public final class ConfigFile {
     }
 
     private static final Set<String> KEYS = Set.of("socket-path", "max-ports", "log-level", "log-file", "chardevs",
-        "devices", "qmp", "socket-mode", "reconnect-ms", "resize-order", "emergency-chardev", "packed-ring");
+        "devices", "qmp", "socket-mode", "reconnect-ms", "resize-order", "emergency-chardev", "packed-ring", "objects",
+        "device-groups");
+    private static final Set<String> GROUP_KEYS = Set.of("socket-path", "max-ports", "devices");
     private static final Set<String> DEVICE_KEYS = Set.of("driver", "chardev", "name", "id", "nr", "cols", "rows",
         "policy");
     private static final ObjectMapper JSON = JsonMapper.builder()
@@ -133,6 +145,8 @@ public final class ConfigFile {
         List<ChardevOptions> chardevs = List.of();
         List<DeviceSpec> devices = List.of();
         List<QmpAddress> qmp = List.of();
+        List<ObjectSpec> objects = List.of();
+        List<DeviceGroup> groups = List.of();
         org.vsbridge.core.cli.VhostOptions vhost = org.vsbridge.core.cli.VhostOptions.DEFAULT;
         while (parser.nextToken() == JsonToken.FIELD_NAME) {
             final String key = parser.currentName();
@@ -141,13 +155,7 @@ public final class ConfigFile {
             switch (key) {
                 case "socket-path" -> socketPath = Path.of(nonEmpty(key));
                 case "log-file" -> logFile = Path.of(nonEmpty(key));
-                case "max-ports" -> {
-                    final int n = integer(key);
-                    if (n < 1 || n > PortPlan.MAX_PORTS_LIMIT) {
-                        throw error(key, "expected a number from 1 to " + PortPlan.MAX_PORTS_LIMIT + ", got " + n);
-                    }
-                    maxPorts = n;
-                }
+                case "max-ports" -> maxPorts = maxPorts(key);
                 case "log-level" -> level = level(key);
                 case "socket-mode" -> {
                     final String mode = nonEmpty(key);
@@ -175,10 +183,10 @@ public final class ConfigFile {
                 case "emergency-chardev" -> vhost = vhost.withEmergencyChardev(nonEmpty(key));
                 case "packed-ring" -> vhost = vhost.withPackedRing(bool(key));
                 case "chardevs" -> chardevs = chardevs();
-                case "devices" -> devices = devices();
+                case "devices" -> devices = devices(key);
                 case "qmp" -> qmp = qmp();
-                case "objects" -> throw error(key, keyAt, "objects (tls-creds, secret ...) are not supported: "
-                    + "no chardev here takes tls-creds yet");
+                case "objects" -> objects = objects();
+                case "device-groups" -> groups = deviceGroups();
                 default -> throw error(key, keyAt, "unknown key (expected one of " + String.join(", ", sorted(KEYS))
                     + ")");
             }
@@ -189,7 +197,7 @@ public final class ConfigFile {
         if (parser.nextToken() != null) {
             throw error("", "text after the configuration object");
         }
-        return new Settings(new BridgeConfig(socketPath, chardevs, devices, qmp, maxPorts, List.of(), vhost, List.of()),
+        return new Settings(new BridgeConfig(socketPath, chardevs, devices, qmp, maxPorts, objects, vhost, groups),
             level, logFile);
     }
 
@@ -240,11 +248,80 @@ public final class ConfigFile {
         }
     }
 
-    private List<DeviceSpec> devices() throws IOException, UsageException {
-        expectArray("devices");
+    private int maxPorts(final String key) throws IOException, UsageException {
+        final int n = integer(key);
+        if (n < 1 || n > PortPlan.MAX_PORTS_LIMIT) {
+            throw error(key, "expected a number from 1 to " + PortPlan.MAX_PORTS_LIMIT + ", got " + n);
+        }
+        return n;
+    }
+
+    /** {@code objects}: {@code --object} strings or {@code object-add} argument objects. */
+    private List<ObjectSpec> objects() throws IOException, UsageException {
+        expectArray("objects");
+        final List<ObjectSpec> out = new ArrayList<>();
+        for (int i = 0; parser.nextToken() != JsonToken.END_ARRAY; i++) {
+            final String key = "objects[" + i + "]";
+            final JsonLocation at = parser.currentTokenLocation();
+            try {
+                if (parser.currentToken() == JsonToken.VALUE_STRING) {
+                    out.add(ObjectSpec.parse(parser.getText()));
+                } else if (parser.currentToken() == JsonToken.START_OBJECT) {
+                    out.add(ObjectSpec.fromQmp(parser.readValueAsTree()));
+                } else {
+                    throw error(key, "expected an --object string or a {\"qom-type\": ..., \"id\": ..., ...} object, "
+                        + "got " + describe(parser.currentToken()));
+                }
+            } catch (final ObjectException e) {
+                throw error(key, at, e.getMessage());
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    /** {@code device-groups}: the devices after the first, each {@code {socket-path, max-ports, devices}}. */
+    private List<DeviceGroup> deviceGroups() throws IOException, UsageException {
+        expectArray("device-groups");
+        final List<DeviceGroup> out = new ArrayList<>();
+        for (int i = 0; parser.nextToken() != JsonToken.END_ARRAY; i++) {
+            final String key = "device-groups[" + i + "]";
+            final JsonLocation at = parser.currentTokenLocation();
+            if (parser.currentToken() != JsonToken.START_OBJECT) {
+                throw error(key, "expected an object {\"socket-path\": PATH, \"devices\": [...]}, got "
+                    + describe(parser.currentToken()));
+            }
+            Path socketPath = null;
+            int maxPorts = -1;
+            List<DeviceSpec> devices = List.of();
+            while (parser.nextToken() == JsonToken.FIELD_NAME) {
+                final String field = parser.currentName();
+                final String fieldKey = key + "." + field;
+                final JsonLocation fieldAt = parser.currentTokenLocation();
+                parser.nextToken();
+                switch (field) {
+                    case "socket-path" -> socketPath = Path.of(nonEmpty(fieldKey));
+                    case "max-ports" -> maxPorts = maxPorts(fieldKey);
+                    case "devices" -> devices = devices(fieldKey);
+                    default -> throw error(fieldKey, fieldAt, "unknown key (expected one of "
+                        + String.join(", ", sorted(GROUP_KEYS)) + ")");
+                }
+            }
+            if (socketPath == null) {
+                throw error(key + ".socket-path", at, "required: each further device has its own vhost-user socket");
+            }
+            if (devices.isEmpty()) {
+                throw error(key + ".devices", at, "required: at least one virtconsole or virtserialport");
+            }
+            out.add(new DeviceGroup(socketPath, devices, maxPorts));
+        }
+        return List.copyOf(out);
+    }
+
+    private List<DeviceSpec> devices(final String listKey) throws IOException, UsageException {
+        expectArray(listKey);
         final List<DeviceSpec> out = new ArrayList<>();
         for (int i = 0; parser.nextToken() != JsonToken.END_ARRAY; i++) {
-            final String key = "devices[" + i + "]";
+            final String key = listKey + "[" + i + "]";
             final JsonLocation at = parser.currentTokenLocation();
             if (parser.currentToken() != JsonToken.START_OBJECT) {
                 throw error(key, "expected an object {\"driver\": \"virtconsole\"|\"virtserialport\", "
@@ -421,7 +498,7 @@ public final class ConfigFile {
             commandLine.maxPorts() > 0 ? commandLine.maxPorts() : file.maxPorts(),
             !commandLine.objects().isEmpty() ? commandLine.objects() : file.objects(),
             commandLine.vhost().over(file.vhost()),
-            commandLine.moreDevices());
+            !commandLine.moreDevices().isEmpty() ? commandLine.moreDevices() : file.moreDevices());
     }
 
     /** {@code commandLine} when given, else {@code file}, else {@code fallback}. */
@@ -431,10 +508,11 @@ public final class ConfigFile {
 
     /**
      * Checks that a merged configuration can run: a vhost-user socket (a path, or {@code vhostSocketInherited}),
-     * at least one port, unique chardev ids, every port's chardev defined, and a port plan QEMU would accept.
-     * The same checks {@code Bridge.start()} makes, without opening anything.
+     * at least one port, and {@link BridgeConfig#plans()}: the same checks {@code Bridge.start()} makes, without
+     * opening anything. Returns the plan of every device, the first device's first.
      */
-    public static PortPlan check(final BridgeConfig config, final boolean vhostSocketInherited) throws UsageException {
+    public static List<PortPlan> check(final BridgeConfig config, final boolean vhostSocketInherited)
+        throws UsageException {
         if (config.socketPath() == null && !vhostSocketInherited) {
             throw new UsageException("no vhost-user socket: give socket-path (file), --socket-path, --fd N, or a "
                 + "socket unit with FileDescriptorName=vhost-user");
@@ -443,18 +521,7 @@ public final class ConfigFile {
             throw new UsageException("no ports: give at least one device (file: \"devices\", command line: "
                 + "--device virtconsole|virtserialport,...)");
         }
-        final Set<String> ids = new HashSet<>();
-        for (final ChardevOptions c : config.chardevs()) {
-            if (!ids.add(c.id())) {
-                throw new UsageException("Chardev with id '" + c.id() + "' already exists");
-            }
-        }
-        for (final DeviceSpec d : config.devices()) {
-            if (!ids.contains(d.chardev())) {
-                throw new UsageException("Property '" + d.driver() + ".chardev' can't find value '" + d.chardev() + "'");
-            }
-        }
-        return PortPlan.of(config.devices(), config.maxPorts());
+        return config.plans();
     }
 
     /** One line for {@code --check-config} and the start-up log. */

@@ -10,6 +10,8 @@ import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import org.vsbridge.core.cli.BridgeConfig;
+import org.vsbridge.core.cli.DeviceGroup;
+import org.vsbridge.core.cli.DeviceSpec;
 import org.vsbridge.core.cli.PortPlan;
 import org.vsbridge.core.cli.UsageException;
 import org.vsbridge.core.config.ConfigFile;
@@ -115,8 +117,7 @@ public final class Service {
             // Name the inherited socket by its path where it has one (logs, the QEMU hint); the fd is served.
             final String bound = SocketFds.unixPath(vhostFd);
             if (bound != null) {
-                config = new BridgeConfig(Path.of(bound), config.chardevs(), config.devices(), config.qmp(),
-                    config.maxPorts());
+                config = config.withSocketPath(Path.of(bound));
             }
         }
         qmpFds = activated.qmp();
@@ -139,7 +140,7 @@ public final class Service {
     }
 
     /** Validates the merged configuration as the bridge will run it. */
-    public PortPlan check() throws UsageException {
+    public List<PortPlan> check() throws UsageException {
         return ConfigFile.check(config, vhostFd >= 0);
     }
 
@@ -149,17 +150,26 @@ public final class Service {
      */
     public String checkReport() throws UsageException {
         final boolean fromSystemd = config.socketPath() == null && vhostFd < 0;
-        final PortPlan plan = ConfigFile.check(config, true);
+        final List<PortPlan> plans = ConfigFile.check(config, true);
         final String socket = vhostFd >= 0 ? "fd " + vhostFd
             : fromSystemd ? "(from socket activation: FileDescriptorName=" + ListenFds.VHOST_USER + ")"
             : config.socketPath().toString();
         final List<String> lines = new ArrayList<>();
-        lines.add("configuration OK: " + ConfigFile.describe(config, plan, socket));
-        for (int i = 0; i < plan.ports().size(); i++) {
-            final var p = plan.ports().get(i);
-            lines.add("  port " + p.nr() + ": " + config.devices().get(i).driver() + " chardev="
-                + config.devices().get(i).chardev() + (p.name() != null ? " name=" + p.name() : "")
-                + (p.id() != null ? " id=" + p.id() : ""));
+        lines.add("configuration OK: " + ConfigFile.describe(config, plans.get(0), socket));
+        final List<DeviceGroup> groups = config.deviceGroups();
+        for (int g = 0; g < groups.size(); g++) {
+            final PortPlan plan = plans.get(g);
+            if (g > 0) {
+                lines.add("device vsb" + g + ": vhost-user socket " + groups.get(g).socketPath() + "; "
+                    + plan.ports().size() + " port(s), max_nr_ports " + plan.maxPorts() + " (frontend num_vqs="
+                    + 2 * (plan.maxPorts() + 1) + ")");
+            }
+            for (int i = 0; i < plan.ports().size(); i++) {
+                final var p = plan.ports().get(i);
+                final DeviceSpec d = groups.get(g).devices().get(i);
+                lines.add("  port " + p.nr() + ": " + d.driver() + " chardev=" + d.chardev()
+                    + (p.name() != null ? " name=" + p.name() : "") + (p.id() != null ? " id=" + p.id() : ""));
+            }
         }
         return String.join("\n", lines);
     }

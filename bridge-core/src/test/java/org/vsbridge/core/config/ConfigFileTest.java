@@ -18,10 +18,12 @@ import org.vsbridge.chardev.ChardevOptions;
 import org.vsbridge.console.ResizeOrder;
 import org.vsbridge.core.cli.BridgeConfig;
 import org.vsbridge.core.cli.CommandLine;
+import org.vsbridge.core.cli.DeviceGroup;
 import org.vsbridge.core.cli.DeviceSpec;
 import org.vsbridge.core.cli.PortPlan;
 import org.vsbridge.core.cli.UsageException;
 import org.vsbridge.core.cli.VhostOptions;
+import org.vsbridge.core.objects.ObjectSpec;
 import org.vsbridge.core.qmp.QmpAddress;
 
 class ConfigFileTest {
@@ -72,7 +74,7 @@ class ConfigFileTest {
         assertEquals(List.of(new DeviceSpec(true, "c0", null, "con0", -1),
             new DeviceSpec(false, "c1", "org.example.1", "port1", 2)), c.devices());
         assertEquals(List.of(QmpAddress.parse("unix:/run/vhost-serial-bridge/vm1.qmp")), c.qmp());
-        final PortPlan plan = ConfigFile.check(c, false);
+        final PortPlan plan = ConfigFile.check(c, false).get(0);
         assertEquals(List.of(0, 2), plan.ports().stream().map(p -> p.nr()).toList());
         assertEquals(4, plan.maxPorts());
     }
@@ -123,7 +125,6 @@ class ConfigFileTest {
         assertTrue(syntax.startsWith(dir.resolve("vm1.json") + ":3:"), syntax);
         final String dup = errorOf("{\"max-ports\": 2,\n \"max-ports\": 3}");
         assertTrue(dup.contains(":2:") && dup.contains("max-ports"), dup);
-        assertTrue(errorOf("{\"objects\": []}").contains("'objects': objects (tls-creds"));
         assertTrue(assertThrows(UsageException.class, () -> ConfigFile.read(dir.resolve("missing.json")))
             .getMessage().endsWith("missing.json: no such file"));
     }
@@ -181,7 +182,7 @@ class ConfigFileTest {
             List.of(new DeviceSpec(true, "n0", null, null, -1)), List.of(), -1);
         assertTrue(assertThrows(UsageException.class, () -> ConfigFile.check(noSocket, false)).getMessage()
             .startsWith("no vhost-user socket"));
-        assertEquals(1, ConfigFile.check(noSocket, true).maxPorts());
+        assertEquals(1, ConfigFile.check(noSocket, true).get(0).maxPorts());
         final BridgeConfig noPorts = new BridgeConfig(Path.of("/x"), List.of(), List.of(), List.of(), -1);
         assertTrue(assertThrows(UsageException.class, () -> ConfigFile.check(noPorts, false)).getMessage()
             .startsWith("no ports"));
@@ -197,10 +198,110 @@ class ConfigFileTest {
     }
 
     @Test
+    void objectsAreObjectStringsOrObjectAddArguments() throws Exception {
+        final BridgeConfig c = ConfigFile.load(write("""
+            {"objects": [
+               "tls-creds-x509,id=tls0,dir=/etc/pki/vsb,endpoint=server,verify-peer=on",
+               {"qom-type": "authz-list", "id": "auth0", "policy": "deny",
+                "rules": [{"match": "CN=client,O=Example", "policy": "allow"}]}
+             ]}
+            """));
+        assertEquals(List.of("tls-creds-x509", "authz-list"), c.objects().stream().map(ObjectSpec::qomType).toList());
+        assertEquals(List.of("tls0", "auth0"), c.objects().stream().map(ObjectSpec::id).toList());
+        assertEquals("server", c.objects().get(0).props().get("endpoint").asText());
+        assertEquals("allow", c.objects().get(1).props().get("rules").get(0).get("policy").asText());
+        // The same model as --object: a file's objects equal the command line's.
+        final BridgeConfig cli = CommandLine.parse(new String[] {
+            "--object", "tls-creds-x509,id=tls0,dir=/etc/pki/vsb,endpoint=server,verify-peer=on"}, true).config();
+        assertEquals(cli.objects().get(0), c.objects().get(0));
+
+        assertTrue(errorOf("{\"objects\": [\"authz-simple,identity=CN=x\"]}")
+            .contains(":1:14: 'objects[0]': Parameter 'id' is missing"), errorOf("{\"objects\": [\"authz-simple,identity=CN=x\"]}"));
+        assertTrue(errorOf("{\"objects\": [{\"id\": \"a\"}]}").contains("'objects[0]': Parameter 'qom-type' is missing"));
+        assertTrue(errorOf("{\"objects\": [4]}").contains("'objects[0]': expected an --object string or a"));
+        assertTrue(errorOf("{\"objects\": {}}").contains("'objects': expected an array, got an object"));
+
+        // The command line's --object list replaces the file's.
+        final BridgeConfig merged = ConfigFile.merge(c, cli);
+        assertEquals(List.of("tls0"), merged.objects().stream().map(ObjectSpec::id).toList());
+        assertEquals(c.objects(), ConfigFile.merge(c, new BridgeConfig(null, List.of(), List.of(), List.of(), -1))
+            .objects());
+    }
+
+    private static final String TWO_DEVICES = """
+        {
+          "socket-path": "/run/vsb/a.sock",
+          "chardevs": ["null,id=n0", "null,id=n1", "null,id=n2"],
+          "devices": [{"driver": "virtconsole", "chardev": "n0"}],
+          "device-groups": [
+            {"socket-path": "/run/vsb/b.sock", "max-ports": 8,
+             "devices": [{"driver": "virtserialport", "chardev": "n1", "name": "org.b.1"},
+                         {"driver": "virtserialport", "chardev": "n2", "name": "org.b.2", "nr": 5}]}
+          ]
+        }
+        """;
+
+    @Test
+    void deviceGroupsAreTheDevicesAfterTheFirstAsOnTheCommandLine() throws Exception {
+        final BridgeConfig file = ConfigFile.load(write(TWO_DEVICES));
+        final BridgeConfig cli = CommandLine.parse(new String[] {
+            "--socket-path", "/run/vsb/a.sock",
+            "--chardev", "null,id=n0", "--chardev", "null,id=n1", "--chardev", "null,id=n2",
+            "--device", "virtconsole,chardev=n0",
+            "--socket-path", "/run/vsb/b.sock", "--max-ports", "8",
+            "--device", "virtserialport,chardev=n1,name=org.b.1",
+            "--device", "virtserialport,chardev=n2,name=org.b.2,nr=5"}, true).config();
+        assertEquals(cli.deviceGroups(), file.deviceGroups());
+        final List<PortPlan> plans = ConfigFile.check(file, false);
+        assertEquals(2, plans.size());
+        assertEquals(List.of(1, 5), plans.get(1).ports().stream().map(p -> p.nr()).toList());
+        assertEquals(8, plans.get(1).maxPorts());
+
+        // Every group is checked, against the chardevs of the whole process.
+        final String undefined = TWO_DEVICES.replace("\"chardev\": \"n2\"", "\"chardev\": \"n9\"");
+        assertTrue(assertThrows(UsageException.class, () -> ConfigFile.check(ConfigFile.load(write(undefined)), false))
+            .getMessage().contains("Property 'virtserialport.chardev' can't find value 'n9'"));
+        final String shared = TWO_DEVICES.replace("\"chardev\": \"n2\"", "\"chardev\": \"n0\"");
+        assertTrue(assertThrows(UsageException.class, () -> ConfigFile.check(ConfigFile.load(write(shared)), false))
+            .getMessage().contains("Property 'virtserialport.chardev' can't take value 'n0', it's in use"));
+        final String outOfRange = TWO_DEVICES.replace("\"nr\": 5", "\"nr\": 8");
+        assertTrue(assertThrows(UsageException.class, () -> ConfigFile.check(ConfigFile.load(write(outOfRange)),
+            false)).getMessage().contains("Out-of-range port id specified, max. allowed: 7"));
+
+        assertTrue(errorOf("{\"device-groups\": [{\"devices\": [{\"driver\": \"virtconsole\", \"chardev\": \"n\"}]}]}")
+            .contains("'device-groups[0].socket-path': required"));
+        assertTrue(errorOf("{\"device-groups\": [{\"socket-path\": \"/x\"}]}")
+            .contains("'device-groups[0].devices': required"));
+        assertTrue(errorOf("{\"device-groups\": [{\"socket-path\": \"/x\", \"max_ports\": 2}]}")
+            .contains("'device-groups[0].max_ports': unknown key (expected one of devices, max-ports, socket-path)"));
+        assertTrue(errorOf("{\"device-groups\": [{\"socket-path\": \"/x\", \"devices\": [{\"driver\": \"x\"}]}]}")
+            .contains("'device-groups[0].devices[0].driver': 'x' is not a valid device model name"));
+
+        // Groups given on the command line replace the file's; otherwise the file's stay.
+        final BridgeConfig oneMore = CommandLine.parse(new String[] {"--socket-path", "/run/vsb/a.sock",
+            "--device", "virtconsole,chardev=n0", "--socket-path", "/run/vsb/c.sock",
+            "--device", "virtserialport,chardev=n1"}, true).config();
+        assertEquals(List.of(Path.of("/run/vsb/c.sock")),
+            ConfigFile.merge(file, oneMore).moreDevices().stream().map(DeviceGroup::socketPath).toList());
+        assertEquals(file.moreDevices(), ConfigFile.merge(file, new BridgeConfig(null, List.of(), List.of(), List.of(),
+            -1)).moreDevices());
+    }
+
+    @Test
+    void aSocketFromSystemdKeepsEveryOtherSetting() throws Exception {
+        final BridgeConfig file = ConfigFile.load(write(TWO_DEVICES.replace("\"socket-path\": \"/run/vsb/a.sock\",",
+            "\"packed-ring\": true, \"objects\": [\"authz-simple,id=a0,identity=CN=x\"],")));
+        final BridgeConfig named = file.withSocketPath(Path.of("/run/vsb/inherited.sock"));
+        assertEquals(Path.of("/run/vsb/inherited.sock"), named.socketPath());
+        assertEquals(new BridgeConfig(file.socketPath(), named.chardevs(), named.devices(), named.qmp(),
+            named.maxPorts(), named.objects(), named.vhost(), named.moreDevices()), file);
+    }
+
+    @Test
     void theShippedExampleIsValid() throws Exception {
         final Path example = Path.of(System.getProperty("user.dir")).resolveSibling("packaging").resolve("vm1.json");
         final ConfigFile.Settings s = ConfigFile.read(example);
-        final PortPlan plan = ConfigFile.check(s.config(), false);
+        final PortPlan plan = ConfigFile.check(s.config(), false).get(0);
         assertTrue(plan.ports().size() >= 2);
     }
 }

@@ -12,6 +12,8 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
@@ -52,7 +54,17 @@ class ServiceProcessTest {
     void socketActivatedBridgeNotifiesServesQmpOnItsFdAndStopsCleanly() throws Exception {
         assumeTrue(Files.isExecutable(SOCKET_ACTIVATE) || System.getenv("CI") != null,
             "systemd-socket-activate not installed");
-        final Path cfg = config(RINGBUF_CONSOLE);
+        // Everything else the file says must survive the bridge taking systemd's socket: vhost options, objects
+        // and further devices.
+        final Path second = dir.resolve("vm1-b.sock");
+        final Path cfg = config("""
+            {"chardevs": ["ringbuf,id=r0", "ringbuf,id=r1"],
+             "devices": [{"driver": "virtconsole", "chardev": "r0", "id": "con0"}],
+             "packed-ring": true,
+             "objects": [{"qom-type": "authz-simple", "id": "auth0", "identity": "CN=client"}],
+             "device-groups": [{"socket-path": "%s",
+                                "devices": [{"driver": "virtserialport", "chardev": "r1", "id": "b1"}]}]}
+            """.formatted(second));
         final Path vhost = dir.resolve("vm1.sock");
         final Path qmp = dir.resolve("vm1.qmp");
         final String notifyPath = dir.resolve("notify").toString();
@@ -71,19 +83,26 @@ class ServiceProcessTest {
                     final OutputStream out = Channels.newOutputStream(ch);
                     final String ready = manager.awaitContaining("READY=1", 60_000);
                     assertNotNull(ready, "no READY=1");
-                    assertTrue(ready.contains("STATUS=1 port(s)"), ready);
+                    assertTrue(ready.contains("STATUS=2 devices, 2 port(s)"), ready);
                     assertTrue(JSON.readTree(in.readLine()).has("QMP"));
-                    out.write("{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"query-chardev\"}\n"
+                    out.write(("{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"query-chardev\"}\n"
+                        + "{\"execute\":\"query-vserport\"}\n"
+                        + "{\"execute\":\"object-del\",\"arguments\":{\"id\":\"auth0\"}}\n")
                         .getBytes(StandardCharsets.UTF_8));
                     assertTrue(JSON.readTree(in.readLine()).has("return"));
                     final JsonNode chardevs = JSON.readTree(in.readLine()).get("return");
                     assertEquals("r0", chardevs.get(0).get("label").asText());
+                    final JsonNode ports = JSON.readTree(in.readLine()).get("return");
+                    assertEquals(2, ports.size(), ports.toString());
+                    assertEquals("vsb1.0", ports.get(1).get("bus").asText(), ports.toString());
+                    assertEquals("b1", ports.get(1).get("id").asText(), ports.toString());
+                    final JsonNode deleted = JSON.readTree(in.readLine());
+                    assertTrue(deleted.has("return"), "the file's object exists: " + deleted);
                 }
+                assertTrue(Files.exists(second), "the second device listens on its path");
+                assertTrue((features(vhost) & (1L << 34)) != 0, "packed-ring from the file is offered on the "
+                    + "inherited socket");
                 assertNotNull(manager.awaitContaining("WATCHDOG=1", 30_000), "no WATCHDOG=1");
-                // The vhost-user socket is the inherited one: a frontend can connect to it.
-                try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-                    ch.connect(UnixDomainSocketAddress.of(vhost));
-                }
                 p.destroy(); // SIGTERM
                 assertNotNull(manager.awaitContaining("STOPPING=1", 30_000), "no STOPPING=1");
                 assertTrue(p.waitFor(30, TimeUnit.SECONDS), "did not exit");
@@ -94,6 +113,23 @@ class ServiceProcessTest {
             } finally {
                 p.destroyForcibly();
             }
+        }
+    }
+
+    /** GET_FEATURES over a fresh vhost-user connection to {@code socket}: the features the backend offers. */
+    private static long features(final Path socket) throws IOException {
+        try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            ch.connect(UnixDomainSocketAddress.of(socket));
+            final ByteBuffer request = ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN);
+            request.putInt(1).putInt(1).putInt(0).flip(); // GET_FEATURES, version 1, no payload
+            ch.write(request);
+            final ByteBuffer reply = ByteBuffer.allocate(20).order(ByteOrder.LITTLE_ENDIAN);
+            while (reply.hasRemaining() && ch.read(reply) >= 0) {
+                // a reply may arrive in pieces
+            }
+            assertEquals(1, reply.getInt(0), "reply to GET_FEATURES");
+            assertEquals(8, reply.getInt(8), "u64 payload");
+            return reply.getLong(12);
         }
     }
 
