@@ -140,10 +140,6 @@ public final class SocketChardev extends AbstractChardev {
     /** What this class cannot do is refused by name (vsock addresses go to {@link VsockChardev}). */
     private static void requireBuilt(final ChardevBackend.Socket o, final EventLoop loop) throws ChardevException {
         if (o.addr() instanceof SocketAddressLegacy.Unix u && u.abstractNamespace()) {
-            if (!u.tight()) {
-                throw new ChardevException("the bridge does not support abstract unix sockets with tight=off "
-                    + "(an address padded to the full sun_path): use tight=on");
-            }
             if (!Transports.isEpoll(loop)) {
                 throw new ChardevException("abstract unix sockets need the native epoll transport");
             }
@@ -214,7 +210,7 @@ public final class SocketChardev extends AbstractChardev {
         } else if (options.addr() instanceof SocketAddressLegacy.Unix unix) {
             checkUnixPath(unix.path());
             if (unix.abstractNamespace()) {
-                bindAddress = new io.netty.channel.unix.DomainSocketAddress("\0" + unix.path());
+                bindAddress = abstractAddress(unix);
             } else {
                 removeStaleSocket(unix.path(), where(unix));
                 bindAddress = Transports.domainSocketAddress(loop, unix.path());
@@ -300,9 +296,15 @@ public final class SocketChardev extends AbstractChardev {
             return;
         } else if (options.addr() instanceof SocketAddressLegacy.Unix unix) {
             checkUnixPath(unix.path());
-            b.channel(Transports.domainSocketChannel(loop));
-            remote = unix.abstractNamespace() ? new io.netty.channel.unix.DomainSocketAddress("\0" + unix.path())
-                : Transports.domainSocketAddress(loop, unix.path());
+            if (unix.abstractNamespace() && !unix.tight()) {
+                // Netty refuses to connect to an address that fills sun_path: the channel comes connected.
+                b.channelFactory(() -> new io.netty.channel.epoll.EpollDomainSocketChannel(connectPadded(unix)));
+                remote = null;
+            } else {
+                b.channel(Transports.domainSocketChannel(loop));
+                remote = unix.abstractNamespace() ? abstractAddress(unix)
+                    : Transports.domainSocketAddress(loop, unix.path());
+            }
             where = "Failed to connect to '" + unix.path() + "'";
         } else {
             final SocketAddressLegacy.Inet inet = (SocketAddressLegacy.Inet) options.addr();
@@ -320,12 +322,33 @@ public final class SocketChardev extends AbstractChardev {
             loop.execute(this::reconnectNow);
             return;
         }
-        final ChannelFuture f = b.connect(remote).awaitUninterruptibly();
+        final ChannelFuture f = connect(b, remote).awaitUninterruptibly();
         if (!f.isSuccess()) {
             throw new ChardevException(where + ": " + reason(f.cause()));
         }
         // NIO completes the connect promise before channelActive runs (in the same loop task): wait for it.
         loop.submit(() -> { }).syncUninterruptibly();
+    }
+
+    /** A connect to {@code remote}, or the registration of a channel its factory connected (remote null). */
+    private static ChannelFuture connect(final Bootstrap b, final SocketAddress remote) {
+        return remote == null ? b.register() : b.connect(remote);
+    }
+
+    /** A non-blocking AF_UNIX socket connected to the padded abstract name of {@code unix} (tight=off). */
+    private static int connectPadded(final SocketAddressLegacy.Unix unix) {
+        final byte[] name = unix.path().getBytes(StandardCharsets.UTF_8);
+        final byte[] sockaddr = new byte[2 + UNIX_PATH_MAX]; // sun_family, then sun_path: NUL, name, NULs
+        sockaddr[0] = (byte) Posix.AF_UNIX;
+        System.arraycopy(name, 0, sockaddr, 3, name.length);
+        final int fd = Posix.socket(Posix.AF_UNIX, Posix.SOCK_STREAM | Posix.SOCK_NONBLOCK | Posix.SOCK_CLOEXEC, 0);
+        try {
+            Posix.connect(fd, sockaddr, sockaddr.length);
+            return fd;
+        } catch (final com.sun.jna.LastErrorException e) {
+            Posix.closeQuietly(fd);
+            throw new io.netty.channel.ChannelException(Posix.reason(e), e);
+        }
     }
 
     /** Event loop: one connect attempt of a reconnecting client; a failure schedules the next. */
@@ -334,7 +357,7 @@ public final class SocketChardev extends AbstractChardev {
         if (isClosed() || connection != null || handshaking != null) {
             return;
         }
-        clientBootstrap.connect(clientRemote).addListener((ChannelFuture f) -> {
+        connect(clientBootstrap, clientRemote).addListener((ChannelFuture f) -> {
             if (!f.isSuccess()) {
                 LOG.log(Level.INFO, "chardev ''{0}'': Unable to connect character device {0}: {1}",
                     new Object[] {id, reason(f.cause())});
@@ -466,6 +489,17 @@ public final class SocketChardev extends AbstractChardev {
         if (path.isEmpty()) {
             throw new ChardevException("the bridge does not support unix sockets with an empty path");
         }
+    }
+
+    /**
+     * An abstract name as Linux sees it: a NUL, the name, and with {@code tight=off} NULs up to the end of
+     * {@code sun_path}, so the address length covers the whole field (a different name than the tight one).
+     * Netty passes the bytes of the string, NULs included, as the address.
+     */
+    private static io.netty.channel.unix.DomainSocketAddress abstractAddress(final SocketAddressLegacy.Unix unix) {
+        final String name = "\0" + unix.path();
+        return new io.netty.channel.unix.DomainSocketAddress(unix.tight() ? name
+            : name + "\0".repeat(UNIX_PATH_MAX - name.getBytes(StandardCharsets.UTF_8).length));
     }
 
     private static String where(final SocketAddressLegacy.Unix unix) {

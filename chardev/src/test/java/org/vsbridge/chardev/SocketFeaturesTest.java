@@ -338,9 +338,33 @@ class SocketFeaturesTest {
         assertEquals("unix:,server=on", server.filename(), "QEMU prints the NUL-led name as empty");
         assertTrue(write(client, "abstract"));
         assertEquals("abstract", sfe.takeInput(8));
-        final ChardevException loose = assertThrows(ChardevException.class,
-            () -> create("socket,id=al,path=" + name + "x,abstract=on,tight=off,server=on,wait=off"));
-        assertTrue(loose.getMessage().contains("tight=off"), loose.getMessage());
+    }
+
+    @Test
+    void abstractUnixWithTightOffPadsTheWholeSunPath() throws Exception {
+        final String name = "vsb-loose-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+        final Chardev server = create("socket,id=ls,path=" + name + ",abstract=on,tight=off,server=on,wait=off");
+        assertEquals("disconnected:unix:" + name + ",abstract=on,server=on", server.filename());
+        final RecordingFrontend sfe = attach(server);
+        // The kernel's own view: the padded name is 107 bytes after the NUL, in /proc/net/unix as '@' + name + '@'s.
+        final String padded = "@" + name + "@".repeat(107 - name.length());
+        assertTrue(java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/net/unix")).stream()
+            .anyMatch(l -> l.endsWith(" " + padded)), "the listening socket is bound to the padded name");
+        // A tight client names another address: nobody listens there.
+        final Chardev tight = create("socket,id=lt,path=" + name + ",abstract=on,reconnect-ms=60000");
+        final RecordingFrontend tfe = attach(tight);
+        final Chardev loose = create("socket,id=lc,path=" + name + ",abstract=on,tight=off");
+        final RecordingFrontend lfe = attach(loose);
+        lfe.expect("opened");
+        sfe.expect("opened");
+        assertTrue(write(loose, "padded"));
+        assertEquals("padded", sfe.takeInput(6));
+        assertFalse(tight.isOpen(), "a tight=on client does not reach a tight=off server");
+        assertTrue(tfe.events.isEmpty(), "a tight=on client does not reach a tight=off server: " + tfe.events);
+        final ChardevException refused = assertThrows(ChardevException.class,
+            () -> create("socket,id=ln,path=" + name + "-none,abstract=on,tight=off"));
+        assertTrue(refused.getMessage().contains("Failed to connect to '" + name + "-none': Connection refused"),
+            refused.getMessage());
     }
 
     @Test
