@@ -10,8 +10,9 @@ import java.util.Locale;
 public enum ChardevKind {
     FILE("file", Support.BUILT, null),
     SERIAL("serial", Support.BUILT, null),
-    PARALLEL("parallel", Support.LATER, "a Linux ppdev parallel port (/dev/parportN) needs hardware this bridge "
-        + "has never been tested with, and guests use virtio-serial ports instead"),
+    PARALLEL("parallel", Support.LATER, "on Linux, QEMU's parallel chardev moves data only through the ppdev "
+        + "ioctls of an emulated parallel-port device; it discards what a virtio port writes and never gives it "
+        + "input, so a port on it would lose every byte"),
     PIPE("pipe", Support.BUILT, null),
     SOCKET("socket", Support.BUILT, null),
     UDP("udp", Support.BUILT, null),

@@ -197,8 +197,9 @@ class LocalChardevTest {
     @Test
     void kindsNotBuiltAreRefusedWithTheirReason() {
         refused("parallel,id=p,path=/dev/parport0", "the bridge does not support chardev backend 'parallel': "
-            + "a Linux ppdev parallel port (/dev/parportN) needs hardware this bridge has never been tested with, "
-            + "and guests use virtio-serial ports instead");
+            + "on Linux, QEMU's parallel chardev moves data only through the ppdev ioctls of an emulated "
+            + "parallel-port device; it discards what a virtio port writes and never gives it input, so a port on it "
+            + "would lose every byte");
         refused("testdev,id=t", "the bridge does not support chardev backend 'testdev': it is a QEMU test helper "
             + "that answers commands of QEMU's own test suite");
         refused("vc,id=v", "chardev backend 'vc' needs a display or GUI, which the bridge does not have: "
