@@ -14,6 +14,14 @@ import org.vsbridge.core.systemd.Shutdown;
 /** The process entry point. */
 public final class Main {
 
+    /**
+     * Exit status when the configuration was valid but opening it failed (a socket in use, a peer that is not there
+     * yet, a missing certificate): sysexits' EX_TEMPFAIL, so systemd restarts the bridge, while a rejected
+     * configuration (status 1) is final.
+     */
+    static final int EXIT_START_FAILED = 75;
+
+
     private static final Logger LOG = Logger.getLogger(Main.class.getName());
 
     private Main() {
@@ -70,12 +78,12 @@ public final class Main {
         } catch (final UsageException e) {
             LOG.severe(e.getMessage());
             bridge.close();
-            System.exit(1);
+            System.exit(EXIT_START_FAILED);
             return;
         } catch (final Exception e) {
             LOG.log(Level.SEVERE, "start-up failed: " + e.getMessage(), e);
             bridge.close();
-            System.exit(1);
+            System.exit(EXIT_START_FAILED);
             return;
         }
         if (args.length == 0) {

@@ -192,6 +192,20 @@ class ServiceProcessTest {
     }
 
     @Test
+    void aValidConfigurationThatFailsToOpenExitsForARestartNotForGood() throws Exception {
+        // A client chardev whose peer is not listening yet: the configuration is fine, opening it is not (yet).
+        final Path cfg = config("""
+            {"socket-path": "%s",
+             "chardevs": ["socket,id=c0,path=%s"],
+             "devices": [{"driver": "virtconsole", "chardev": "c0"}]}
+            """.formatted(dir.resolve("v.sock"), dir.resolve("nobody-listens.sock")));
+        assertEquals(0, run("--config", cfg.toString(), "--check-config").status());
+        final Result r = run("--config", cfg.toString());
+        assertEquals(75, r.status(), r.stderr());
+        assertTrue(r.stderr().contains("Failed to connect to"), r.stderr());
+    }
+
+    @Test
     void checkConfigValidatesThePortPlanWithTheCommandLineOnTop() throws Exception {
         final Path cfg = config(RINGBUF_CONSOLE);
         final Result ok = run("--config", cfg.toString(), "--check-config");
