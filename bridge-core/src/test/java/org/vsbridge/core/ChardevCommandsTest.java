@@ -111,6 +111,44 @@ class ChardevCommandsTest {
         return null;
     }
 
+    private String ringbufRead(final String device, final int size, final String format) throws Exception {
+        final JsonNode reply = call("ringbuf-read", "{\"device\":\"" + device + "\",\"size\":" + size
+            + (format == null ? "" : ",\"format\":\"" + format + "\"") + "}");
+        assertTrue(reply.has("return"), reply.toString());
+        return reply.get("return").asText();
+    }
+
+    @Test
+    void ringbufWriteAndReadOverQmpAsQemu() throws Exception {
+        assertEquals("{}", call("ringbuf-write", "{\"device\":\"r0\",\"data\":\"hello\"}").get("return").toString());
+        assertEquals("hel", ringbufRead("r0", 3, null));
+        assertEquals("lo", ringbufRead("r0", 100, "utf8"));
+        assertEquals("", ringbufRead("r0", 100, null), "read bytes are gone");
+
+        // Binary data round-trips through base64; utf8 ends at the first NUL (QEMU's documented caveat).
+        call("ringbuf-write", "{\"device\":\"r0\",\"data\":\"AAEC/w==\",\"format\":\"base64\"}");
+        assertEquals("AAEC/w==", ringbufRead("r0", 4, "base64"));
+        call("ringbuf-write", "{\"device\":\"r0\",\"data\":\"ab\\u0000cd\"}");
+        assertEquals("ab", ringbufRead("r0", 5, null));
+
+        // A full ring overwrites its oldest bytes.
+        call("chardev-add", "{\"id\":\"small\",\"backend\":{\"type\":\"ringbuf\",\"data\":{\"size\":4}}}");
+        call("ringbuf-write", "{\"device\":\"small\",\"data\":\"abcdef\"}");
+        assertEquals("cdef", ringbufRead("small", 10, null));
+        assertEquals("size of ringbuf chardev must be power of two",
+            error("chardev-add", "{\"id\":\"odd\",\"backend\":{\"type\":\"ringbuf\",\"data\":{\"size\":6}}}"));
+
+        assertEquals("Device 'nope' not found", error("ringbuf-write", "{\"device\":\"nope\",\"data\":\"x\"}"));
+        assertEquals("spare is not a ringbuf device", error("ringbuf-read", "{\"device\":\"spare\",\"size\":1}"));
+        assertEquals("size must be greater than zero", error("ringbuf-read", "{\"device\":\"r0\",\"size\":0}"));
+        assertTrue(error("ringbuf-read", "{\"device\":\"r0\",\"size\":1,\"format\":\"hex\"}")
+            .contains("'format'"));
+        assertEquals("Base64 data contains invalid characters",
+            error("ringbuf-write", "{\"device\":\"r0\",\"data\":\"!!\",\"format\":\"base64\"}"));
+        final JsonNode wrongType = call("ringbuf-read", "{\"device\":\"r0\",\"size\":\"4\"}");
+        assertTrue(wrongType.get("error").get("desc").asText().contains("'size'"), wrongType.toString());
+    }
+
     @Test
     void addReturnsThePtyAndRemoveFreesIt() throws Exception {
         final JsonNode added = call("chardev-add", "{\"id\":\"p\",\"backend\":{\"type\":\"pty\",\"data\":{}}}");
