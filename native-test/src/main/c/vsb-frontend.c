@@ -9,7 +9,9 @@
  *
  * Guest memory is one memfd region at guest-physical address 0; ring addresses sent in
  * SET_VRING_ADDR are this process's virtual addresses (as QEMU sends its own), descriptor
- * addresses are guest-physical.
+ * addresses are guest-physical. --family chv plays cloud-hypervisor's (rust-vmm) message order
+ * instead; --family loopback the virtio-loopback adapter: the same memfd cut into several
+ * regions at unaligned offsets, with userspace_addr == guest_phys_addr.
  *
  * Run with --help for the command line and the output format.
  */
@@ -43,14 +45,19 @@
 
 /* ---- vhost-user protocol constants (docs/interop/vhost-user.rst) ---- */
 enum {
-    VU_GET_FEATURES = 1, VU_SET_FEATURES = 2, VU_SET_OWNER = 3, VU_SET_MEM_TABLE = 5,
+    VU_GET_FEATURES = 1, VU_SET_FEATURES = 2, VU_SET_OWNER = 3, VU_RESET_OWNER = 4, VU_SET_MEM_TABLE = 5,
     VU_SET_VRING_NUM = 8, VU_SET_VRING_ADDR = 9, VU_SET_VRING_BASE = 10, VU_GET_VRING_BASE = 11,
     VU_SET_VRING_KICK = 12, VU_SET_VRING_CALL = 13, VU_SET_VRING_ERR = 14,
     VU_GET_PROTOCOL_FEATURES = 15, VU_SET_PROTOCOL_FEATURES = 16, VU_GET_QUEUE_NUM = 17,
-    VU_SET_VRING_ENABLE = 18, VU_GET_CONFIG = 24, VU_GET_INFLIGHT_FD = 31, VU_SET_INFLIGHT_FD = 32,
+    VU_SET_VRING_ENABLE = 18, VU_SET_BACKEND_REQ_FD = 21, VU_GET_CONFIG = 24, VU_SET_CONFIG = 25,
+    VU_GET_INFLIGHT_FD = 31, VU_SET_INFLIGHT_FD = 32, VU_RESET_DEVICE = 34,
     VU_GET_MAX_MEM_SLOTS = 36,
     VU_ADD_MEM_REG = 37, VU_SET_STATUS = 39, VU_GET_STATUS = 40,
 };
+/* The old virtio-loopback adapter's private request: the same id as SET_STATUS, u64 pid << 32 | fd, one fd. */
+#define VU_SHARE_LOOPBACK_FD 39
+/* Backend-to-frontend request on the BACKEND_REQ channel. */
+#define VU_BACKEND_CONFIG_CHANGE_MSG 2
 #define VU_FLAG_VERSION    0x1u
 #define VU_FLAG_REPLY      0x4u
 #define VU_FLAG_NEED_REPLY 0x8u
@@ -59,17 +66,26 @@ enum {
 
 #define PF_MQ                  0
 #define PF_REPLY_ACK           3
+#define PF_BACKEND_REQ         5
 #define PF_CONFIG              9
 #define PF_INFLIGHT_SHMFD      12
+#define PF_RESET_DEVICE        13
 #define PF_CONFIGURE_MEM_SLOTS 15
 #define PF_STATUS              16
-/* What this frontend (like QEMU) knows how to drive; acked as offered & this. */
-#define PF_SUPPORTED ((1ull << PF_MQ) | (1ull << PF_REPLY_ACK) | (1ull << PF_CONFIG) | \
-                      (1ull << PF_CONFIGURE_MEM_SLOTS) | (1ull << PF_STATUS))
+/* What each frontend family knows how to drive; acked as offered & this (& --proto-mask).
+ * QEMU 10.2 (vhost-user.c's feature mask, the parts a console can use); cloud-hypervisor / rust-vmm
+ * (SET_MEM_TABLE only, no STATUS, resets with RESET_OWNER); the virtio-loopback adapter (§7 trace: acks MQ,
+ * REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS). */
+#define PF_QEMU ((1ull << PF_MQ) | (1ull << PF_REPLY_ACK) | (1ull << PF_BACKEND_REQ) | (1ull << PF_CONFIG) | \
+                 (1ull << PF_RESET_DEVICE) | (1ull << PF_CONFIGURE_MEM_SLOTS) | (1ull << PF_STATUS))
+#define PF_CHV ((1ull << PF_MQ) | (1ull << PF_REPLY_ACK) | (1ull << PF_BACKEND_REQ) | (1ull << PF_CONFIG))
+#define PF_LOOPBACK ((1ull << PF_MQ) | (1ull << PF_REPLY_ACK) | (1ull << PF_CONFIG) | \
+                     (1ull << PF_CONFIGURE_MEM_SLOTS))
 
 /* ---- virtio feature bits ---- */
 #define F_CONSOLE_SIZE      0
 #define F_CONSOLE_MULTIPORT 1
+#define F_CONSOLE_EMERG_WRITE 2
 #define F_INDIRECT_DESC     28
 #define F_EVENT_IDX         29
 #define F_PROTOCOL_FEATURES 30
@@ -127,6 +143,18 @@ enum {
 #define EXIT_USAGE     2
 #define EXIT_IO        3 /* connection failed or closed by the backend */
 #define EXIT_STALL     4 /* work pending and nothing moved for --stall-timeout seconds */
+
+/* ---- frontend families (--family) ---- */
+enum family { FAM_QEMU, FAM_CHV, FAM_LOOPBACK };
+static const char *const family_names[] = { "qemu", "chv", "loopback" };
+
+/* --family loopback: guest RAM is one sparse memfd cut into regions of about 1 GiB; region i > 0 starts 0x100
+ * past a GiB boundary (the old adapter's unaligned mmap_offset), mmap_offset == guest_phys_addr ==
+ * userspace_addr. At most 16 regions (8 without CONFIGURE_MEM_SLOTS: one SET_MEM_TABLE). */
+#define LOOPBACK_REGION     (1ull << 30)
+#define LOOPBACK_SKEW       0x100ull
+#define LOOPBACK_MAX_REGIONS 16u
+#define LOOPBACK_STRADDLE   (128u * 1024u) /* a buffer area begins this far before the boundary it crosses */
 
 /* ------------------------------------------------------------------------------------------ */
 
@@ -300,6 +328,9 @@ static struct {
     bool packed;              /* VIRTIO_F_RING_PACKED: every queue is a packed ring */
     bool bench;               /* benchmark mode: buffers are sent as they are, nothing is checksummed */
     unsigned depth_cap;       /* benchmark: tx buffers in flight per generic port, 0 = tx_depth */
+    enum family family;       /* whose message order and memory model the frontend plays */
+    bool no_multiport;        /* the driver does not ack VIRTIO_CONSOLE_F_MULTIPORT: one console on queues 0/1 */
+    bool emerg_write;         /* the driver acks VIRTIO_CONSOLE_F_EMERG_WRITE (Linux never does) */
 } opt = {
     .queue_size = 64, .tx_segs = 1, .tx_chunk = TX_CHUNK_MAX, .runs = 1, .verify = true,
     .feature_mask = ~0ull, .proto_mask = ~0ull, .connect_timeout = 20, .stall_timeout = 30,
@@ -312,6 +343,8 @@ static struct {
     uint8_t *base;
     uint64_t size;
     uint64_t brk;
+    unsigned nregions;        /* --family loopback: regions of the one memfd; else 1 */
+    uint64_t start[LOOPBACK_MAX_REGIONS + 1]; /* region i is [start[i], start[i + 1]) */
 } mem;
 
 static uint64_t mem_alloc(uint64_t size, uint64_t align)
@@ -323,7 +356,26 @@ static uint64_t mem_alloc(uint64_t size, uint64_t align)
 }
 
 static inline void *gpa_ptr(uint64_t gpa) { return mem.base + gpa; }
-static inline uint64_t gpa_uva(uint64_t gpa) { return (uint64_t)(uintptr_t)(mem.base + gpa); }
+/* The frontend virtual address the backend is told about: QEMU's and cloud-hypervisor's own mapping; the loopback
+ * adapter's regions have userspace_addr == guest_phys_addr. */
+static inline uint64_t gpa_uva(uint64_t gpa)
+{
+    return opt.family == FAM_LOOPBACK ? gpa : (uint64_t)(uintptr_t)(mem.base + gpa);
+}
+
+static unsigned region_of(uint64_t gpa)
+{
+    unsigned i = 0;
+    while (i + 1 < mem.nregions && gpa >= mem.start[i + 1])
+        i++;
+    return i;
+}
+
+/* A buffer [gpa, gpa + len) the backend must read or write in two memory regions. */
+static bool crosses_regions(uint64_t gpa, uint64_t len)
+{
+    return len > 1 && mem.nregions > 1 && region_of(gpa) != region_of(gpa + len - 1);
+}
 
 /* ---- virtqueues (driver side) ---- */
 struct head_state {
@@ -381,6 +433,7 @@ struct port {
     uint32_t *tx_len;
     int bad_state;       /* 0 none, 1 waiting to post, 2 posted, 3 returned */
     uint32_t bad_len;
+    uint64_t rx_cross, tx_cross; /* used buffers that spanned two memory regions (--family loopback) */
 };
 
 static struct {
@@ -407,6 +460,12 @@ static struct {
     uint64_t inflight_size, inflight_offset;
     int *accept_fd;           /* where read_exact puts one fd that comes with a reply; NULL = none wanted */
     unsigned reconnects;
+    int backend_fd;           /* our end of the BACKEND_REQ channel (SET_BACKEND_REQ_FD); -1 = none */
+    bool multiport;           /* the driver acked VIRTIO_CONSOLE_F_MULTIPORT */
+    bool have_config;         /* config read at realize (--family loopback) */
+    uint16_t cfg_cols, cfg_rows;
+    uint32_t cfg_max_nr_ports;
+    unsigned boots;           /* driver starts in this run: 1, then one more per reboot */
 } g;
 
 static unsigned rx_queue_of(unsigned port) { return port == 0 ? 0 : 2 * port + 2; }
@@ -439,6 +498,10 @@ static const char *req_name(uint32_t r)
     case VU_SET_STATUS: return "SET_STATUS";
     case VU_GET_STATUS: return "GET_STATUS";
     case VU_GET_INFLIGHT_FD: return "GET_INFLIGHT_FD";
+    case VU_RESET_OWNER: return "RESET_OWNER";
+    case VU_SET_BACKEND_REQ_FD: return "SET_BACKEND_REQ_FD";
+    case VU_SET_CONFIG: return "SET_CONFIG";
+    case VU_RESET_DEVICE: return "RESET_DEVICE";
     case VU_SET_INFLIGHT_FD: return "SET_INFLIGHT_FD";
     default: return "request";
     }
@@ -588,10 +651,22 @@ static uint64_t vu_get_u64(uint32_t req)
     return v;
 }
 
-/* A request QEMU sends with NEED_REPLY when REPLY_ACK is negotiated (§10): wait for the ack. */
+/* Whether the family sets NEED_REPLY on req once REPLY_ACK is negotiated: QEMU on every request without a reply
+ * of its own (§10); the rust-vmm frontend of cloud-hypervisor only on the memory table; the loopback adapter on
+ * its memory regions and its private request 39, never during the handshake (§7 trace). */
+static bool family_wants_ack(uint32_t req)
+{
+    switch (opt.family) {
+    case FAM_CHV: return req == VU_SET_MEM_TABLE;
+    case FAM_LOOPBACK: return req == VU_ADD_MEM_REG || req == VU_SET_MEM_TABLE || req == VU_SHARE_LOOPBACK_FD;
+    default: return true;
+    }
+}
+
+/* A request the family sends with NEED_REPLY when REPLY_ACK is negotiated: wait for the ack. */
 static void vu_acked(uint32_t req, const void *payload, uint32_t size, const int *fds, unsigned nfds)
 {
-    if (!g.reply_ack) {
+    if (!g.reply_ack || !family_wants_ack(req)) {
         vu_send(req, VU_FLAG_VERSION, payload, size, fds, nfds);
         return;
     }
@@ -677,6 +752,8 @@ static void vq_bind(struct vq *q)
         q->used_ring = (volatile struct vring_used_elem *)(u + 4);
         q->avail_event = (volatile uint16_t *)(u + 4 + 8 * q->num);
     }
+    free(q->shadow_next);
+    free(q->heads);
     q->shadow_next = calloc(q->num, sizeof(uint16_t));
     q->heads = calloc(q->num, sizeof(struct head_state));
     if (!q->shadow_next || !q->heads)
@@ -1049,6 +1126,11 @@ static void ctl_flush_pending(void)
 
 static void ctl_send(uint32_t id, uint16_t event, uint16_t value)
 {
+    if (!g.multiport) {
+        warn("control message event %u for port %u: MULTIPORT is not negotiated, there is no control queue", event,
+             id);
+        return;
+    }
     if (g.ctl_npending >= 1024)
         die("control transmitq: 1024 messages wait and the backend uses none of them");
     uint8_t *m = g.ctl_pending[g.ctl_npending++];
@@ -1068,6 +1150,24 @@ static void port_post_rx(struct port *p, unsigned id, uint32_t buf)
     struct seg s = { p->rx_gpa + (uint64_t)buf * PAGE_SIZE_GUEST, PAGE_SIZE_GUEST, true };
     if (vq_post(&g.vq[rx_queue_of(id)], &s, 1, 0, buf) < 0)
         die("port %u receiveq has no free descriptor", id);
+}
+
+/* Fills a port's receiveq: every one of its buffers that is not posted already. A port removed and added again
+ * finds its old buffers still in the ring (this driver leaves them there; the device may hold them). */
+static void port_fill_rx(struct port *p, unsigned id)
+{
+    struct vq *rq = &g.vq[rx_queue_of(id)];
+    bool *posted = calloc(rq->num, sizeof(bool));
+    if (!posted)
+        die_code(EXIT_IO, "out of memory");
+    for (unsigned h = 0; h < rq->num; h++)
+        if (rq->heads[h].live && rq->heads[h].cookie < rq->num)
+            posted[rq->heads[h].cookie] = true;
+    for (unsigned b = 0; b < rq->num; b++)
+        if (!posted[b])
+            port_post_rx(p, id, b);
+    free(posted);
+    vq_publish(rq);
 }
 
 static void port_add(uint32_t id)
@@ -1090,10 +1190,7 @@ static void port_add(uint32_t id)
     p->removed = false;
     p->console = p->guest_open = p->host_open = p->named = false;
     p->name[0] = 0;
-    struct vq *rq = &g.vq[rx_queue_of(id)];
-    for (unsigned b = 0; b < rq->num; b++)
-        port_post_rx(p, id, b);
-    vq_publish(rq);
+    port_fill_rx(p, id);
     ctl_send(id, C_PORT_READY, 1);
     p->ready_sent = true;
     out("EVENT port_add port=%u", id);
@@ -1154,8 +1251,14 @@ static void control_message(const uint8_t *b, uint32_t len)
         out("EVENT port_open port=%u value=%u", id, val);
         break;
     case C_PORT_REMOVE:
+        /* unplug_port: the application sees the port go (no PORT_OPEN 0 is sent), nothing more is written or
+         * expected on it; buffers the device has not used stay in the rings and are reused if it comes back. */
         p->exists = false;
         p->removed = true;
+        p->guest_open = p->host_open = p->console = p->named = p->ready_sent = false;
+        p->tx_target = p->tx_posted;
+        if (p->rx_target > p->rx_bytes)
+            p->rx_target = p->rx_bytes;
         out("EVENT port_remove port=%u", id);
         break;
     case C_RESIZE: {
@@ -1337,12 +1440,16 @@ static void on_used(struct vq *q, uint16_t head, uint32_t len, struct head_state
         }
         p->tx_done += p->tx_len[h.cookie];
         p->t_tx_last = now_s();
+        if (crosses_regions(p->tx_gpa + (uint64_t)h.cookie * g.slot_size, p->tx_len[h.cookie]))
+            p->tx_cross++;
         return;
     }
     if (!p->exists) {
         warn("port %u: receiveq buffer used after the port was removed: dropped", id);
         return;
     }
+    if (crosses_regions(p->rx_gpa + (uint64_t)h.cookie * PAGE_SIZE_GUEST, len))
+        p->rx_cross++;
     port_rx(id, p, gpa_ptr(p->rx_gpa + (uint64_t)h.cookie * PAGE_SIZE_GUEST), len);
     if (!g.stopping)
         port_post_rx(p, id, h.cookie);
@@ -1384,14 +1491,104 @@ static void connect_socket(void)
     }
 }
 
-/* QEMU at realize: features, protocol features, queue count, owner, then call + err per queue. */
+static void create_queue_fds(void)
+{
+    for (unsigned i = 0; i < g.num_vqs; i++) {
+        struct vq *q = &g.vq[i];
+        q->index = i;
+        if (!q->kick_fd) { /* a reconnect keeps the guest's eventfds, as QEMU does */
+            q->masked_fd = new_eventfd();
+            q->err_fd = new_eventfd();
+            q->call_fd = new_eventfd();
+            q->kick_fd = new_eventfd();
+        }
+    }
+}
+
+/* BACKEND_REQ: a socketpair, one end to the backend with SET_BACKEND_REQ_FD, the other watched by the poll loop
+ * for CONFIG_CHANGE_MSG (QEMU does this at realize, before SET_OWNER). */
+static void setup_backend_channel(void)
+{
+    if (!(g.proto_acked & (1ull << PF_BACKEND_REQ)))
+        return;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        die_code(EXIT_IO, "socketpair: %s", strerror(errno));
+    if (g.backend_fd >= 0)
+        close(g.backend_fd);
+    g.backend_fd = sv[0];
+    vu_acked(VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1);
+    close(sv[1]);
+}
+
+/* The guest reads the whole config space (GET_CONFIG offset 0, size 12): cols, rows, max_nr_ports. */
+static void read_config(void)
+{
+    uint8_t cfg[12 + 12];
+    memset(cfg, 0, sizeof cfg);
+    uint32_t off = 0, size = 12, flags = 0;
+    memcpy(cfg, &off, 4);
+    memcpy(cfg + 4, &size, 4);
+    memcpy(cfg + 8, &flags, 4);
+    vu_send(VU_GET_CONFIG, VU_FLAG_VERSION, cfg, sizeof cfg, NULL, 0);
+    vu_reply(VU_GET_CONFIG, cfg, sizeof cfg);
+    memcpy(&off, cfg, 4);
+    memcpy(&size, cfg + 4, 4);
+    if (off != 0 || size != 12)
+        die("GET_CONFIG reply carries offset %u size %u, asked for 0 and 12", off, size);
+    memcpy(&g.cfg_cols, cfg + 12, 2);
+    memcpy(&g.cfg_rows, cfg + 14, 2);
+    memcpy(&g.cfg_max_nr_ports, cfg + 16, 4);
+}
+
+/*
+ * The old virtio-loopback adapter's private SHARE_LOOPBACK_FD (request 39, u64 pid << 32 | fd, one fd), sent when
+ * STATUS is not negotiated. The fd is one end of a socketpair: once the backend closed its copy (it has no use for
+ * it) the other end reads end of file. Prints LOOPBACK_FD ack=A closed=0|1.
+ */
+static void share_loopback_fd(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        die_code(EXIT_IO, "socketpair: %s", strerror(errno));
+    uint64_t v = (uint64_t)getpid() << 32 | (uint32_t)sv[0];
+    char ack[24] = "none";
+    if (g.reply_ack) {
+        vu_send(VU_SHARE_LOOPBACK_FD, VU_FLAG_VERSION | VU_FLAG_NEED_REPLY, &v, sizeof v, &sv[0], 1);
+        uint64_t a;
+        vu_reply(VU_SHARE_LOOPBACK_FD, &a, sizeof a);
+        snprintf(ack, sizeof ack, "%" PRIu64, a);
+    } else {
+        vu_send(VU_SHARE_LOOPBACK_FD, VU_FLAG_VERSION, &v, sizeof v, &sv[0], 1);
+        (void)vu_get_u64(VU_GET_FEATURES); /* the barrier QEMU's code uses without acks */
+    }
+    close(sv[0]);
+    struct pollfd p = { .fd = sv[1], .events = POLLIN };
+    bool closed = false;
+    if (poll(&p, 1, (int)(opt.reply_timeout * 1000)) > 0) {
+        char c;
+        closed = recv(sv[1], &c, 1, MSG_DONTWAIT) == 0;
+    }
+    close(sv[1]);
+    out("LOOPBACK_FD ack=%s closed=%u", ack, closed ? 1 : 0);
+}
+
+/*
+ * Realize, in the family's order:
+ *   qemu      GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, GET_MAX_MEM_SLOTS,
+ *             SET_BACKEND_REQ_FD, SET_OWNER, GET_FEATURES, SET_VRING_CALL + SET_VRING_ERR per queue
+ *   chv       GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, SET_OWNER, GET_QUEUE_NUM,
+ *             SET_BACKEND_REQ_FD
+ *   loopback  GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, GET_MAX_MEM_SLOTS,
+ *             SET_OWNER, GET_FEATURES, SET_VRING_CALL per queue, GET_CONFIG, request 39 with an fd (no STATUS)
+ */
 static void negotiate_connect(void)
 {
     g.features_offered = vu_get_u64(VU_GET_FEATURES);
     if (g.features_offered & (1ull << F_PROTOCOL_FEATURES)) {
+        uint64_t known = opt.family == FAM_CHV ? PF_CHV : opt.family == FAM_LOOPBACK ? PF_LOOPBACK : PF_QEMU;
         g.proto_offered = vu_get_u64(VU_GET_PROTOCOL_FEATURES);
-        g.proto_acked = g.proto_offered & (PF_SUPPORTED | (opt.inflight ? 1ull << PF_INFLIGHT_SHMFD : 0))
-            & opt.proto_mask;
+        g.proto_acked = g.proto_offered & (known | (opt.inflight ? 1ull << PF_INFLIGHT_SHMFD : 0)) & opt.proto_mask;
         vu_plain(VU_SET_PROTOCOL_FEATURES, &g.proto_acked, sizeof g.proto_acked);
     }
     g.reply_ack = g.proto_acked & (1ull << PF_REPLY_ACK);
@@ -1402,12 +1599,14 @@ static void negotiate_connect(void)
     if (!(g.proto_acked & (1ull << PF_CONFIG)))
         die("the backend does not offer VHOST_USER_PROTOCOL_F_CONFIG (protocol features 0x%" PRIx64
             "); QEMU's vhost-user-test-device-pci with config_size=12 refuses it", g.proto_offered);
+    if (opt.family == FAM_CHV)
+        vu_plain(VU_SET_OWNER, NULL, 0);
     if (g.proto_acked & (1ull << PF_MQ)) {
         g.queue_num = vu_get_u64(VU_GET_QUEUE_NUM);
         if (g.queue_num == 0 || g.queue_num > 1024)
             die("GET_QUEUE_NUM answered %" PRIu64 " queues", g.queue_num);
     }
-    if (g.proto_acked & (1ull << PF_CONFIGURE_MEM_SLOTS)) {
+    if (opt.family != FAM_CHV && (g.proto_acked & (1ull << PF_CONFIGURE_MEM_SLOTS))) {
         g.max_mem_slots = vu_get_u64(VU_GET_MAX_MEM_SLOTS);
         if (g.max_mem_slots == 0)
             die("GET_MAX_MEM_SLOTS answered 0 slots");
@@ -1417,21 +1616,28 @@ static void negotiate_connect(void)
         die_code(EXIT_USAGE, "the backend does not do MQ: give --num-queues");
     if (g.num_vqs > MAX_QUEUES)
         g.num_vqs = MAX_QUEUES;
+    create_queue_fds();
+    if (opt.family == FAM_CHV) {
+        setup_backend_channel();
+        return;
+    }
+    if (opt.family == FAM_QEMU)
+        setup_backend_channel();
     vu_plain(VU_SET_OWNER, NULL, 0);
     uint64_t again = vu_get_u64(VU_GET_FEATURES);
     if (again != g.features_offered)
         die("GET_FEATURES changed from 0x%" PRIx64 " to 0x%" PRIx64, g.features_offered, again);
     for (unsigned i = 0; i < g.num_vqs; i++) {
-        struct vq *q = &g.vq[i];
-        q->index = i;
-        if (!q->kick_fd) { /* a reconnect keeps the guest's eventfds, as QEMU does */
-            q->masked_fd = new_eventfd();
-            q->err_fd = new_eventfd();
-            q->call_fd = new_eventfd();
-            q->kick_fd = new_eventfd();
-        }
-        vu_fd(VU_SET_VRING_CALL, i, q->masked_fd);
-        vu_fd(VU_SET_VRING_ERR, i, q->err_fd);
+        vu_fd(VU_SET_VRING_CALL, i, g.vq[i].masked_fd);
+        if (opt.family == FAM_QEMU)
+            vu_fd(VU_SET_VRING_ERR, i, g.vq[i].err_fd);
+    }
+    if (opt.family == FAM_LOOPBACK) {
+        /* The adapter requires F_CONFIG: it reads the whole config space at realize, before any feature. */
+        read_config();
+        g.have_config = true;
+        if (!g.status)
+            share_loopback_fd();
     }
 }
 
@@ -1444,36 +1650,104 @@ static void add_status(uint64_t bits)
     }
 }
 
+/* --family loopback: nregions regions of about 1 GiB over one memfd of nregions GiB, never touched beyond the pages
+ * the guest uses (ftruncate only: the file stays sparse). */
+static void layout_loopback_regions(unsigned ports)
+{
+    unsigned n = 2 * ports + 1; /* a boundary for every port's rx area and one for its tx area */
+    unsigned cap = LOOPBACK_MAX_REGIONS;
+    if (!(g.proto_acked & (1ull << PF_CONFIGURE_MEM_SLOTS)))
+        cap = 8; /* one SET_MEM_TABLE */
+    else if (g.max_mem_slots < cap)
+        cap = (unsigned)g.max_mem_slots;
+    if (n < 4)
+        n = 4;
+    if (n > cap)
+        n = cap;
+    if (n < 2)
+        die_code(EXIT_USAGE, "--family loopback needs at least 2 memory slots, the backend has %" PRIu64,
+                 g.max_mem_slots);
+    mem.nregions = n;
+    mem.start[0] = 0;
+    for (unsigned i = 1; i < n; i++)
+        mem.start[i] = i * LOOPBACK_REGION + LOOPBACK_SKEW;
+    mem.start[n] = n * LOOPBACK_REGION;
+    mem.size = n * LOOPBACK_REGION;
+}
+
+/* Where the guest's rings and buffers are. QEMU and cloud-hypervisor: one region, everything packed from
+ * guest-physical 0. Loopback: rings and control buffers at the start of region 0; each port's rx buffers and its
+ * tx buffers begin LOOPBACK_STRADDLE before a region boundary of their own (round robin when there are more areas
+ * than boundaries), so the backend finds buffers that cross regions and their unaligned starts. */
 static void layout_memory(void)
 {
     mem.brk = 0;
+    mem.nregions = 1;
     for (unsigned i = 0; i < g.needed_vqs; i++)
         vq_layout(&g.vq[i], i, (uint16_t)opt.queue_size);
     g.ctl_rx_gpa = mem_alloc((uint64_t)opt.queue_size * PAGE_SIZE_GUEST, 4096);
     g.ctl_tx_gpa = mem_alloc((uint64_t)opt.queue_size * CTL_TX_SLOT, 4096);
     unsigned ports = g.max_nr_ports < MAX_PORTS_ALLOC ? g.max_nr_ports : MAX_PORTS_ALLOC;
+    uint64_t cursor[LOOPBACK_MAX_REGIONS];
+    if (opt.family == FAM_LOOPBACK) {
+        layout_loopback_regions(ports);
+        if (mem.brk > mem.start[1] - 2 * LOOPBACK_STRADDLE)
+            die_code(EXIT_USAGE, "--family loopback: the rings need %" PRIu64 " bytes, more than region 0 holds",
+                     mem.brk);
+        for (unsigned b = 1; b < mem.nregions; b++)
+            cursor[b] = (mem.start[b] & ~4095ull) - LOOPBACK_STRADDLE;
+    }
     for (unsigned id = 0; id < ports; id++) {
         struct port *p = &g.port[id];
-        p->rx_gpa = mem_alloc((uint64_t)opt.queue_size * PAGE_SIZE_GUEST, 4096);
-        p->tx_gpa = mem_alloc((uint64_t)g.tx_depth * g.slot_size, 4096);
-        p->itab_gpa = mem_alloc((uint64_t)g.tx_depth * MAX_SEGS * 16, 4096);
+        uint64_t rx = (uint64_t)opt.queue_size * PAGE_SIZE_GUEST, tx = (uint64_t)g.tx_depth * g.slot_size;
+        uint64_t itab = (uint64_t)g.tx_depth * MAX_SEGS * 16;
+        if (opt.family != FAM_LOOPBACK) {
+            p->rx_gpa = mem_alloc(rx, 4096);
+            p->tx_gpa = mem_alloc(tx, 4096);
+            p->itab_gpa = mem_alloc(itab, 4096);
+            continue;
+        }
+        unsigned brx = 1 + (2 * id) % (mem.nregions - 1), btx = 1 + (2 * id + 1) % (mem.nregions - 1);
+        p->rx_gpa = cursor[brx];
+        cursor[brx] += (rx + 4095) & ~4095ull;
+        p->tx_gpa = cursor[btx];
+        cursor[btx] += (tx + 4095) & ~4095ull;
+        p->itab_gpa = cursor[btx];
+        cursor[btx] += (itab + 4095) & ~4095ull;
+        if (cursor[brx] >= mem.start[brx + 1] - 4096 || cursor[btx] >= mem.start[btx + 1] - 4096)
+            die_code(EXIT_USAGE, "--family loopback: %u ports do not fit %u regions", ports, mem.nregions);
     }
-    /* A page of slack at the end so "just past the end" addresses are unambiguous. */
-    mem.size = (mem_alloc(4096, 4096) + 4096 + 0xfffff) & ~0xfffffull;
+    if (opt.family != FAM_LOOPBACK) {
+        /* A page of slack at the end so "just past the end" addresses are unambiguous. */
+        mem.size = (mem_alloc(4096, 4096) + 4096 + 0xfffff) & ~0xfffffull;
+        mem.start[0] = 0;
+        mem.start[1] = mem.size;
+    }
     mem.fd = memfd_create("vsb-guest-ram", MFD_CLOEXEC);
     if (mem.fd < 0)
         die_code(EXIT_IO, "memfd_create: %s", strerror(errno));
     if (ftruncate(mem.fd, (off_t)mem.size) != 0)
         die_code(EXIT_IO, "ftruncate guest memory: %s", strerror(errno));
-    void *b = mmap(NULL, mem.size, PROT_READ | PROT_WRITE, MAP_SHARED, mem.fd, 0);
+    void *b = mmap(NULL, mem.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, mem.fd, 0);
     if (b == MAP_FAILED)
         die_code(EXIT_IO, "mmap guest memory: %s", strerror(errno));
     mem.base = b;
+    if (opt.family == FAM_LOOPBACK)
+        for (unsigned i = 0; i < mem.nregions; i++)
+            out("REGION index=%u gpa=0x%" PRIx64 " size=0x%" PRIx64 " mmap_offset=0x%" PRIx64, i, mem.start[i],
+                mem.start[i + 1] - mem.start[i], mem.start[i]);
+}
+
+/* The driver's side of every ring and buffer list as after a fresh probe: rings empty, all buffers free. */
+static void init_guest_queues(void)
+{
     for (unsigned i = 0; i < g.needed_vqs; i++)
         vq_bind(&g.vq[i]);
     g.ctl_tx_nfree = 0;
     for (unsigned s = 0; s < opt.queue_size; s++)
         g.ctl_tx_free[g.ctl_tx_nfree++] = (uint16_t)(opt.queue_size - 1 - s);
+    g.ctl_npending = 0;
+    unsigned ports = g.max_nr_ports < MAX_PORTS_ALLOC ? g.max_nr_ports : MAX_PORTS_ALLOC;
     for (unsigned id = 0; id < ports; id++) {
         struct port *p = &g.port[id];
         free(p->tx_free);
@@ -1488,21 +1762,31 @@ static void layout_memory(void)
     }
 }
 
+/* QEMU and cloud-hypervisor: one region at guest-physical 0, userspace_addr our own mapping. Loopback: every
+ * region a window of the same memfd at mmap_offset == guest_phys_addr == userspace_addr, each by ADD_MEM_REG when
+ * CONFIGURE_MEM_SLOTS is negotiated (cloud-hypervisor never uses it at start), else all in one SET_MEM_TABLE. */
 static void send_mem_table(void)
 {
-    if (g.proto_acked & (1ull << PF_CONFIGURE_MEM_SLOTS)) {
-        /* QEMU uses ADD_MEM_REG once CONFIGURE_MEM_SLOTS is negotiated. */
-        uint64_t r[5] = { 0, 0, mem.size, gpa_uva(0), 0 };
-        vu_acked(VU_ADD_MEM_REG, r, sizeof r, &mem.fd, 1);
-    } else {
-        uint8_t t[8 + 32];
-        uint32_t n = 1, pad = 0;
-        uint64_t reg[4] = { 0, mem.size, gpa_uva(0), 0 };
-        memcpy(t, &n, 4);
-        memcpy(t + 4, &pad, 4);
-        memcpy(t + 8, reg, sizeof reg);
-        vu_acked(VU_SET_MEM_TABLE, t, sizeof t, &mem.fd, 1);
+    if (opt.family != FAM_CHV && (g.proto_acked & (1ull << PF_CONFIGURE_MEM_SLOTS))) {
+        for (unsigned i = 0; i < mem.nregions; i++) {
+            uint64_t gpa = mem.start[i], size = mem.start[i + 1] - gpa;
+            uint64_t r[5] = { 0, gpa, size, gpa_uva(gpa), gpa };
+            vu_acked(VU_ADD_MEM_REG, r, sizeof r, &mem.fd, 1);
+        }
+        return;
     }
+    uint8_t t[8 + 32 * 8];
+    uint32_t n = mem.nregions, pad = 0;
+    int fds[8];
+    memcpy(t, &n, 4);
+    memcpy(t + 4, &pad, 4);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t gpa = mem.start[i];
+        uint64_t reg[4] = { gpa, mem.start[i + 1] - gpa, gpa_uva(gpa), gpa };
+        memcpy(t + 8 + 32 * i, reg, sizeof reg);
+        fds[i] = mem.fd;
+    }
+    vu_acked(VU_SET_MEM_TABLE, t, 8 + 32 * n, fds, n);
 }
 
 /*
@@ -1537,77 +1821,93 @@ static void setup_inflight(void)
     vu_acked(VU_SET_INFLIGHT_FD, &in, sizeof in, &g.inflight_fd, 1);
 }
 
+enum start_kind { START_FRESH, START_RECONNECT, START_REBOOT };
+
 /*
- * Memory table, then every ring (NUM, BASE, ADDR, KICK, CALL), ENABLE and DRIVER_OK. A fresh start begins at
- * base 0 (packed: both wrap counters set) with the masked call fd, as QEMU does before the guest unmasks; a
- * reconnect (--reconnect) begins every ring at the used index the guest sees, with the live call fd.
+ * Memory table, then every ring the driver set up, ENABLE and DRIVER_OK.
+ *   qemu, loopback  per queue NUM, BASE, ADDR, KICK, CALL; then ENABLE(1) for every queue of the device
+ *   chv             per queue NUM, ADDR, BASE, CALL, KICK, ENABLE(1) (only the queues it set up)
+ * A fresh start begins at base 0 (packed: both wrap counters set), QEMU's with the masked call fd as before the
+ * guest unmasks; a reconnect (--reconnect) begins every ring at the used index the guest sees, with the live
+ * call fd. After a reboot QEMU (and the adapter, which runs QEMU's code) sends no memory message when
+ * CONFIGURE_MEM_SLOTS is negotiated: its copy of the backend's regions says nothing changed, and a device reset
+ * keeps them; without mem slots it sends SET_MEM_TABLE again, as cloud-hypervisor always does.
  */
-static void start_rings(bool reconnect)
+static void start_rings(enum start_kind kind)
 {
-    send_mem_table();
+    bool slots = g.proto_acked & (1ull << PF_CONFIGURE_MEM_SLOTS);
+    if (kind != START_REBOOT || opt.family == FAM_CHV || !slots)
+        send_mem_table();
     for (unsigned i = 0; i < g.needed_vqs; i++) {
         struct vq *q = &g.vq[i];
-        vu_state(VU_SET_VRING_NUM, i, q->num);
-        vu_state(VU_SET_VRING_BASE, i, reconnect ? ld16_acq(q->used_idx_p) : opt.packed ? PACKED_FRESH_BASE : 0);
+        uint32_t base = kind == START_RECONNECT ? ld16_acq(q->used_idx_p) : opt.packed ? PACKED_FRESH_BASE : 0;
         struct { uint32_t index, flags; uint64_t desc, used, avail, log; } a = {
             i, 0, gpa_uva(q->desc_gpa), gpa_uva(q->used_gpa), gpa_uva(q->avail_gpa), 0 };
+        vu_state(VU_SET_VRING_NUM, i, q->num);
+        if (opt.family == FAM_CHV) {
+            vu_plain(VU_SET_VRING_ADDR, &a, sizeof a);
+            vu_state(VU_SET_VRING_BASE, i, base);
+            vu_fd(VU_SET_VRING_CALL, i, q->call_fd);
+            vu_fd(VU_SET_VRING_KICK, i, q->kick_fd);
+            vu_state(VU_SET_VRING_ENABLE, i, 1);
+            continue;
+        }
+        vu_state(VU_SET_VRING_BASE, i, base);
         vu_plain(VU_SET_VRING_ADDR, &a, sizeof a);
         vu_fd(VU_SET_VRING_KICK, i, q->kick_fd);
-        vu_fd(VU_SET_VRING_CALL, i, reconnect ? q->call_fd : q->masked_fd);
+        vu_fd(VU_SET_VRING_CALL, i, kind == START_RECONNECT ? q->call_fd : q->masked_fd);
     }
-    for (unsigned i = 0; i < g.num_vqs; i++)
-        vu_state(VU_SET_VRING_ENABLE, i, 1);
+    if (opt.family != FAM_CHV)
+        for (unsigned i = 0; i < g.num_vqs; i++)
+            vu_state(VU_SET_VRING_ENABLE, i, 1);
     if (g.status)
         add_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
 }
 
-/* The guest probes (GET_CONFIG), acks features and sets DRIVER_OK; QEMU then starts the rings. */
-static void start_device(void)
+/* The guest probes (GET_CONFIG; the loopback adapter read it at realize already), acks features and sets
+ * DRIVER_OK; the frontend then starts the rings. A reboot probes the same way, on the memory laid out before. */
+static void start_device(bool reboot)
 {
-    uint8_t cfg[12 + 12];
-    memset(cfg, 0, sizeof cfg);
-    uint32_t off = 0, size = 12, flags = 0;
-    memcpy(cfg, &off, 4);
-    memcpy(cfg + 4, &size, 4);
-    memcpy(cfg + 8, &flags, 4);
-    vu_send(VU_GET_CONFIG, VU_FLAG_VERSION, cfg, sizeof cfg, NULL, 0);
-    vu_reply(VU_GET_CONFIG, cfg, sizeof cfg);
-    memcpy(&off, cfg, 4);
-    memcpy(&size, cfg + 4, 4);
-    if (off != 0 || size != 12)
-        die("GET_CONFIG reply carries offset %u size %u, asked for 0 and 12", off, size);
-    uint16_t cols, rows;
-    memcpy(&cols, cfg + 12, 2);
-    memcpy(&rows, cfg + 14, 2);
-    memcpy(&g.max_nr_ports, cfg + 16, 4);
+    if (opt.family != FAM_LOOPBACK || !g.have_config)
+        read_config();
+    g.have_config = false;
     if (!(g.features_offered & (1ull << F_CONSOLE_MULTIPORT)))
         die("the backend does not offer VIRTIO_CONSOLE_F_MULTIPORT (features 0x%" PRIx64 "); this frontend "
             "drives multiport consoles only", g.features_offered);
     if (!(g.features_offered & (1ull << F_VERSION_1)))
         die("the backend does not offer VIRTIO_F_VERSION_1; vhost-user-test-device-pci is modern-only");
-    if (g.max_nr_ports == 0 || g.max_nr_ports > 0x8000)
-        die("config max_nr_ports is %u: Linux refuses the device (\"Invalidate max_nr_ports\")",
-            g.max_nr_ports);
-    g.needed_vqs = 2 * (g.max_nr_ports + 1);
+
+    if (opt.packed && !(g.features_offered & (1ull << F_RING_PACKED)))
+        die_code(EXIT_USAGE, "--packed: the backend does not offer VIRTIO_F_RING_PACKED (bit 34; features offered "
+                 "0x%" PRIx64 ")", g.features_offered);
+    uint64_t driver = F_DRIVER | (opt.packed ? 1ull << F_RING_PACKED : 0) |
+                      (opt.emerg_write ? 1ull << F_CONSOLE_EMERG_WRITE : 0);
+    if (opt.no_multiport)
+        driver &= ~(1ull << F_CONSOLE_MULTIPORT);
+    g.features_acked = g.features_offered & driver & opt.feature_mask;
+    if (g.features_offered & (1ull << F_PROTOCOL_FEATURES))
+        g.features_acked |= 1ull << F_PROTOCOL_FEATURES;
+    g.event_idx = g.features_acked & (1ull << F_EVENT_IDX);
+    g.multiport = g.features_acked & (1ull << F_CONSOLE_MULTIPORT);
+    /* virtcons_probe: max_nr_ports only with MULTIPORT; without it one port, its two queues, no control. */
+    unsigned max_nr_ports = g.multiport ? g.cfg_max_nr_ports : 1;
+    if (g.multiport && (max_nr_ports == 0 || max_nr_ports > 0x8000))
+        die("config max_nr_ports is %u: Linux refuses the device (\"Invalidate max_nr_ports\")", max_nr_ports);
+    if (reboot && max_nr_ports != g.max_nr_ports)
+        die("config max_nr_ports changed from %u to %u across a reboot", g.max_nr_ports, max_nr_ports);
+    g.max_nr_ports = max_nr_ports;
+    g.needed_vqs = g.multiport ? 2 * (g.max_nr_ports + 1) : 2;
     if (g.needed_vqs > 256 && opt.wide_index)
         ; /* queues from 256 on are named through the bridge's extension */
     else if (g.needed_vqs > 256)
         warn("max_nr_ports %u needs %u queues, but SET_VRING_KICK/CALL/ERR carry the queue index in bits 0-7 "
              "(bit 8 is NOFD): queues from 256 on cannot be given their eventfds; QEMU masks the index the "
              "same way (--wide-index uses the bridge's extension)", g.max_nr_ports, g.needed_vqs);
-    out("CONFIG cols=%u rows=%u max_nr_ports=%u num_queues=%u queue_num=%" PRIu64, cols, rows,
-        g.max_nr_ports, g.num_vqs, g.queue_num);
+    out("CONFIG cols=%u rows=%u max_nr_ports=%u num_queues=%u queue_num=%" PRIu64, g.cfg_cols, g.cfg_rows,
+        g.cfg_max_nr_ports, g.num_vqs, g.queue_num);
     if (g.needed_vqs > g.num_vqs)
         die("max_nr_ports %u needs %u queues but the device has %u (find_vqs would fail)", g.max_nr_ports,
             g.needed_vqs, g.num_vqs);
-
-    if (opt.packed && !(g.features_offered & (1ull << F_RING_PACKED)))
-        die_code(EXIT_USAGE, "--packed: the backend does not offer VIRTIO_F_RING_PACKED (bit 34; features offered "
-                 "0x%" PRIx64 ")", g.features_offered);
-    g.features_acked = g.features_offered & (F_DRIVER | (opt.packed ? 1ull << F_RING_PACKED : 0)) & opt.feature_mask;
-    if (g.features_offered & (1ull << F_PROTOCOL_FEATURES))
-        g.features_acked |= 1ull << F_PROTOCOL_FEATURES;
-    g.event_idx = g.features_acked & (1ull << F_EVENT_IDX);
     if (opt.packed && opt.indirect && !(g.features_acked & (1ull << F_INDIRECT_DESC)))
         die_code(EXIT_USAGE, "--indirect with --packed: VIRTIO_RING_F_INDIRECT_DESC is not negotiated (offered 0x%"
                  PRIx64 ", --feature-mask 0x%" PRIx64 "); Linux would not use indirect tables", g.features_offered,
@@ -1616,21 +1916,25 @@ static void start_device(void)
     if (g.status)
         add_status(S_FEATURES_OK);
     out("FEATURES offered=0x%" PRIx64 " acked=0x%" PRIx64 " protocol_offered=0x%" PRIx64
-        " protocol_acked=0x%" PRIx64, g.features_offered, g.features_acked, g.proto_offered, g.proto_acked);
+        " protocol_acked=0x%" PRIx64 " family=%s", g.features_offered, g.features_acked, g.proto_offered,
+        g.proto_acked, family_names[opt.family]);
 
-    g.tx_segs = opt.tx_segs;
-    g.tx_depth = opt.tx_depth ? opt.tx_depth : opt.queue_size;
-    if (!opt.indirect && g.tx_depth > opt.queue_size / g.tx_segs)
-        g.tx_depth = opt.queue_size / g.tx_segs;
-    if (g.tx_depth > opt.queue_size)
-        g.tx_depth = opt.queue_size;
-    g.slot_size = ((opt.tx_chunk + g.tx_segs - 1) / g.tx_segs) * g.tx_segs;
-    g.slot_size = (g.slot_size + 63) & ~63u;
-    layout_memory();
+    if (!reboot) {
+        g.tx_segs = opt.tx_segs;
+        g.tx_depth = opt.tx_depth ? opt.tx_depth : opt.queue_size;
+        if (!opt.indirect && g.tx_depth > opt.queue_size / g.tx_segs)
+            g.tx_depth = opt.queue_size / g.tx_segs;
+        if (g.tx_depth > opt.queue_size)
+            g.tx_depth = opt.queue_size;
+        g.slot_size = ((opt.tx_chunk + g.tx_segs - 1) / g.tx_segs) * g.tx_segs;
+        g.slot_size = (g.slot_size + 63) & ~63u;
+        layout_memory();
+    }
+    init_guest_queues();
     if (opt.inflight)
         setup_inflight();
 
-    if (opt.early_fill) {
+    if (opt.early_fill && !reboot && g.multiport) {
         /* Buffers in the control receiveq before the backend knows the ring: it must rescan avail. */
         for (unsigned b = 0; b < opt.queue_size; b++)
             ctl_post_rx(b);
@@ -1644,9 +1948,11 @@ static void start_device(void)
         g.vq[CTL_RX].dirty = false;
     }
 
-    start_rings(false);
-    for (unsigned i = 0; i < g.needed_vqs; i++)
-        vu_fd(VU_SET_VRING_CALL, i, g.vq[i].call_fd);
+    start_rings(reboot ? START_REBOOT : START_FRESH);
+    if (opt.family != FAM_CHV) /* QEMU unmasks: the guest's irqfds replace the masked notifiers */
+        for (unsigned i = 0; i < g.needed_vqs; i++)
+            vu_fd(VU_SET_VRING_CALL, i, g.vq[i].call_fd);
+    g.boots++;
 }
 
 static void send_garbage(const char *kind)
@@ -1731,21 +2037,53 @@ static void check_vring_base(struct vq *q, uint32_t index, uint32_t num)
             q->avail_idx);
 }
 
-static void stop_device(void)
+/* Stops every ring, as the family does: QEMU disables all queues, then GET_VRING_BASE for each started one;
+ * cloud-hypervisor disables and reads back each queue it started; the loopback adapter has no stop path, so only
+ * a reboot stops its rings (GET_VRING_BASE). */
+static void stop_rings(void)
 {
     g.stopping = true;
-    for (unsigned i = 0; i < g.num_vqs; i++)
-        vu_state(VU_SET_VRING_ENABLE, i, 0);
+    if (opt.family == FAM_QEMU)
+        for (unsigned i = 0; i < g.num_vqs; i++)
+            vu_state(VU_SET_VRING_ENABLE, i, 0);
     for (unsigned i = 0; i < g.needed_vqs; i++) {
+        if (opt.family == FAM_CHV)
+            vu_state(VU_SET_VRING_ENABLE, i, 0);
         uint32_t s[2] = { i, 0 };
         vu_send(VU_GET_VRING_BASE, VU_FLAG_VERSION, s, sizeof s, NULL, 0);
         vu_reply(VU_GET_VRING_BASE, s, sizeof s);
         check_vring_base(&g.vq[i], s[0], s[1]);
     }
+}
+
+static void stop_device(void)
+{
+    if (opt.family == FAM_LOOPBACK) {
+        g.stopping = true;
+        return; /* the adapter just goes away */
+    }
+    stop_rings();
     if (g.status) {
         uint64_t z = 0;
         vu_plain(VU_SET_STATUS, &z, sizeof z);
     }
+}
+
+/* The device reset of a guest reboot: SET_STATUS(0) where STATUS is negotiated (QEMU 10.2), else RESET_DEVICE
+ * where negotiated, else the deprecated RESET_OWNER (older cloud-hypervisor). */
+static const char *reset_device(void)
+{
+    if (g.status) {
+        uint64_t z = 0;
+        vu_plain(VU_SET_STATUS, &z, sizeof z);
+        return "SET_STATUS";
+    }
+    if (g.proto_acked & (1ull << PF_RESET_DEVICE)) {
+        vu_acked(VU_RESET_DEVICE, NULL, 0, NULL, 0);
+        return "RESET_DEVICE";
+    }
+    vu_acked(VU_RESET_OWNER, NULL, 0, NULL, 0);
+    return "RESET_OWNER";
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1810,6 +2148,140 @@ static void print_results(void)
         double tt = p->t_tx_last - p->t_tx_first, rt = p->t_rx_last - p->t_rx_first;
         out("THROUGHPUT run=%u port=%u tx_mbps=%.1f rx_mbps=%.1f", g.run, id,
             tb && tt > 0 ? (double)tb / tt / 1e6 : 0.0, rb && rt > 0 ? (double)rb / rt / 1e6 : 0.0);
+        if (opt.family == FAM_LOOPBACK)
+            out("CROSS run=%u port=%u rx_buffers=%" PRIu64 " tx_buffers=%" PRIu64, g.run, id, p->rx_cross,
+                p->tx_cross);
+    }
+}
+
+/* After DRIVER_OK. With MULTIPORT the driver fills the control receiveq and sends DEVICE_READY; without it port 0
+ * is its one console, open at once (hvc), with no control traffic at all. */
+static void driver_ready(void)
+{
+    if (!g.multiport) {
+        struct port *p = &g.port[0];
+        p->exists = p->console = p->guest_open = true;
+        p->removed = p->host_open = p->named = false;
+        port_fill_rx(p, 0);
+        out("EVENT console_port port=0");
+        return;
+    }
+    if (!opt.early_fill || g.boots > 1)
+        for (unsigned b = 0; b < opt.queue_size; b++)
+            ctl_post_rx(b);
+    vq_publish(&g.vq[CTL_RX]);
+    g.device_ready_sent = true;
+    ctl_send(0xffffffffu, C_DEVICE_READY, 1);
+    vq_publish(&g.vq[CTL_TX]);
+}
+
+/*
+ * A guest reboot, as QEMU runs it: the rings stop (GET_VRING_BASE for each), the device is reset (SET_STATUS 0,
+ * RESET_DEVICE or RESET_OWNER), then the new kernel's driver probes from scratch: config, features, memory,
+ * empty rings, DEVICE_READY, PORT_READY for every port it is given. Ports the old guest had open are closed until
+ * it opens them again (the scenario's 'open' ports are not reopened by themselves). Buffers posted but not used
+ * before the reset are lost, as a write() the reboot interrupted; reboot when the ports are idle to keep the
+ * pattern streams of both ends in step.
+ */
+static void reboot_guest(void)
+{
+    out("REBOOT run=%u", g.run);
+    stop_rings();
+    const char *how = reset_device();
+    for (unsigned i = 0; i < g.needed_vqs; i++) {
+        struct vq *q = &g.vq[i];
+        uint64_t v;
+        if (read(q->call_fd, &v, sizeof v) == sizeof v) /* a call of the old rings */
+            q->calls++;
+        memset(gpa_ptr(q->desc_gpa), 0, 16ull * q->num);
+        memset(gpa_ptr(q->avail_gpa), 0, opt.packed ? 4 : 6ull + 2ull * q->num);
+        memset(gpa_ptr(q->used_gpa), 0, opt.packed ? 4 : 6ull + 8ull * q->num);
+    }
+    for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
+        struct port *p = &g.port[id];
+        p->exists = p->console = p->guest_open = p->host_open = p->named = p->ready_sent = p->removed = false;
+        p->tx_posted = p->tx_done;
+        if (p->bad_state == 2)
+            p->bad_state = 0;
+    }
+    g.ready_printed = false;
+    start_device(true);
+    driver_ready();
+    g.stopping = false;
+    g.last_progress = now_s();
+    out("REBOOTED run=%u reset=%s", g.run, how);
+}
+
+/* Emergency write (VIRTIO_CONSOLE_F_EMERG_WRITE): the next n bytes of port id's guest->host pattern, each written
+ * to emerg_wr (config offset 8, 4 bytes) by its own SET_CONFIG, as an early console writes one character at a
+ * time. They count as that port's tx bytes (RESULT tx_bytes, tx_sum). */
+static void emerg_write(unsigned id, uint64_t n)
+{
+    if (!(g.features_acked & (1ull << F_CONSOLE_EMERG_WRITE))) {
+        warn("emerg: VIRTIO_CONSOLE_F_EMERG_WRITE is not negotiated (--emerg-write, and the backend must offer "
+             "it): nothing written");
+        out("EMERG port=%u bytes=0", id);
+        return;
+    }
+    struct port *p = &g.port[id];
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t m[12 + 4];
+        uint32_t off = 8, size = 4, flags = 0;
+        memset(m, 0, sizeof m);
+        memcpy(m, &off, 4);
+        memcpy(m + 4, &size, 4);
+        memcpy(m + 8, &flags, 4);
+        stream_fill(&p->tx_stream, m + 12, 1);
+        p->tx_sum = fnv1a(p->tx_sum, m + 12, 1);
+        vu_acked(VU_SET_CONFIG, m, sizeof m, NULL, 0);
+    }
+    p->tx_posted += n;
+    p->tx_done += n;
+    p->tx_target += n;
+    out("EMERG port=%u bytes=%" PRIu64, id, n);
+}
+
+/* A request on the BACKEND_REQ channel. CONFIG_CHANGE_MSG: the driver reads the config again (virtio config
+ * interrupt; without MULTIPORT that is how a console learns its new size) and prints it; acked when asked. */
+static void backend_event(void)
+{
+    uint8_t hdr[VU_HDR_SIZE], body[VU_MAX_PAYLOAD];
+    ssize_t n = recv(g.backend_fd, hdr, sizeof hdr, MSG_DONTWAIT | MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n > 0)
+        n = recv(g.backend_fd, hdr, sizeof hdr, MSG_WAITALL);
+    if (n <= 0) {
+        close(g.backend_fd);
+        g.backend_fd = -1;
+        return;
+    }
+    uint32_t req, flags, size;
+    memcpy(&req, hdr, 4);
+    memcpy(&flags, hdr + 4, 4);
+    memcpy(&size, hdr + 8, 4);
+    if (n != VU_HDR_SIZE || size > VU_MAX_PAYLOAD || (flags & 3u) != VU_FLAG_VERSION)
+        die("backend request channel: bad header (read %zd bytes; request %u flags 0x%x size %u)", n, req, flags,
+            size);
+    if (size && recv(g.backend_fd, body, size, MSG_WAITALL) != (ssize_t)size)
+        die("backend request channel: request %u announced %u payload bytes, fewer came", req, size);
+    uint64_t result = 0;
+    if (req == VU_BACKEND_CONFIG_CHANGE_MSG) {
+        read_config();
+        out("EVENT config_change cols=%u rows=%u", g.cfg_cols, g.cfg_rows);
+    } else {
+        warn("backend request channel: request %u is not handled here: refused", req);
+        result = 1;
+    }
+    if (flags & VU_FLAG_NEED_REPLY) {
+        uint8_t r[VU_HDR_SIZE + 8];
+        uint32_t rf = VU_FLAG_VERSION | VU_FLAG_REPLY, rs = 8;
+        memcpy(r, &req, 4);
+        memcpy(r + 4, &rf, 4);
+        memcpy(r + 8, &rs, 4);
+        memcpy(r + 12, &result, 8);
+        if (send(g.backend_fd, r, sizeof r, MSG_NOSIGNAL) != (ssize_t)sizeof r)
+            die_code(EXIT_IO, "backend request channel: reply to request %u failed: %s", req, strerror(errno));
     }
 }
 
@@ -1867,6 +2339,12 @@ static void handle_command(char *line)
             die_code(EXIT_USAGE, "baddesc %s needs a split ring (a packed descriptor has no next field)", argv[2]);
         opt.spec[id].bad = k;
         g.port[id].bad_state = 1;
+    } else if (!strcmp(argv[0], "emerg") && (argc == 2 || argc == 3)) {
+        if (argc == 3)
+            cmd_port(argv[2], &id);
+        emerg_write(id, parse_size(argv[1], "byte count"));
+    } else if (!strcmp(argv[0], "reboot") && argc == 1) {
+        reboot_guest();
     } else if (!strcmp(argv[0], "status")) {
         print_results();
         out("STATUS");
@@ -1922,6 +2400,11 @@ static void close_run_fds(void)
         close(mem.fd);
         mem.base = NULL;
     }
+    if (g.backend_fd >= 0) {
+        close(g.backend_fd);
+        g.backend_fd = -1;
+    }
+    mem.nregions = 0;
     if (g.inflight_fd >= 0) { /* the next run is a new guest (a reset): its backend starts a new buffer */
         close(g.inflight_fd);
         g.inflight_fd = -1;
@@ -2055,7 +2538,7 @@ static void reconnect_attempt(void)
         add_status(S_FEATURES_OK);
     if (opt.inflight)
         setup_inflight();
-    start_rings(true);
+    start_rings(START_RECONNECT);
 }
 
 static void socket_event(void)
@@ -2080,7 +2563,7 @@ static void socket_event(void)
 
 static void run_loop(void)
 {
-    struct pollfd pf[2 + 2 * MAX_QUEUES];
+    static struct pollfd pf[3 + 3 * MAX_QUEUES];
     g.last_progress = now_s();
     bool garbage_sent = false;
     while (!g.ended) {
@@ -2091,10 +2574,18 @@ static void run_loop(void)
             stdin_slot = (int)n;
             pf[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
         }
+        int backend_slot = -1;
+        if (g.backend_fd >= 0) {
+            backend_slot = (int)n;
+            pf[n++] = (struct pollfd){ .fd = g.backend_fd, .events = POLLIN };
+        }
         unsigned qbase = n;
+        /* The loopback adapter unmasks without waiting for an ack: a call the backend made on the masked notifier
+         * meanwhile is pending and goes to the guest (QEMU's guest_notifier_pending on unmask). */
         for (unsigned i = 0; i < g.needed_vqs; i++) {
             pf[n++] = (struct pollfd){ .fd = g.vq[i].call_fd, .events = POLLIN };
             pf[n++] = (struct pollfd){ .fd = g.vq[i].err_fd, .events = POLLIN };
+            pf[n++] = (struct pollfd){ .fd = opt.family == FAM_LOOPBACK ? g.vq[i].masked_fd : -1, .events = POLLIN };
         }
         int r = poll(pf, n, 200);
         if (r < 0) {
@@ -2104,19 +2595,23 @@ static void run_loop(void)
         }
         if (pf[0].revents)
             socket_event();
+        /* (A reconnect in socket_event may have replaced the channel: what was polled was the old one.) */
+        if (backend_slot >= 0 && pf[backend_slot].revents && g.backend_fd == pf[backend_slot].fd)
+            backend_event();
         for (unsigned i = 0; i < g.needed_vqs; i++) {
             struct vq *q = &g.vq[i];
             uint64_t v;
-            if (pf[qbase + 2 * i + 1].revents && read(q->err_fd, &v, sizeof v) == sizeof v) {
+            if (pf[qbase + 3 * i + 1].revents && read(q->err_fd, &v, sizeof v) == sizeof v) {
                 q->errs++;
                 warn("the backend signalled the error eventfd of queue %u", i);
                 out("EVENT vring_err queue=%u", i);
             }
-            if (pf[qbase + 2 * i].revents) {
-                if (read(q->call_fd, &v, sizeof v) == sizeof v)
-                    q->calls++;
+            bool call = pf[qbase + 3 * i].revents && read(q->call_fd, &v, sizeof v) == sizeof v;
+            call |= pf[qbase + 3 * i + 2].revents && read(q->masked_fd, &v, sizeof v) == sizeof v;
+            if (call)
+                q->calls++;
+            if (pf[qbase + 3 * i].revents || pf[qbase + 3 * i + 2].revents)
                 vq_drain(q);
-            }
         }
         ctl_flush_pending();
         if (!garbage_sent) {
@@ -2132,8 +2627,8 @@ static void run_loop(void)
         if (!g.ready_printed && all_listed_added()) {
             g.ready_printed = true;
             /* Generic ports the scenario opens: like an application calling open() once the
-             * device node appears. */
-            for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
+             * device node appears (after the first boot only: see reboot_guest). */
+            for (unsigned id = 0; id < MAX_PORTS_ALLOC && g.boots == 1; id++)
                 if (opt.spec[id].listed && opt.spec[id].open && !g.port[id].console && !g.port[id].guest_open)
                     set_guest_open(id, true);
             vq_publish(&g.vq[CTL_TX]);
@@ -2185,18 +2680,13 @@ static void one_run(unsigned run)
         p->t_tx_first = p->t_tx_last = p->t_rx_first = p->t_rx_last = 0;
         p->bad_state = s->bad != BAD_NONE ? 1 : 0;
     }
+    g.boots = 0;
+    g.have_config = false;
     connect_socket();
     out("CONNECTED run=%u socket=%s", run, opt.socket);
     negotiate_connect();
-    start_device();
-    struct vq *c = &g.vq[CTL_RX];
-    if (!opt.early_fill)
-        for (unsigned b = 0; b < opt.queue_size; b++)
-            ctl_post_rx(b);
-    vq_publish(c);
-    g.device_ready_sent = true;
-    ctl_send(0xffffffffu, C_DEVICE_READY, 1);
-    vq_publish(&g.vq[CTL_TX]);
+    start_device(false);
+    driver_ready();
     run_loop();
     close_run_fds();
 }
@@ -2873,7 +3363,7 @@ static void bench_connect(void)
     connect_socket();
     out("CONNECTED run=1 socket=%s", opt.socket);
     negotiate_connect();
-    start_device();
+    start_device(false);
     for (unsigned b = 0; b < opt.queue_size; b++)
         ctl_post_rx(b);
     vq_publish(&g.vq[CTL_RX]);
@@ -3001,7 +3491,23 @@ static void usage(FILE *f)
 "  --stdin                  take commands on stdin; the run ends on 'quit' or end of input:\n"
 "                             open N | close N | tx N B | rx N B | wait (prints IDLE when every\n"
 "                             target is met) | garbage KIND | baddesc N KIND | status |\n"
+"                             emerg B [N] (the next B bytes of port N's guest->host pattern, default\n"
+"                             port 0, one SET_CONFIG of emerg_wr each; needs --emerg-write) |\n"
+"                             reboot (stop the rings, reset the device, probe again from scratch:\n"
+"                             features, memory, empty rings, DEVICE_READY; ports closed until opened\n"
+"                             again; reboot while idle, unused buffers are lost) |\n"
 "                             disconnect (abrupt) | quit (clean stop)\n"
+"Frontend family:\n"
+"  --family qemu|chv|loopback\n"
+"                           qemu (default): QEMU 10.2's order, NEED_REPLY on every request without a\n"
+"                           reply of its own, ADD_MEM_REG with mem slots, STATUS, BACKEND_REQ;\n"
+"                           chv: cloud-hypervisor / rust-vmm: per queue NUM, ADDR, BASE, CALL, KICK,\n"
+"                           ENABLE, NEED_REPLY only on SET_MEM_TABLE, no STATUS, reset by RESET_OWNER;\n"
+"                           loopback: the virtio-loopback adapter: GET_CONFIG at realize, request 39\n"
+"                           with an fd when STATUS is not negotiated (LOOPBACK_FD line), one sparse\n"
+"                           memfd cut into 4..16 regions of ~1 GiB at unaligned mmap_offsets with\n"
+"                           userspace_addr == guest_phys_addr (REGION lines), each port's buffers\n"
+"                           across region boundaries (CROSS lines), no stop at the end\n"
 "Device and driver:\n"
 "  --queue-size N           ring size of every queue (default 64, as vhost-user-test-device-pci)\n"
 "  --num-queues N           num_vqs (default: the backend's GET_QUEUE_NUM answer)\n"
@@ -3025,8 +3531,12 @@ static void usage(FILE *f)
 "                           (index >> 8 in bits 16-31); the spec's 8-bit index stops at queue 255\n"
 "  --feature-mask HEX       virtio features the driver may ack (e.g. 0x100000003 drops EVENT_IDX\n"
 "                           and INDIRECT_DESC)\n"
-"  --proto-mask HEX         protocol features to ack (default: MQ, REPLY_ACK, CONFIG,\n"
-"                           CONFIGURE_MEM_SLOTS, STATUS as offered)\n"
+"  --proto-mask HEX         protocol features to ack (default: the family's, as offered; qemu: MQ,\n"
+"                           REPLY_ACK, BACKEND_REQ, CONFIG, RESET_DEVICE, CONFIGURE_MEM_SLOTS, STATUS)\n"
+"  --no-multiport           do not ack VIRTIO_CONSOLE_F_MULTIPORT: port 0 is the one console on queues\n"
+"                           0/1, no control queues (only --port 0); a CONFIG_CHANGE_MSG on the\n"
+"                           backend request channel prints EVENT config_change cols= rows=\n"
+"  --emerg-write            ack VIRTIO_CONSOLE_F_EMERG_WRITE (bit 2; Linux never does): allows 'emerg'\n"
 "  --early-fill             fill the control receiveq before the rings start and do not kick\n"
 "                           (the backend must rescan avail at start)\n"
 "  --no-verify              checksum host->guest data without comparing it to the pattern\n"
@@ -3040,6 +3550,9 @@ static void usage(FILE *f)
 "  EVENT port_open port=N value=V        (PORT_OPEN from the device: host side)\n"
 "  EVENT guest_open port=N value=V       (PORT_OPEN sent by the guest)\n"
 "  EVENT port_remove port=N | EVENT resize port=N first= second= | EVENT vring_err queue=Q\n"
+"  EVENT config_change cols= rows= | EMERG port=N bytes=B | REBOOT run=R | REBOOTED run=R reset=REQ\n"
+"  LOOPBACK_FD ack=A closed=0|1 | REGION index= gpa= size= mmap_offset= |\n"
+"  CROSS run=R port=N rx_buffers= tx_buffers= (used buffers that spanned two regions)\n"
 "  READY (every listed port added) | IDLE | GARBAGE kind=K ack=A | BADDESC port=N ...\n"
 "  RESULT run=R port=N name=NAME tx_bytes= tx_sum=HEX rx_bytes= rx_sum=HEX rx_discarded= bad_desc=\n"
 "  THROUGHPUT run=R port=N tx_mbps= rx_mbps= | DISCONNECT run=R | RUN R done | DONE\n"
@@ -3145,6 +3658,17 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-feature-mask")) { NEEDV(); opt.feature_mask = strtoull(v, NULL, 0); }
         else if (!strcmp(a, "-proto-mask")) { NEEDV(); opt.proto_mask = strtoull(v, NULL, 0); }
         else if (!strcmp(a, "-early-fill")) opt.early_fill = true;
+        else if (!strcmp(a, "-family")) {
+            NEEDV();
+            unsigned f = 0;
+            while (f < 3 && strcmp(v, family_names[f]))
+                f++;
+            if (f == 3)
+                die_code(EXIT_USAGE, "--family must be qemu, chv or loopback, got '%s'", v);
+            opt.family = (enum family)f;
+        }
+        else if (!strcmp(a, "-no-multiport")) opt.no_multiport = true;
+        else if (!strcmp(a, "-emerg-write")) opt.emerg_write = true;
         else if (!strcmp(a, "-no-verify")) opt.verify = false;
         else if (!strcmp(a, "-connect-timeout")) { NEEDV(); opt.connect_timeout = atof(v); }
         else if (!strcmp(a, "-stall-timeout")) { NEEDV(); opt.stall_timeout = atof(v); }
@@ -3201,8 +3725,16 @@ int main(int argc, char **argv)
     }
     g.sock = -1;
     g.inflight_fd = -1;
+    g.backend_fd = -1;
     if (opt.inflight && opt.packed)
         die_code(EXIT_USAGE, "--inflight with --packed: the packed ring's inflight layout is not implemented");
+    if (opt.family != FAM_QEMU && opt.bench)
+        die_code(EXIT_USAGE, "--bench plays QEMU only (--family qemu)");
+    if (opt.no_multiport && opt.early_fill)
+        die_code(EXIT_USAGE, "--early-fill fills the control receiveq, which --no-multiport does not have");
+    for (unsigned id = 1; opt.no_multiport && id < MAX_PORTS_ALLOC; id++)
+        if (opt.spec[id].listed)
+            die_code(EXIT_USAGE, "--port %u with --no-multiport: without MULTIPORT there is only port 0", id);
     if (opt.inflight && opt.bench)
         die_code(EXIT_USAGE, "--inflight is a scenario option, not for --bench");
     if (opt.bench)

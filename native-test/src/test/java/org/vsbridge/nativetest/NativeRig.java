@@ -73,6 +73,13 @@ final class NativeRig implements AutoCloseable {
         return p;
     }
 
+    /** A host peer of a chardev the test added (a unix socket chardev at {@code file} in the test directory). */
+    HostPeer unixPeer(final String file, final int port) throws IOException {
+        final HostPeer p = HostPeer.unix(dir.resolve(file), port, CONNECT);
+        owned.add(p);
+        return p;
+    }
+
     QmpClient qmp() throws Exception {
         if (qmp == null) {
             qmp = QmpClient.connect(dir.resolve("qmp.sock"), CONNECT);

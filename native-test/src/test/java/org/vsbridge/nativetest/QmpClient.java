@@ -2,6 +2,7 @@ package org.vsbridge.nativetest;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -15,6 +16,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -97,9 +99,22 @@ final class QmpClient implements AutoCloseable {
 
     /** Runs a command and returns the whole reply object ({"return":...} or {"error":...}). */
     JsonNode execute(final String command, final Duration timeout) throws IOException, InterruptedException {
+        return send("{\"execute\":\"" + command + "\"}", command, timeout);
+    }
+
+    /** Runs a command with arguments (each value a string or a number) and returns the whole reply object. */
+    JsonNode execute(final String command, final Map<String, Object> arguments, final Duration timeout)
+        throws IOException, InterruptedException {
+        final ObjectNode cmd = JSON.createObjectNode().put("execute", command);
+        cmd.set("arguments", JSON.valueToTree(arguments));
+        return send(JSON.writeValueAsString(cmd), command, timeout);
+    }
+
+    private JsonNode send(final String json, final String command, final Duration timeout)
+        throws IOException, InterruptedException {
         // Straight to the channel: a stream from Channels.newOutputStream would wait for the blocking lock the
         // reader thread holds while it waits in read().
-        final ByteBuffer b = ByteBuffer.wrap(("{\"execute\":\"" + command + "\"}\r\n").getBytes(StandardCharsets.UTF_8));
+        final ByteBuffer b = ByteBuffer.wrap((json + "\r\n").getBytes(StandardCharsets.UTF_8));
         synchronized (channel) {
             while (b.hasRemaining()) {
                 channel.write(b);
@@ -137,6 +152,10 @@ final class QmpClient implements AutoCloseable {
         synchronized (events) {
             return List.copyOf(events);
         }
+    }
+
+    static Predicate<JsonNode> vserportChange(final String id, final boolean open) {
+        return vserportChange(id).and(n -> n.path("data").path("open").asBoolean(!open) == open);
     }
 
     static Predicate<JsonNode> vserportChange(final String id) {
