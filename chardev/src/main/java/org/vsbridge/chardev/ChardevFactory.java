@@ -67,8 +67,8 @@ public final class ChardevFactory {
         if (b instanceof ChardevBackend.Null) {
             return new NullChardev(id, loop, logfile);
         }
-        if (b instanceof ChardevBackend.Stdio) {
-            return StdioChardev.open(id, loop, logfile);
+        if (b instanceof ChardevBackend.Stdio stdio) {
+            return StdioChardev.open(id, loop, logfile, stdio.signal());
         }
         if (b instanceof ChardevBackend.Ringbuf ring) {
             return new RingbufChardev(id, ChardevKind.RINGBUF, loop, logfile, ring.size());

@@ -91,6 +91,10 @@ final class Posix {
 
     static native int isatty(int fd);
 
+    static native int tcgetpgrp(int fd);
+
+    static native int getpgrp();
+
     /** {@code struct pollfd} is 8 bytes: int fd, short events, short revents. */
     static native int poll(byte[] fds, long nfds, int timeout) throws LastErrorException;
 
