@@ -85,6 +85,8 @@ public final class SocketChardev extends AbstractChardev {
     private io.netty.util.concurrent.ScheduledFuture<?> reconnectTimer;
     private Bootstrap clientBootstrap;
     private SocketAddress clientRemote;
+    /** Client with TLS: the host and port its certificate check names (the {@code host} option, unresolved). */
+    private volatile InetSocketAddress tlsPeer;
     private String disconnectedName;
 
     private volatile String filename;
@@ -313,6 +315,11 @@ public final class SocketChardev extends AbstractChardev {
                 b.option(ChannelOption.SO_KEEPALIVE, true);
             }
             remote = new InetSocketAddress(resolve(inet), port(inet, false));
+            if (tls != null) {
+                // QEMU's char-socket hands the inet host, as written, to its TLS client session: the certificate
+                // must name that host (checked with verify-peer, see TlsCredentials).
+                tlsPeer = InetSocketAddress.createUnresolved(unbracketed(inet.host()), port(inet, false));
+            }
             where = "Failed to connect to '" + inet.host() + ":" + inet.port() + "'";
         }
         if (options.reconnectMs() > 0) {
@@ -378,7 +385,9 @@ public final class SocketChardev extends AbstractChardev {
         ch.config().setRecvByteBufAllocator(new GatedReads(ch.config().getRecvByteBufAllocator(), ch));
         final var p = ch.pipeline();
         if (tls != null) {
-            p.addLast("tls", tls.context().newHandler(ch.alloc()));
+            final InetSocketAddress peer = tlsPeer;
+            p.addLast("tls", peer == null ? tls.context().newHandler(ch.alloc())
+                : tls.context().newHandler(ch.alloc(), peer.getHostString(), peer.getPort()));
         }
         if (options.websocket()) {
             p.addLast("http", new io.netty.handler.codec.http.HttpServerCodec());
@@ -465,8 +474,7 @@ public final class SocketChardev extends AbstractChardev {
             if (inet.host().isEmpty()) {
                 return InetAddress.getByName(v4 ? "0.0.0.0" : "::");
             }
-            final String host = inet.host().startsWith("[") && inet.host().endsWith("]")
-                ? inet.host().substring(1, inet.host().length() - 1) : inet.host();
+            final String host = unbracketed(inet.host());
             if (Boolean.TRUE.equals(inet.numeric()) && !(host.matches("\\d{1,3}(\\.\\d{1,3}){3}") || host.contains(":"))) {
                 throw new UnknownHostException(host);
             }
@@ -480,6 +488,11 @@ public final class SocketChardev extends AbstractChardev {
             throw new ChardevException("address resolution failed for " + inet.host() + ":" + inet.port()
                 + ": Name or service not known");
         }
+    }
+
+    /** An IPv6 literal without the brackets the option may carry. */
+    private static String unbracketed(final String host) {
+        return host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
     }
 
     private static void checkUnixPath(final String path) throws ChardevException {
@@ -936,8 +949,10 @@ public final class SocketChardev extends AbstractChardev {
             if (evt instanceof io.netty.handler.ssl.SslHandshakeCompletionEvent done) {
                 handshakesDone++;
                 if (!done.isSuccess()) {
-                    LOG.log(Level.WARNING, "chardev ''{0}'': TLS handshake failed: {1}",
-                        new Object[] {id, reason(done.cause())});
+                    final InetSocketAddress peer = tlsPeer;
+                    LOG.log(Level.WARNING, "chardev ''{0}'': TLS handshake failed{1}: {2}",
+                        new Object[] {id, peer == null ? "" : " with host " + peer.getHostString() + " port "
+                            + peer.getPort(), reason(done.cause())});
                     c.close();
                     return;
                 }

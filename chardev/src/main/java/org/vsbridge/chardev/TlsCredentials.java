@@ -6,16 +6,21 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
 import javax.net.ssl.SSLException;
 
 /**
  * A {@code tls-creds-x509} object: PEM files in {@code dir} under QEMU's names ({@code ca-cert.pem},
  * {@code server-cert.pem}, {@code server-key.pem}, {@code client-cert.pem}, {@code client-key.pem}), loaded once
- * when the object is created. Keys must be unencrypted PKCS#8 ({@code BEGIN PRIVATE KEY}), which is what
- * {@code openssl genpkey} and {@code certtool} write by default.
+ * when the object is created. A key may be PKCS#8 ({@code BEGIN PRIVATE KEY}), RSA PKCS#1 ({@code BEGIN RSA
+ * PRIVATE KEY}, what {@code certtool --generate-privkey} writes) or EC SEC1 ({@code BEGIN EC PRIVATE KEY}, what
+ * {@code openssl ecparam -genkey} writes), as GnuTLS reads them; encrypted keys are refused (see {@link TlsKeys}).
  *
- * <p>{@code verifyPeer}: a server requires and checks a client certificate, a client checks the server's
- * certificate against the CA (the host name in it is not compared).
+ * <p>{@code verifyPeer}, as QEMU's {@code crypto/tlssession.c}: a server requires a client certificate signed by
+ * the CA; a client checks that the server's certificate is signed by the CA and names the host the chardev
+ * connects to (its {@code host} option, RFC 2818 matching of DNS names and IP literals against the subject
+ * alternative names). Without {@code verifyPeer} nothing is checked.
  */
 public final class TlsCredentials {
 
@@ -47,30 +52,39 @@ public final class TlsCredentials {
         try {
             final SslContextBuilder b;
             if (server) {
-                b = SslContextBuilder.forServer(required(dir.resolve("server-cert.pem")).toFile(),
-                    required(dir.resolve("server-key.pem")).toFile());
+                final X509Certificate[] chain = certificates(dir.resolve("server-cert.pem"));
+                b = SslContextBuilder.forServer(key(dir.resolve("server-key.pem")), chain);
                 if (verifyPeer) {
-                    b.trustManager(required(ca).toFile()).clientAuth(ClientAuth.REQUIRE);
+                    b.trustManager(certificates(ca)).clientAuth(ClientAuth.REQUIRE);
                 }
             } else {
-                // QEMU compares the host name only when it has one; a bridge often connects by address or over a
-                // path-less fd, so the CA check is the whole check here.
-                b = SslContextBuilder.forClient().endpointIdentificationAlgorithm(null);
+                // The host name is the connection's (SocketChardev gives it to newHandler); QEMU compares it only
+                // as part of verify-peer.
+                b = SslContextBuilder.forClient().endpointIdentificationAlgorithm(verifyPeer ? "HTTPS" : null);
                 if (verifyPeer) {
-                    b.trustManager(required(ca).toFile());
+                    b.trustManager(certificates(ca));
                 } else {
                     b.trustManager(InsecureTrustManagerFactory.INSTANCE);
                 }
                 final Path cert = dir.resolve("client-cert.pem");
                 final Path key = dir.resolve("client-key.pem");
                 if (Files.exists(cert) || Files.exists(key)) {
-                    b.keyManager(required(cert).toFile(), required(key).toFile());
+                    final X509Certificate[] chain = certificates(cert);
+                    b.keyManager(key(key), chain);
                 }
             }
             return new TlsCredentials(id, dir, server, verifyPeer, b.build());
         } catch (final SSLException | IllegalArgumentException e) {
             throw new ChardevException("Unable to load TLS credentials from '" + dir + "': " + e.getMessage(), e);
         }
+    }
+
+    private static PrivateKey key(final Path file) throws ChardevException {
+        return TlsKeys.readPrivateKey(required(file));
+    }
+
+    private static X509Certificate[] certificates(final Path file) throws ChardevException {
+        return TlsKeys.readCertificates(required(file));
     }
 
     private static Path required(final Path file) throws ChardevException {

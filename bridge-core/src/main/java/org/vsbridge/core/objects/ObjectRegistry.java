@@ -64,7 +64,7 @@ public final class ObjectRegistry {
                 spec.onlyKnown("dir", "endpoint", "verify-peer", "sanity-check", "priority", "passwordid");
                 if (spec.props().has("passwordid")) {
                     throw new ObjectException("tls-creds-x509: 'passwordid' (encrypted keys) is not supported by "
-                        + "the bridge: use an unencrypted PKCS#8 key");
+                        + "the bridge: use an unencrypted key");
                 }
                 if (spec.props().has("priority")) {
                     throw new ObjectException("tls-creds-x509: 'priority' (a GnuTLS priority string) has no "
