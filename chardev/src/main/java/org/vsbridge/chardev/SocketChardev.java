@@ -203,7 +203,7 @@ public final class SocketChardev extends AbstractChardev {
             }
             final int fd = fdNumber;
             if (isUnixFd(fd)) {
-                b.channelFactory(() -> new io.netty.channel.epoll.EpollServerDomainSocketChannel(fd));
+                b.channelFactory(() -> new io.netty.channel.epoll.EpollServerDomainSocketChannel(fd, true));
             } else {
                 b.channelFactory(() -> new io.netty.channel.epoll.EpollServerSocketChannel(fd));
             }
@@ -211,13 +211,20 @@ public final class SocketChardev extends AbstractChardev {
             where = "Failed to listen on fd " + fd;
         } else if (options.addr() instanceof SocketAddressLegacy.Unix unix) {
             checkUnixPath(unix.path());
-            if (unix.abstractNamespace()) {
-                bindAddress = abstractAddress(unix);
+            if (unix.abstractNamespace() && !unix.tight()) {
+                // Netty's native bind reads a byte past a name that fills sun_path: the channel comes listening.
+                final int fd = listenPadded(unix);
+                b.channelFactory(() -> new io.netty.channel.epoll.EpollServerDomainSocketChannel(fd, true));
+                bindAddress = null;
             } else {
-                removeStaleSocket(unix.path(), where(unix));
-                bindAddress = Transports.domainSocketAddress(loop, unix.path());
+                if (unix.abstractNamespace()) {
+                    bindAddress = new io.netty.channel.unix.DomainSocketAddress("\0" + unix.path());
+                } else {
+                    removeStaleSocket(unix.path(), where(unix));
+                    bindAddress = Transports.domainSocketAddress(loop, unix.path());
+                }
+                b.channel(Transports.serverDomainSocketChannel(loop));
             }
-            b.channel(Transports.serverDomainSocketChannel(loop));
             where = where(unix);
         } else {
             final SocketAddressLegacy.Inet inet = (SocketAddressLegacy.Inet) options.addr();
@@ -304,7 +311,7 @@ public final class SocketChardev extends AbstractChardev {
                 remote = null;
             } else {
                 b.channel(Transports.domainSocketChannel(loop));
-                remote = unix.abstractNamespace() ? abstractAddress(unix)
+                remote = unix.abstractNamespace() ? new io.netty.channel.unix.DomainSocketAddress("\0" + unix.path())
                     : Transports.domainSocketAddress(loop, unix.path());
             }
             where = "Failed to connect to '" + unix.path() + "'";
@@ -344,18 +351,39 @@ public final class SocketChardev extends AbstractChardev {
 
     /** A non-blocking AF_UNIX socket connected to the padded abstract name of {@code unix} (tight=off). */
     private static int connectPadded(final SocketAddressLegacy.Unix unix) {
-        final byte[] name = unix.path().getBytes(StandardCharsets.UTF_8);
-        final byte[] sockaddr = new byte[2 + UNIX_PATH_MAX]; // sun_family, then sun_path: NUL, name, NULs
-        sockaddr[0] = (byte) Posix.AF_UNIX;
-        System.arraycopy(name, 0, sockaddr, 3, name.length);
         final int fd = Posix.socket(Posix.AF_UNIX, Posix.SOCK_STREAM | Posix.SOCK_NONBLOCK | Posix.SOCK_CLOEXEC, 0);
         try {
-            Posix.connect(fd, sockaddr, sockaddr.length);
+            Posix.connect(fd, paddedSockaddr(unix), 2 + UNIX_PATH_MAX);
             return fd;
         } catch (final com.sun.jna.LastErrorException e) {
             Posix.closeQuietly(fd);
             throw new io.netty.channel.ChannelException(Posix.reason(e), e);
         }
+    }
+
+    /** A non-blocking AF_UNIX socket listening (backlog 1, as QEMU) on the padded abstract name of {@code unix}. */
+    private static int listenPadded(final SocketAddressLegacy.Unix unix) throws ChardevException {
+        final int fd = Posix.socket(Posix.AF_UNIX, Posix.SOCK_STREAM | Posix.SOCK_NONBLOCK | Posix.SOCK_CLOEXEC, 0);
+        try {
+            Posix.bind(fd, paddedSockaddr(unix), 2 + UNIX_PATH_MAX);
+            Posix.listen(fd, 1);
+            return fd;
+        } catch (final com.sun.jna.LastErrorException e) {
+            Posix.closeQuietly(fd);
+            throw new ChardevException(where(unix) + ": " + Posix.reason(e));
+        }
+    }
+
+    /**
+     * {@code struct sockaddr_un} of an abstract name with {@code tight=off}: a NUL, the name, and NULs up to the end
+     * of {@code sun_path}, the whole field being the address (a different name than the tight one).
+     */
+    private static byte[] paddedSockaddr(final SocketAddressLegacy.Unix unix) {
+        final byte[] name = unix.path().getBytes(StandardCharsets.UTF_8);
+        final byte[] sockaddr = new byte[2 + UNIX_PATH_MAX];
+        sockaddr[0] = (byte) Posix.AF_UNIX;
+        System.arraycopy(name, 0, sockaddr, 3, name.length);
+        return sockaddr;
     }
 
     /** Event loop: one connect attempt of a reconnecting client; a failure schedules the next. */
@@ -502,17 +530,6 @@ public final class SocketChardev extends AbstractChardev {
         if (path.isEmpty()) {
             throw new ChardevException("the bridge does not support unix sockets with an empty path");
         }
-    }
-
-    /**
-     * An abstract name as Linux sees it: a NUL, the name, and with {@code tight=off} NULs up to the end of
-     * {@code sun_path}, so the address length covers the whole field (a different name than the tight one).
-     * Netty passes the bytes of the string, NULs included, as the address.
-     */
-    private static io.netty.channel.unix.DomainSocketAddress abstractAddress(final SocketAddressLegacy.Unix unix) {
-        final String name = "\0" + unix.path();
-        return new io.netty.channel.unix.DomainSocketAddress(unix.tight() ? name
-            : name + "\0".repeat(UNIX_PATH_MAX - name.getBytes(StandardCharsets.UTF_8).length));
     }
 
     private static String where(final SocketAddressLegacy.Unix unix) {

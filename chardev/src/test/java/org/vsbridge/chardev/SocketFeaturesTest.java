@@ -395,6 +395,26 @@ class SocketFeaturesTest {
     }
 
     @Test
+    void inheritedListeningUnixDescriptor() throws Exception {
+        final java.nio.file.Path path = java.nio.file.Files.createTempDirectory("vsb-fd").resolve("l.sock");
+        final int fd = Posix.socket(Posix.AF_UNIX, Posix.SOCK_STREAM | Posix.SOCK_CLOEXEC, 0);
+        final byte[] sun = new byte[110];
+        sun[0] = (byte) Posix.AF_UNIX;
+        final byte[] name = path.toString().getBytes(StandardCharsets.UTF_8);
+        System.arraycopy(name, 0, sun, 2, name.length);
+        Posix.bind(fd, sun, sun.length);
+        Posix.listen(fd, 1);
+        final Chardev c = create("socket,id=ufd,fd=" + fd + ",server=on,wait=off");
+        final RecordingFrontend fe = attach(c);
+        try (SocketChannel peer = SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            peer.connect(java.net.UnixDomainSocketAddress.of(path));
+            fe.expect("opened");
+            send(peer, "unix fd".getBytes(StandardCharsets.ISO_8859_1));
+            assertEquals("unix fd", fe.takeInput(7));
+        }
+    }
+
+    @Test
     void vsockIsRefusedClearlyWithoutALoopbackTransport() {
         final ChardevException server = assertThrows(ChardevException.class,
             () -> factory.create(ChardevOptions.fromQapi("v", json("{\"type\":\"socket\",\"data\":{\"addr\":"
