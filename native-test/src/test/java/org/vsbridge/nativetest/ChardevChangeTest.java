@@ -21,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -112,6 +113,11 @@ class ChardevChangeTest {
         hash(oldBytes, sum);
         hash(newBytes, sum);
         assertEquals(r.txSum(), sum.hex(), "guest->host checksum across the change");
+        // The guest sees the host side open, and at most one close/open transition for the change.
+        final List<String> opens = f.linesMatching("^EVENT port_open port=1 ");
+        assertTrue(opens.size() >= 1 && opens.size() <= 3, "PORT_OPEN messages for port 1: " + opens);
+        assertTrue(opens.get(0).endsWith("value=1") && opens.get(opens.size() - 1).endsWith("value=1"),
+            "the host side is open before and after the change: " + opens);
         rig.assertBridgeServes();
     }
 

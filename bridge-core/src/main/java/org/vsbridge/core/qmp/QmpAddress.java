@@ -31,11 +31,14 @@ public record QmpAddress(String path, String host, int port, int mode, java.util
     }
 
     public static QmpAddress parse(final String spec) {
-        final String[] parts = spec.split(",");
+        final String[] parts = spec.split(",", -1); // -1: a spec of commas only still has an address part
         int mode = -1;
         final java.util.Set<Integer> uids = new java.util.TreeSet<>();
         for (int i = 1; i < parts.length; i++) {
             final String option = parts[i];
+            if (option.isEmpty()) {
+                continue; // a trailing or doubled comma, as before
+            }
             if (option.startsWith("mode=")) {
                 if (!option.matches("mode=0?[0-7]{3}")) {
                     throw new IllegalArgumentException("--qmp " + spec + ": mode must be octal permissions such as 0600");

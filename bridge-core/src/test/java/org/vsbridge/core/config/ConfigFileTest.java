@@ -198,6 +198,16 @@ class ConfigFileTest {
     }
 
     @Test
+    void aQmpSpecOfCommasOnlyIsAnErrorNotACrash() throws Exception {
+        // Found by the fuzzer in CI (ConfigFileFuzzTestInputs/load/regression-qmp-commas-only).
+        assertTrue(errorOf("{\"qmp\": [\",\"]}").contains("'qmp[0]': --qmp ,: expected unix:PATH or tcp:HOST:PORT"),
+            errorOf("{\"qmp\": [\",\"]}"));
+        assertTrue(assertThrows(UsageException.class, () -> CommandLine.parse(new String[] {"--qmp", ",,"}, true))
+            .getMessage().contains("expected unix:PATH or tcp:HOST:PORT"));
+        assertEquals(QmpAddress.parse("unix:/x.qmp"), QmpAddress.parse("unix:/x.qmp,"), "a trailing comma as before");
+    }
+
+    @Test
     void objectsAreObjectStringsOrObjectAddArguments() throws Exception {
         final BridgeConfig c = ConfigFile.load(write("""
             {"objects": [
