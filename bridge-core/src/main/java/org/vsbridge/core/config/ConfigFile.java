@@ -201,27 +201,38 @@ public final class ConfigFile {
             level, logFile);
     }
 
-    private List<ChardevOptions> chardevs() throws IOException, UsageException {
-        expectArray("chardevs");
-        final List<ChardevOptions> out = new ArrayList<>();
+    /** Reads one element of a list; the parser is on its first token. */
+    @FunctionalInterface
+    private interface Element<T> {
+        T read(String key, JsonLocation at) throws IOException, UsageException;
+    }
+
+    /** The array at {@code listKey}, each element read by {@code element} under the key {@code listKey[i]}. */
+    private <T> List<T> list(final String listKey, final Element<T> element) throws IOException, UsageException {
+        expectArray(listKey);
+        final List<T> out = new ArrayList<>();
         for (int i = 0; parser.nextToken() != JsonToken.END_ARRAY; i++) {
-            final String key = "chardevs[" + i + "]";
-            final JsonLocation at = parser.currentTokenLocation();
+            out.add(element.read(listKey + "[" + i + "]", parser.currentTokenLocation()));
+        }
+        return List.copyOf(out);
+    }
+
+    private List<ChardevOptions> chardevs() throws IOException, UsageException {
+        return list("chardevs", (key, at) -> {
             if (parser.currentToken() == JsonToken.VALUE_STRING) {
                 final String spec = parser.getText();
                 try {
-                    out.add(ChardevOptions.parse(spec));
+                    return ChardevOptions.parse(spec);
                 } catch (final ChardevException e) {
                     throw error(key, at, "-chardev " + spec + ": " + e.getMessage());
                 }
-            } else if (parser.currentToken() == JsonToken.START_OBJECT) {
-                out.add(qapiChardev(key, at, parser.readValueAsTree()));
-            } else {
-                throw error(key, "expected a -chardev string or a {\"id\": ..., \"backend\": {...}} object, got "
-                    + describe(parser.currentToken()));
             }
-        }
-        return List.copyOf(out);
+            if (parser.currentToken() == JsonToken.START_OBJECT) {
+                return qapiChardev(key, at, parser.readValueAsTree());
+            }
+            throw error(key, "expected a -chardev string or a {\"id\": ..., \"backend\": {...}} object, got "
+                + describe(parser.currentToken()));
+        });
     }
 
     private ChardevOptions qapiChardev(final String key, final JsonLocation at, final JsonNode node)
@@ -258,34 +269,25 @@ public final class ConfigFile {
 
     /** {@code objects}: {@code --object} strings or {@code object-add} argument objects. */
     private List<ObjectSpec> objects() throws IOException, UsageException {
-        expectArray("objects");
-        final List<ObjectSpec> out = new ArrayList<>();
-        for (int i = 0; parser.nextToken() != JsonToken.END_ARRAY; i++) {
-            final String key = "objects[" + i + "]";
-            final JsonLocation at = parser.currentTokenLocation();
+        return list("objects", (key, at) -> {
             try {
                 if (parser.currentToken() == JsonToken.VALUE_STRING) {
-                    out.add(ObjectSpec.parse(parser.getText()));
-                } else if (parser.currentToken() == JsonToken.START_OBJECT) {
-                    out.add(ObjectSpec.fromQmp(parser.readValueAsTree()));
-                } else {
-                    throw error(key, "expected an --object string or a {\"qom-type\": ..., \"id\": ..., ...} object, "
-                        + "got " + describe(parser.currentToken()));
+                    return ObjectSpec.parse(parser.getText());
+                }
+                if (parser.currentToken() == JsonToken.START_OBJECT) {
+                    return ObjectSpec.fromQmp(parser.readValueAsTree());
                 }
             } catch (final ObjectException e) {
                 throw error(key, at, e.getMessage());
             }
-        }
-        return List.copyOf(out);
+            throw error(key, "expected an --object string or a {\"qom-type\": ..., \"id\": ..., ...} object, got "
+                + describe(parser.currentToken()));
+        });
     }
 
     /** {@code device-groups}: the devices after the first, each {@code {socket-path, max-ports, devices}}. */
     private List<DeviceGroup> deviceGroups() throws IOException, UsageException {
-        expectArray("device-groups");
-        final List<DeviceGroup> out = new ArrayList<>();
-        for (int i = 0; parser.nextToken() != JsonToken.END_ARRAY; i++) {
-            final String key = "device-groups[" + i + "]";
-            final JsonLocation at = parser.currentTokenLocation();
+        return list("device-groups", (key, at) -> {
             if (parser.currentToken() != JsonToken.START_OBJECT) {
                 throw error(key, "expected an object {\"socket-path\": PATH, \"devices\": [...]}, got "
                     + describe(parser.currentToken()));
@@ -312,17 +314,12 @@ public final class ConfigFile {
             if (devices.isEmpty()) {
                 throw error(key + ".devices", at, "required: at least one virtconsole or virtserialport");
             }
-            out.add(new DeviceGroup(socketPath, devices, maxPorts));
-        }
-        return List.copyOf(out);
+            return new DeviceGroup(socketPath, devices, maxPorts);
+        });
     }
 
     private List<DeviceSpec> devices(final String listKey) throws IOException, UsageException {
-        expectArray(listKey);
-        final List<DeviceSpec> out = new ArrayList<>();
-        for (int i = 0; parser.nextToken() != JsonToken.END_ARRAY; i++) {
-            final String key = listKey + "[" + i + "]";
-            final JsonLocation at = parser.currentTokenLocation();
+        return list(listKey, (key, at) -> {
             if (parser.currentToken() != JsonToken.START_OBJECT) {
                 throw error(key, "expected an object {\"driver\": \"virtconsole\"|\"virtserialport\", "
                     + "\"chardev\": ID, ...}, got " + describe(parser.currentToken()));
@@ -389,24 +386,19 @@ public final class ConfigFile {
             if ((cols != 0 || rows != 0) && !driver.equals("virtconsole")) {
                 throw error(key + ".cols", at, "console size is for virtconsole only");
             }
-            out.add(new DeviceSpec(driver.equals("virtconsole"), chardev, name, id, nr, cols, rows, policy));
-        }
-        return List.copyOf(out);
+            return new DeviceSpec(driver.equals("virtconsole"), chardev, name, id, nr, cols, rows, policy);
+        });
     }
 
     private List<QmpAddress> qmp() throws IOException, UsageException {
-        expectArray("qmp");
-        final List<QmpAddress> out = new ArrayList<>();
-        for (int i = 0; parser.nextToken() != JsonToken.END_ARRAY; i++) {
-            final String key = "qmp[" + i + "]";
+        return list("qmp", (key, at) -> {
             final String spec = nonEmpty(key);
             try {
-                out.add(QmpAddress.parse(spec));
+                return QmpAddress.parse(spec);
             } catch (final IllegalArgumentException e) {
                 throw error(key, e.getMessage());
             }
-        }
-        return List.copyOf(out);
+        });
     }
 
     private void expectArray(final String key) throws UsageException {
