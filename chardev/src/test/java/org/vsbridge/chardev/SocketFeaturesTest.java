@@ -10,7 +10,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import static org.vsbridge.chardev.ByteBufs.run;
 import static org.vsbridge.chardev.ByteBufs.write;
 
-import io.netty.channel.EventLoopGroup;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -21,7 +20,6 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -41,63 +39,29 @@ class SocketFeaturesTest {
     @TempDir
     Path dir;
 
-    private EventLoopGroup group;
-    private ChardevFactory factory;
-    private final Map<String, Object> objects = new java.util.concurrent.ConcurrentHashMap<>();
+    private ChardevRig rig;
 
     @BeforeEach
     void setUp() {
-        group = Transports.newEventLoopGroup(1, "test-features");
-        assumeTrue(Transports.isEpoll(group), "needs epoll");
-        factory = new ChardevFactory(group, new ChardevObjects() {
-            @Override
-            public TlsCredentials tlsCreds(final String id) throws ChardevException {
-                if (objects.get(id) instanceof TlsCredentials t) {
-                    return t;
-                }
-                return ChardevObjects.super.tlsCreds(id);
-            }
-
-            @Override
-            public Authorizer authz(final String id) throws ChardevException {
-                if (objects.get(id) instanceof Authorizer a) {
-                    return a;
-                }
-                return ChardevObjects.super.authz(id);
-            }
-
-            @Override
-            public Chardev chardev(final String id) {
-                return objects.get(id) instanceof Chardev c ? c : null;
-            }
-        });
+        rig = new ChardevRig("test-features");
+        assumeTrue(Transports.isEpoll(rig.group), "needs epoll");
     }
 
     @AfterEach
     void tearDown() {
-        for (final Object o : objects.values()) {
-            if (o instanceof Chardev c) {
-                c.close();
-            }
-        }
-        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        rig.close();
     }
 
     private Chardev create(final String spec) throws ChardevException {
-        final ChardevOptions o = ChardevOptions.parse(spec);
-        final Chardev c = factory.create(o);
-        objects.put(o.id(), c);
-        return c;
+        return rig.create(spec);
     }
 
     private static RecordingFrontend attach(final Chardev c) throws Exception {
-        final RecordingFrontend fe = new RecordingFrontend(c);
-        run(c, () -> c.attach(fe));
-        return fe;
+        return ChardevRig.attach(c);
     }
 
     private static int port(final Chardev c) {
-        return ((InetSocketAddress) ((SocketChardev) c).localAddress()).getPort();
+        return ChardevRig.port(c);
     }
 
     private static SocketChannel tcp(final int port) throws IOException {
@@ -224,10 +188,10 @@ class SocketFeaturesTest {
         final Path good = dir.resolve("good");
         final Path bad = dir.resolve("bad");
         TestCa.make(dir, server, good, bad);
-        objects.put("tls0", TlsCredentials.load("tls0", server, "server", true));
-        objects.put("good", TlsCredentials.load("good", good, "client", true));
-        objects.put("bad", TlsCredentials.load("bad", bad, "client", true));
-        objects.put("authz0", (Authorizer) dn -> dn.equals("CN=client1,O=Example"));
+        rig.objects.put("tls0", TlsCredentials.load("tls0", server, "server", true));
+        rig.objects.put("good", TlsCredentials.load("good", good, "client", true));
+        rig.objects.put("bad", TlsCredentials.load("bad", bad, "client", true));
+        rig.objects.put("authz0", (Authorizer) dn -> dn.equals("CN=client1,O=Example"));
 
         final Chardev s = create("socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=tls0,"
             + "tls-authz=authz0");
@@ -283,7 +247,7 @@ class SocketFeaturesTest {
         }
         final Chardev v6 = create("socket,id=v6,host=,port=0,ipv6=on,server=on,wait=off");
         assertTrue(v6.filename().startsWith("disconnected:tcp:::"), v6.filename());
-        final ChardevException numeric = assertThrows(ChardevException.class, () -> factory.create(
+        final ChardevException numeric = assertThrows(ChardevException.class, () -> rig.factory.create(
             ChardevOptions.fromQapi("n", json("{\"type\":\"socket\",\"data\":{\"addr\":{\"type\":\"inet\","
                 + "\"data\":{\"host\":\"localhost\",\"port\":\"0\",\"numeric\":true}},\"wait\":false}}"))));
         assertEquals("address resolution failed for localhost:0: Name or service not known", numeric.getMessage());
@@ -417,12 +381,12 @@ class SocketFeaturesTest {
     @Test
     void vsockIsRefusedClearlyWithoutALoopbackTransport() {
         final ChardevException server = assertThrows(ChardevException.class,
-            () -> factory.create(ChardevOptions.fromQapi("v", json("{\"type\":\"socket\",\"data\":{\"addr\":"
+            () -> rig.factory.create(ChardevOptions.fromQapi("v", json("{\"type\":\"socket\",\"data\":{\"addr\":"
                 + "{\"type\":\"vsock\",\"data\":{\"cid\":\"1\",\"port\":\"5555\"}}}}"))));
         assertTrue(server.getMessage().contains("vsock server"), server.getMessage());
         // This machine has no vsock loopback (CID 1): the connect fails with the kernel's reason.
         final ChardevException client = assertThrows(ChardevException.class,
-            () -> factory.create(ChardevOptions.fromQapi("v", json("{\"type\":\"socket\",\"data\":{\"addr\":"
+            () -> rig.factory.create(ChardevOptions.fromQapi("v", json("{\"type\":\"socket\",\"data\":{\"addr\":"
                 + "{\"type\":\"vsock\",\"data\":{\"cid\":\"1\",\"port\":\"5555\"}},\"server\":false}}"))));
         assertTrue(client.getMessage().startsWith("Failed to connect to 'vsock:1:5555': "), client.getMessage());
     }
@@ -454,11 +418,11 @@ class SocketFeaturesTest {
         final Path path = dir.resolve("mux.sock");
         for (final ChardevOptions o : ChardevOptions.parseAll("socket,id=m,path=" + path + ",server=on,wait=off,"
             + "mux=on", null)) {
-            objects.put(o.id(), factory.create(o));
+            rig.objects.put(o.id(), rig.factory.create(o));
         }
-        final MuxChardev mux = (MuxChardev) objects.get("m");
+        final MuxChardev mux = (MuxChardev) rig.objects.get("m");
         assertEquals("mux", mux.filename());
-        assertTrue(((Chardev) objects.get("m-base")).isBusy(), "the mux is the base's frontend");
+        assertTrue(((Chardev) rig.objects.get("m-base")).isBusy(), "the mux is the base's frontend");
         final Chardev v0 = mux.newFrontendView();
         final Chardev v1 = mux.newFrontendView();
         final RecordingFrontend f0 = BreakFrontend.attach(v0);

@@ -7,10 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.vsbridge.chardev.ByteBufs.run;
 import static org.vsbridge.chardev.ByteBufs.write;
 
-import io.netty.channel.EventLoopGroup;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,7 +17,6 @@ import java.security.interfaces.ECPrivateKey;
 import java.security.interfaces.RSAPrivateCrtKey;
 import java.util.Base64;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Handler;
@@ -45,9 +42,7 @@ class TlsCredentialsTest {
     @TempDir
     Path dir;
 
-    private EventLoopGroup group;
-    private ChardevFactory factory;
-    private final Map<String, Object> objects = new java.util.concurrent.ConcurrentHashMap<>();
+    private ChardevRig rig;
     private final Logger socketLog = Logger.getLogger(SocketChardev.class.getName());
     private final List<String> warnings = new CopyOnWriteArrayList<>();
     private final Handler capture = new Handler() {
@@ -67,16 +62,7 @@ class TlsCredentialsTest {
 
     @BeforeEach
     void setUp() throws Exception {
-        group = Transports.newEventLoopGroup(1, "test-tls");
-        factory = new ChardevFactory(group, new ChardevObjects() {
-            @Override
-            public TlsCredentials tlsCreds(final String id) throws ChardevException {
-                if (objects.get(id) instanceof TlsCredentials t) {
-                    return t;
-                }
-                return ChardevObjects.super.tlsCreds(id);
-            }
-        });
+        rig = new ChardevRig("test-tls");
         socketLog.addHandler(capture);
         TestCa.makeCa(dir);
     }
@@ -84,35 +70,25 @@ class TlsCredentialsTest {
     @AfterEach
     void tearDown() {
         socketLog.removeHandler(capture);
-        for (final Object o : objects.values()) {
-            if (o instanceof Chardev c) {
-                c.close();
-            }
-        }
-        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        rig.close();
     }
 
     private Chardev create(final String spec) throws ChardevException {
-        final ChardevOptions o = ChardevOptions.parse(spec);
-        final Chardev c = factory.create(o);
-        objects.put(o.id(), c);
-        return c;
+        return rig.create(spec);
     }
 
     private static RecordingFrontend attach(final Chardev c) throws Exception {
-        final RecordingFrontend fe = new RecordingFrontend(c);
-        run(c, () -> c.attach(fe));
-        return fe;
+        return ChardevRig.attach(c);
     }
 
     private static int port(final Chardev c) {
-        return ((InetSocketAddress) ((SocketChardev) c).localAddress()).getPort();
+        return ChardevRig.port(c);
     }
 
     private TlsCredentials creds(final String id, final Path in, final String endpoint, final boolean verifyPeer)
         throws ChardevException {
         final TlsCredentials t = TlsCredentials.load(id, in, endpoint, verifyPeer);
-        objects.put(id, t);
+        rig.objects.put(id, t);
         return t;
     }
 
