@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.vsbridge.chardev.ByteBufs.run;
 import static org.vsbridge.chardev.ByteBufs.write;
 
 import java.io.InputStream;
