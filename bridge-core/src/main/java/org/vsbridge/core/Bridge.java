@@ -42,9 +42,6 @@ public final class Bridge implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Bridge.class.getName());
 
     /** Guest-to-host ring of a console port: console output is completed at once, so this is its only buffer. */
-    static final int CONSOLE_TO_HOST_RING = 1 << 20;
-    static final int PORT_TO_HOST_RING = 512 * 1024;
-    static final int FROM_HOST_RING = 256 * 1024;
     /** How long shutdown waits for chardevs to take the guest output still in the rings. */
     static final long FLUSH_BOUND_MS = 10_000;
 
@@ -118,14 +115,16 @@ public final class Bridge implements AutoCloseable {
         device = units.get(0).device;
 
         for (final QmpAddress address : config.qmp()) {
-            final QmpServer monitor = new QmpServer(group, address, QmpCommands.version(), this::quit);
+            final QmpServer monitor = new QmpServer(group, address, QmpCommands.version(), this::quit,
+                config.limits().qmpMaxInput(), config.limits().qmpMaxOutput());
             QmpCommands.registerAll(monitor, this);
             monitor.start();
             monitors.add(monitor);
             portEvents.add(new EventThrottle(monitor, "VSERPORT_CHANGE", TimeUnit.SECONDS.toNanos(1), timer));
         }
         for (final int fd : qmpFds) {
-            final QmpServer monitor = new QmpServer(group, null, QmpCommands.version(), this::quit);
+            final QmpServer monitor = new QmpServer(group, null, QmpCommands.version(), this::quit,
+                config.limits().qmpMaxInput(), config.limits().qmpMaxOutput());
             QmpCommands.registerAll(monitor, this);
             monitor.startInherited(fd);
             monitors.add(monitor);
@@ -194,8 +193,11 @@ public final class Bridge implements AutoCloseable {
         return new DeviceUnit(name, g, unitPlan, unitDevice, links);
     }
 
-    static PortLink newLink(final PortSpec port) {
-        return new PortLink(port, port.console() ? CONSOLE_TO_HOST_RING : PORT_TO_HOST_RING, FROM_HOST_RING);
+    /** The buffers between a port and its chardev, sized by the configured limits. */
+    PortLink newLink(final PortSpec port) {
+        final org.vsbridge.core.cli.Limits limits = config.limits();
+        return new PortLink(port, port.console() ? limits.consoleToHost() : limits.portToHost(),
+            limits.portFromHost());
     }
 
     /** The device a port link belongs to, or null (removed). */

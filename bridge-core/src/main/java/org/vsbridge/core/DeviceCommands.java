@@ -155,7 +155,7 @@ final class DeviceCommands {
         final PortSpec spec;
         try {
             spec = unit.device.addPort(new PortSpec(nr, id, name, console), s -> {
-                created[0] = Bridge.newLink(s);
+                created[0] = bridge.newLink(s);
                 return created[0];
             });
         } catch (final IllegalArgumentException e) {
@@ -246,6 +246,8 @@ final class DeviceCommands {
                     info.put("bytes-from-host", c.bytesFromHost());
                     info.put("bytes-dropped", c.bytesDropped());
                     if (link != null) {
+                        info.put("buffer-to-host", link.toHostCapacity());
+                        info.put("buffer-from-host", link.fromHostCapacity());
                         info.put("bytes-to-host-direct", link.directBytes());
                         info.put("bytes-from-host-direct", link.directInputBytes());
                     }

@@ -52,6 +52,7 @@ class DeviceCommandsTest {
             "--chardev", "ringbuf,id=r0", "--chardev", "ringbuf,id=r1", "--chardev", "null,id=n0",
             "--chardev", "null,id=n1", "--chardev", "null,id=n2",
             "--qmp", "unix:" + dir.resolve("qmp.sock") + ",server=on,wait=off",
+            "--limits", "console-buffer-to-host=2097152,port-buffer-from-host=65536",
             "--socket-path", dir.resolve("a.sock").toString(), "--max-ports", "4",
             "--device", "virtconsole,chardev=r0,id=con0,cols=80,rows=25",
             "--device", "virtserialport,chardev=r1,id=p1,name=org.test.1,policy=hold",
@@ -123,6 +124,10 @@ class DeviceCommandsTest {
         assertEquals(80, con.get("cols").asInt());
         assertEquals(25, con.get("rows").asInt());
         assertEquals("hold", port("p1").get("policy").asText());
+        // --limits sized the buffers between ports and chardevs.
+        assertEquals(2 << 20, con.get("buffer-to-host").asInt());
+        assertEquals(512 << 10, port("p1").get("buffer-to-host").asInt(), "the default");
+        assertEquals(64 << 10, port("p1").get("buffer-from-host").asInt());
         final JsonNode b1 = port("b1");
         assertEquals("vsb1.0", b1.get("bus").asText());
         assertEquals(1, b1.get("nr").asInt());

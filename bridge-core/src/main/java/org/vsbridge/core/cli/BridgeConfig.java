@@ -19,7 +19,7 @@ import org.vsbridge.core.qmp.QmpAddress;
  */
 public record BridgeConfig(Path socketPath, List<ChardevOptions> chardevs, List<DeviceSpec> devices, List<QmpAddress> qmp,
                            int maxPorts, List<org.vsbridge.core.objects.ObjectSpec> objects, VhostOptions vhost,
-                           List<DeviceGroup> moreDevices) {
+                           List<DeviceGroup> moreDevices, Limits limits) {
 
     /** Without {@code --object}s. */
     public BridgeConfig(final Path socketPath, final List<ChardevOptions> chardevs, final List<DeviceSpec> devices,
@@ -31,7 +31,7 @@ public record BridgeConfig(Path socketPath, List<ChardevOptions> chardevs, List<
     public BridgeConfig(final Path socketPath, final List<ChardevOptions> chardevs, final List<DeviceSpec> devices,
                         final List<QmpAddress> qmp, final int maxPorts,
                         final List<org.vsbridge.core.objects.ObjectSpec> objects) {
-        this(socketPath, chardevs, devices, qmp, maxPorts, objects, VhostOptions.DEFAULT, List.of());
+        this(socketPath, chardevs, devices, qmp, maxPorts, objects, VhostOptions.DEFAULT, List.of(), Limits.DEFAULT);
     }
 
     /** Every device of the process: the first group ({@link #socketPath}, {@link #devices}, {@link #maxPorts})
@@ -45,7 +45,7 @@ public record BridgeConfig(Path socketPath, List<ChardevOptions> chardevs, List<
 
     /** The same with the first device's socket at {@code path} (a socket inherited from systemd, named by its path). */
     public BridgeConfig withSocketPath(final Path path) {
-        return new BridgeConfig(path, chardevs, devices, qmp, maxPorts, objects, vhost, moreDevices);
+        return new BridgeConfig(path, chardevs, devices, qmp, maxPorts, objects, vhost, moreDevices, limits);
     }
 
     /**

@@ -55,6 +55,10 @@ public final class CommandLine {
                                   the frontend needs num_vqs = 2 * (N + 1)
           --qmp unix:PATH,server=on,wait=off | tcp:HOST:PORT,server=on,wait=off
                                   a QMP monitor, repeatable
+          --limits NAME=BYTES[,...]
+                                  memory bounds: port-buffer-to-host (524288), console-buffer-to-host
+                                  (1048576), port-buffer-from-host (262144) (powers of two), qmp-max-input
+                                  (10485760), qmp-max-output (16777216)
           --log-level LEVEL       error, warning, info (default) or debug
           --help                  print this help and exit
           --version               print the version and exit
@@ -94,6 +98,7 @@ public final class CommandLine {
         org.vsbridge.console.ResizeOrder resizeOrder = org.vsbridge.console.ResizeOrder.ROWS_COLS;
         String emergencyChardev = null;
         boolean packedRing = false;
+        Limits limits = Limits.DEFAULT;
         boolean help = false;
         boolean version = false;
         Level logLevel = Level.INFO;
@@ -119,7 +124,7 @@ public final class CommandLine {
                     packedRing = true;
                 }
                 case "socket-path", "chardev", "device", "qmp", "max-ports", "log-level", "object", "socket-mode",
-                    "reconnect-ms", "resize-order", "emergency-chardev" -> {
+                    "reconnect-ms", "resize-order", "emergency-chardev", "limits" -> {
                     if (value == null) {
                         if (i + 1 >= args.length) {
                             throw new UsageException("option --" + arg + " needs a value");
@@ -158,6 +163,13 @@ public final class CommandLine {
                             }
                         }
                         case "emergency-chardev" -> emergencyChardev = value;
+                        case "limits" -> {
+                            try {
+                                limits = Limits.parse(value);
+                            } catch (final IllegalArgumentException e) {
+                                throw new UsageException("--limits " + value + ": " + e.getMessage());
+                            }
+                        }
                         case "chardev" -> chardevs.addAll(parseChardevs(value));
                         case "object" -> {
                             try {
@@ -201,7 +213,7 @@ public final class CommandLine {
         }
         return new Parsed(new BridgeConfig(first.socketPath(), chardevs, first.devices(), qmp, first.maxPorts(),
             objects, new VhostOptions(client, reconnectMs, resizeOrder, emergencyChardev, packedRing),
-            List.copyOf(groups.subList(1, groups.size()))), false, false, logLevel);
+            List.copyOf(groups.subList(1, groups.size())), limits), false, false, logLevel);
     }
 
     static ChardevOptions parseChardev(final String spec) throws UsageException {

@@ -23,6 +23,7 @@ import org.vsbridge.chardev.ChardevOptions;
 import org.vsbridge.core.cli.BridgeConfig;
 import org.vsbridge.core.cli.DeviceGroup;
 import org.vsbridge.core.cli.DeviceSpec;
+import org.vsbridge.core.cli.Limits;
 import org.vsbridge.core.cli.PortPlan;
 import org.vsbridge.core.cli.UsageException;
 import org.vsbridge.core.objects.ObjectException;
@@ -85,7 +86,7 @@ public final class ConfigFile {
 
     private static final Set<String> KEYS = Set.of("socket-path", "max-ports", "log-level", "log-file", "chardevs",
         "devices", "qmp", "socket-mode", "reconnect-ms", "resize-order", "emergency-chardev", "packed-ring", "objects",
-        "device-groups");
+        "device-groups", "limits");
     private static final Set<String> GROUP_KEYS = Set.of("socket-path", "max-ports", "devices");
     private static final Set<String> DEVICE_KEYS = Set.of("driver", "chardev", "name", "id", "nr", "cols", "rows",
         "policy");
@@ -147,6 +148,7 @@ public final class ConfigFile {
         List<QmpAddress> qmp = List.of();
         List<ObjectSpec> objects = List.of();
         List<DeviceGroup> groups = List.of();
+        Limits limits = Limits.DEFAULT;
         org.vsbridge.core.cli.VhostOptions vhost = org.vsbridge.core.cli.VhostOptions.DEFAULT;
         while (parser.nextToken() == JsonToken.FIELD_NAME) {
             final String key = parser.currentName();
@@ -187,6 +189,7 @@ public final class ConfigFile {
                 case "qmp" -> qmp = qmp();
                 case "objects" -> objects = objects();
                 case "device-groups" -> groups = deviceGroups();
+                case "limits" -> limits = limits();
                 default -> throw error(key, keyAt, "unknown key (expected one of " + String.join(", ", sorted(KEYS))
                     + ")");
             }
@@ -197,8 +200,8 @@ public final class ConfigFile {
         if (parser.nextToken() != null) {
             throw error("", "text after the configuration object");
         }
-        return new Settings(new BridgeConfig(socketPath, chardevs, devices, qmp, maxPorts, objects, vhost, groups),
-            level, logFile);
+        return new Settings(new BridgeConfig(socketPath, chardevs, devices, qmp, maxPorts, objects, vhost, groups,
+            limits), level, logFile);
     }
 
     /** Reads one element of a list; the parser is on its first token. */
@@ -283,6 +286,30 @@ public final class ConfigFile {
             throw error(key, "expected an --object string or a {\"qom-type\": ..., \"id\": ..., ...} object, got "
                 + describe(parser.currentToken()));
         });
+    }
+
+    /** {@code limits}: an object of byte counts, {@code {"port-buffer-to-host": 1048576, ...}}. */
+    private Limits limits() throws IOException, UsageException {
+        if (parser.currentToken() != JsonToken.START_OBJECT) {
+            throw error("limits", "expected an object {\"" + Limits.NAMES[0] + "\": BYTES, ...}, got "
+                + describe(parser.currentToken()));
+        }
+        Limits limits = Limits.DEFAULT;
+        while (parser.nextToken() == JsonToken.FIELD_NAME) {
+            final String field = parser.currentName();
+            final String key = "limits." + field;
+            final JsonLocation at = parser.currentTokenLocation();
+            parser.nextToken();
+            if (!java.util.Arrays.asList(Limits.NAMES).contains(field)) {
+                throw error(key, at, "unknown key (expected one of " + String.join(", ", Limits.NAMES) + ")");
+            }
+            try {
+                limits = limits.with(field, integer(key));
+            } catch (final IllegalArgumentException e) {
+                throw error(key, at, e.getMessage());
+            }
+        }
+        return limits;
     }
 
     /** {@code device-groups}: the devices after the first, each {@code {socket-path, max-ports, devices}}. */
@@ -490,7 +517,8 @@ public final class ConfigFile {
             commandLine.maxPorts() > 0 ? commandLine.maxPorts() : file.maxPorts(),
             !commandLine.objects().isEmpty() ? commandLine.objects() : file.objects(),
             commandLine.vhost().over(file.vhost()),
-            !commandLine.moreDevices().isEmpty() ? commandLine.moreDevices() : file.moreDevices());
+            !commandLine.moreDevices().isEmpty() ? commandLine.moreDevices() : file.moreDevices(),
+            commandLine.limits().over(file.limits()));
     }
 
     /** {@code commandLine} when given, else {@code file}, else {@code fallback}. */

@@ -158,6 +158,16 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         return port;
     }
 
+    /** Bytes of guest output this link can hold for the chardev. */
+    public int toHostCapacity() {
+        return toHost.capacity();
+    }
+
+    /** Bytes of chardev input this link can hold for the guest. */
+    public int fromHostCapacity() {
+        return fromHost.capacity();
+    }
+
     public Chardev chardev() {
         return chardev;
     }

@@ -14,14 +14,22 @@ import java.util.List;
  */
 final class JsonSplitter extends ByteToMessageDecoder {
 
-    /** QEMU refuses tokens beyond this size; python's qemu.qmp reads 10 MB lines. */
-    static final int MAX_TEXT = 10 * 1024 * 1024;
+    /** Longest text (QmpServer.DEFAULT_MAX_INPUT: QEMU refuses larger tokens; python's qemu.qmp reads 10 MB lines). */
+    private final int maxText;
 
     private int scanned;
     private int depth;
     private boolean inString;
     private boolean escaped;
     private boolean bareToken;
+
+    JsonSplitter(final int maxText) {
+        this.maxText = maxText;
+    }
+
+    JsonSplitter() {
+        this(QmpServer.DEFAULT_MAX_INPUT);
+    }
 
     @Override
     protected void decode(final ChannelHandlerContext ctx, final ByteBuf in, final List<Object> out) {
@@ -71,7 +79,7 @@ final class JsonSplitter extends ByteToMessageDecoder {
             }
         }
         scanned = i - in.readerIndex();
-        if (scanned > MAX_TEXT) {
+        if (scanned > maxText) {
             in.skipBytes(in.readableBytes());
             resetState();
             out.add(new TooLarge());
@@ -80,7 +88,8 @@ final class JsonSplitter extends ByteToMessageDecoder {
 
     private void emit(final ByteBuf in, final int endExclusive, final List<Object> out) {
         final int length = endExclusive - in.readerIndex();
-        out.add(in.toString(in.readerIndex(), length, StandardCharsets.UTF_8));
+        // A text that arrived whole in one read is held to the same bound as one that arrives in pieces.
+        out.add(length > maxText ? new TooLarge() : in.toString(in.readerIndex(), length, StandardCharsets.UTF_8));
         in.readerIndex(endExclusive);
         resetState();
     }
@@ -93,7 +102,7 @@ final class JsonSplitter extends ByteToMessageDecoder {
         bareToken = false;
     }
 
-    /** Marker for an input text over {@link #MAX_TEXT}. */
+    /** Marker for an input text over the limit. */
     record TooLarge() {
     }
 }

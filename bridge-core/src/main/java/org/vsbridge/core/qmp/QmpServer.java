@@ -39,10 +39,32 @@ public final class QmpServer implements AutoCloseable {
     private int inheritedFd = -1;
 
     public QmpServer(final EventLoopGroup group, final QmpAddress address, final ObjectNode version, final Runnable onQuit) {
+        this(group, address, version, onQuit, DEFAULT_MAX_INPUT, DEFAULT_MAX_OUTPUT);
+    }
+
+    /**
+     * @param maxInput  longest input text a client may send (longer: a parse error, the session goes on)
+     * @param maxOutput unread output after which a client is disconnected
+     */
+    public QmpServer(final EventLoopGroup group, final QmpAddress address, final ObjectNode version, final Runnable onQuit,
+                     final int maxInput, final int maxOutput) {
         this.group = group;
         this.address = address;
         this.version = version;
         this.onQuit = onQuit;
+        this.maxInput = maxInput;
+        this.maxOutput = maxOutput;
+    }
+
+    /** See {@link #QmpServer(EventLoopGroup, QmpAddress, ObjectNode, Runnable, int, int)}. */
+    public static final int DEFAULT_MAX_INPUT = 10 * 1024 * 1024;
+    public static final int DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
+
+    private final int maxInput;
+    private final int maxOutput;
+
+    int maxOutput() {
+        return maxOutput;
     }
 
     public ObjectMapper json() {
@@ -68,7 +90,7 @@ public final class QmpServer implements AutoCloseable {
             .childHandler(new ChannelInitializer<Channel>() {
                 @Override
                 protected void initChannel(final Channel ch) {
-                    ch.pipeline().addLast(new JsonSplitter(), new QmpSession(QmpServer.this, json));
+                    ch.pipeline().addLast(new JsonSplitter(maxInput), new QmpSession(QmpServer.this, json));
                 }
             });
         try {
@@ -125,7 +147,7 @@ public final class QmpServer implements AutoCloseable {
             .childHandler(new ChannelInitializer<Channel>() {
                 @Override
                 protected void initChannel(final Channel ch) {
-                    ch.pipeline().addLast(new JsonSplitter(), new QmpSession(QmpServer.this, json));
+                    ch.pipeline().addLast(new JsonSplitter(maxInput), new QmpSession(QmpServer.this, json));
                 }
             });
         try {

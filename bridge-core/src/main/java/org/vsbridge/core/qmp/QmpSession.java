@@ -39,7 +39,7 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
         }
         // Unread output beyond this makes the channel unwritable: the client is dropped (channelWritabilityChanged).
         context.channel().config().setWriteBufferWaterMark(
-            new io.netty.channel.WriteBufferWaterMark(MAX_PENDING_OUTPUT / 2, MAX_PENDING_OUTPUT));
+            new io.netty.channel.WriteBufferWaterMark(server.maxOutput() / 2, server.maxOutput()));
         this.ctx = context;
         send(server.greeting());
         server.sessionOpened(this);
@@ -68,14 +68,11 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
         return false;
     }
 
-    /** A client that does not read its replies and events is dropped once this much output waits for it. */
-    static final int MAX_PENDING_OUTPUT = 16 * 1024 * 1024;
-
     @Override
     public void channelWritabilityChanged(final ChannelHandlerContext context) {
         if (!context.channel().isWritable() && context.channel().isActive()) {
             LOG.warning("QMP client " + context.channel().remoteAddress() + " does not read its output: more than "
-                + MAX_PENDING_OUTPUT + " bytes wait for it; closing the connection");
+                + server.maxOutput() + " bytes wait for it; closing the connection");
             context.close();
         }
         context.fireChannelWritabilityChanged();

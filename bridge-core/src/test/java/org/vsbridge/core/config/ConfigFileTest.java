@@ -20,6 +20,7 @@ import org.vsbridge.core.cli.BridgeConfig;
 import org.vsbridge.core.cli.CommandLine;
 import org.vsbridge.core.cli.DeviceGroup;
 import org.vsbridge.core.cli.DeviceSpec;
+import org.vsbridge.core.cli.Limits;
 import org.vsbridge.core.cli.PortPlan;
 import org.vsbridge.core.cli.UsageException;
 import org.vsbridge.core.cli.VhostOptions;
@@ -198,6 +199,32 @@ class ConfigFileTest {
     }
 
     @Test
+    void limitsAreByteCountsCheckedAndMergedOneByOne() throws Exception {
+        final BridgeConfig file = ConfigFile.load(write(
+            "{\"limits\": {\"port-buffer-to-host\": 2097152, \"qmp-max-input\": 65536}}"));
+        assertEquals(2 << 20, file.limits().portToHost());
+        assertEquals(65536, file.limits().qmpMaxInput());
+        assertEquals(Limits.DEFAULT.consoleToHost(), file.limits().consoleToHost());
+        final BridgeConfig cli = CommandLine.parse(new String[] {"--limits", "port-buffer-from-host=65536"}, true)
+            .config();
+        final Limits merged = ConfigFile.merge(file, cli).limits();
+        assertEquals(65536, merged.portFromHost(), "the command line's");
+        assertEquals(2 << 20, merged.portToHost(), "the file's stays");
+        assertEquals(65536, merged.qmpMaxInput(), "the file's stays");
+
+        assertTrue(errorOf("{\"limits\": {\"port-buffer-to-host\": 100000}}")
+            .contains("'limits.port-buffer-to-host': port-buffer-to-host must be a power of two"));
+        assertTrue(errorOf("{\"limits\": {\"qmp-max-output\": 10}}").contains("'limits.qmp-max-output'"));
+        assertTrue(errorOf("{\"limits\": {\"ring\": 4096}}").contains("'limits.ring': unknown key (expected one of "
+            + "port-buffer-to-host, console-buffer-to-host"));
+        assertTrue(errorOf("{\"limits\": {\"qmp-max-input\": \"1M\"}}")
+            .contains("'limits.qmp-max-input': expected an integer, got a string"));
+        assertTrue(errorOf("{\"limits\": [1]}").contains("'limits': expected an object"));
+        assertTrue(assertThrows(UsageException.class, () -> CommandLine.parse(new String[] {"--limits", "x"}, true))
+            .getMessage().contains("expected NAME=BYTES"));
+    }
+
+    @Test
     void aQmpSpecOfCommasOnlyIsAnErrorNotACrash() throws Exception {
         // Found by the fuzzer in CI (ConfigFileFuzzTestInputs/load/regression-qmp-commas-only).
         assertTrue(errorOf("{\"qmp\": [\",\"]}").contains("'qmp[0]': --qmp ,: expected unix:PATH or tcp:HOST:PORT"),
@@ -304,7 +331,7 @@ class ConfigFileTest {
         final BridgeConfig named = file.withSocketPath(Path.of("/run/vsb/inherited.sock"));
         assertEquals(Path.of("/run/vsb/inherited.sock"), named.socketPath());
         assertEquals(new BridgeConfig(file.socketPath(), named.chardevs(), named.devices(), named.qmp(),
-            named.maxPorts(), named.objects(), named.vhost(), named.moreDevices()), file);
+            named.maxPorts(), named.objects(), named.vhost(), named.moreDevices(), named.limits()), file);
     }
 
     @Test

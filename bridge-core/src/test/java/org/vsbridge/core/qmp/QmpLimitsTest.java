@@ -38,7 +38,7 @@ import org.vsbridge.chardev.Transports;
 
 /**
  * Careless and hostile QMP clients: oversized and deeply nested input, many clients at once, a client that never
- * reads (dropped once its unread output passes {@link QmpSession#MAX_PENDING_OUTPUT}, others unaffected), and
+ * reads (dropped once its unread output passes {@link QmpServer#DEFAULT_MAX_OUTPUT}, others unaffected), and
  * access control (socket mode, SO_PEERCRED uid allow-list, checked with a real client of another uid).
  */
 class QmpLimitsTest {
@@ -69,6 +69,10 @@ class QmpLimitsTest {
     };
 
     private Path start(final String options) throws IOException {
+        return start(options, QmpServer.DEFAULT_MAX_INPUT, QmpServer.DEFAULT_MAX_OUTPUT);
+    }
+
+    private Path start(final String options, final int maxInput, final int maxOutput) throws IOException {
         Logger.getLogger("org.vsbridge.core.qmp").addHandler(handler);
         group = Transports.newEventLoopGroup(1, "qmp-limits");
         final var version = JSON.createObjectNode();
@@ -76,7 +80,7 @@ class QmpLimitsTest {
         version.put("package", "test");
         final Path sock = dir.resolve("qmp.sock");
         server = new QmpServer(group, QmpAddress.parse("unix:" + sock + ",server=on,wait=off" + options), version,
-            () -> { });
+            () -> { }, maxInput, maxOutput);
         server.register(new QmpCommand("echo", Map.of("text", QmpCommand.Param.required(QmpCommand.Type.STRING)),
             args -> JSON.getNodeFactory().textNode(args.get("text").asText())));
         server.start();
@@ -176,12 +180,24 @@ class QmpLimitsTest {
     }
 
     @Test
+    void aConfiguredInputLimitApplies() throws Exception {
+        start("", 64 << 10, QmpServer.DEFAULT_MAX_OUTPUT);
+        try (Client c = new Client().negotiated()) {
+            final String fits = "x".repeat(32 << 10);
+            c.send("{\"execute\":\"echo\",\"arguments\":{\"text\":\"" + fits + "\"}}\n");
+            assertEquals(fits, c.read().get("return").asText());
+            c.send("{\"execute\":\"echo\",\"arguments\":{\"text\":\"" + "y".repeat(100 << 10) + "\"}}\n");
+            assertEquals("JSON parse error, token too large", c.read().at("/error/desc").asText());
+        }
+    }
+
+    @Test
     void oversizedInputIsRefusedAndTheSessionGoesOn() throws Exception {
         start("");
         try (Client c = new Client().negotiated()) {
-            // An unterminated string longer than JsonSplitter.MAX_TEXT: refused once the limit is passed, without
+            // An unterminated string longer than QmpServer.DEFAULT_MAX_INPUT: refused once the limit is passed, without
             // buffering the rest.
-            final byte[] huge = new byte[JsonSplitter.MAX_TEXT + (1 << 20)];
+            final byte[] huge = new byte[QmpServer.DEFAULT_MAX_INPUT + (1 << 20)];
             java.util.Arrays.fill(huge, (byte) 'a');
             final CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
                 try {
@@ -256,7 +272,7 @@ class QmpLimitsTest {
         start("");
         try (Client deaf = new Client().negotiated(); Client good = new Client().negotiated()) {
             final String filler = "x".repeat(8000);
-            final int events = (QmpSession.MAX_PENDING_OUTPUT / filler.length()) * 2; // twice the limit
+            final int events = (QmpServer.DEFAULT_MAX_OUTPUT / filler.length()) * 2; // twice the limit
             final CompletableFuture<Integer> reader = CompletableFuture.supplyAsync(() -> {
                 int seen = 0;
                 try {
@@ -274,7 +290,7 @@ class QmpLimitsTest {
                 server.emit("TEST_EVENT", JSON.createObjectNode().put("n", i).put("filler", filler));
             }
             assertEquals(events, reader.get(60, TimeUnit.SECONDS), "the reading client got every event");
-            assertTrue(awaitLog("does not read its output").contains(String.valueOf(QmpSession.MAX_PENDING_OUTPUT)));
+            assertTrue(awaitLog("does not read its output").contains(String.valueOf(QmpServer.DEFAULT_MAX_OUTPUT)));
             // The deaf client now drains: it finds less than everything, then the end of the stream.
             final ByteBuffer buf = ByteBuffer.allocate(1 << 16);
             long got = 0;
