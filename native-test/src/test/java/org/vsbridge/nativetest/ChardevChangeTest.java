@@ -26,11 +26,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * chardev-change under a running transfer: the guest writes 64 MiB on port 1; after 8 MiB the host peer of
@@ -40,26 +37,13 @@ import org.junit.jupiter.api.io.TempDir;
  * rest. Old bytes followed by new bytes must be exactly the guest's 64 MiB (its FNV-1a sum).
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
-class ChardevChangeTest {
+class ChardevChangeTest extends NativeRigTest {
 
     private static final long BIG = 64L << 20;
     private static final long PAUSE_AT = 8L << 20;
     private static final Duration LONG = Duration.ofMinutes(5);
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @TempDir
-    Path dir;
-    private NativeRig rig;
-
-    @BeforeEach
-    void start() throws Exception {
-        rig = NativeRig.start(dir);
-    }
-
-    @AfterEach
-    void stop() {
-        rig.close();
-    }
 
     @Test
     void changeUnderA64MiBTransferLosesNoByte() throws Exception {

@@ -2,16 +2,12 @@ package org.vsbridge.nativetest;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -23,23 +19,14 @@ import org.junit.jupiter.params.provider.ValueSource;
  * (VIRTIO_F_RING_PACKED, which the bridge offers here with --packed-ring) under the same choices.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
-class NativeDriverVariantsTest {
+class NativeDriverVariantsTest extends NativeRigTest {
 
     private static final long BYTES = 4L << 20;
     private static final Duration WAIT = Duration.ofMinutes(2);
 
-    @TempDir
-    Path dir;
-    private NativeRig rig;
-
-    @BeforeEach
-    void start() throws Exception {
-        rig = NativeRig.start(dir, List.of("--packed-ring")); // offered; a split driver simply does not ack it
-    }
-
-    @AfterEach
-    void stop() {
-        rig.close();
+    @Override
+    List<String> bridgeOptions() {
+        return List.of("--packed-ring"); // offered; a split driver simply does not ack it
     }
 
     @ParameterizedTest(name = "frontend options [{0}]")

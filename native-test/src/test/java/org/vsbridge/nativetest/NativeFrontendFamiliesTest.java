@@ -3,7 +3,6 @@ package org.vsbridge.nativetest;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,11 +10,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The frontend families other than QEMU against the real bridge jar, with the native frontend's --family:
@@ -26,25 +22,12 @@ import org.junit.jupiter.api.io.TempDir;
  * tcp port and the console, and the bridge refuses none of its messages.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
-class NativeFrontendFamiliesTest {
+class NativeFrontendFamiliesTest extends NativeRigTest {
 
     private static final long BYTES = 4L << 20;
     private static final long CONSOLE = 256L << 10;
     private static final Duration WAIT = Duration.ofMinutes(2);
 
-    @TempDir
-    Path dir;
-    private NativeRig rig;
-
-    @BeforeEach
-    void start() throws Exception {
-        rig = NativeRig.start(dir);
-    }
-
-    @AfterEach
-    void stop() {
-        rig.close();
-    }
 
     private FrontendProcess exchange(final String family) throws Exception {
         final HostPeer con = rig.peer(0);

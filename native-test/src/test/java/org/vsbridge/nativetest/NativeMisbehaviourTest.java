@@ -3,16 +3,12 @@ package org.vsbridge.nativetest;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -22,24 +18,11 @@ import org.junit.jupiter.params.provider.ValueSource;
  * leaves the other ports flowing; afterwards QMP answers and a new frontend connection carries data.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
-class NativeMisbehaviourTest {
+class NativeMisbehaviourTest extends NativeRigTest {
 
     private static final long MIB = 1L << 20;
     private static final Duration WAIT = Duration.ofMinutes(2);
 
-    @TempDir
-    Path dir;
-    private NativeRig rig;
-
-    @BeforeEach
-    void start() throws Exception {
-        rig = NativeRig.start(dir);
-    }
-
-    @AfterEach
-    void stop() {
-        rig.close();
-    }
 
     @Test
     void badMessagesGetAnErrorAckAndTheDeviceGoesOn() throws Exception {

@@ -3,15 +3,11 @@ package org.vsbridge.nativetest;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A guest open and close of a generic port shows on QMP as exactly VSERPORT_CHANGE open=true, then open=false.
@@ -20,24 +16,11 @@ import org.junit.jupiter.api.io.TempDir;
  * waits another window to make sure nothing else (a duplicate, a late coalesced event) follows.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
-class NativeQmpEventTest {
+class NativeQmpEventTest extends NativeRigTest {
 
     private static final Duration WAIT = Duration.ofSeconds(20);
     private static final long THROTTLE_SPACING_MS = 1500;
 
-    @TempDir
-    Path dir;
-    private NativeRig rig;
-
-    @BeforeEach
-    void start() throws Exception {
-        rig = NativeRig.start(dir);
-    }
-
-    @AfterEach
-    void stop() {
-        rig.close();
-    }
 
     @Test
     void guestOpenThenCloseGivesExactlyTwoVserportChanges() throws Exception {

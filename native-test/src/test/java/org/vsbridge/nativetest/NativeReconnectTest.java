@@ -3,15 +3,11 @@ package org.vsbridge.nativetest;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The frontend goes away and comes back (a VM restart behind the same bridge): after a clean stop, inside one
@@ -19,24 +15,11 @@ import org.junit.jupiter.api.io.TempDir;
  * connection must carry data again, checked byte for byte.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
-class NativeReconnectTest {
+class NativeReconnectTest extends NativeRigTest {
 
     private static final long MIB = 1L << 20;
     private static final Duration WAIT = Duration.ofMinutes(2);
 
-    @TempDir
-    Path dir;
-    private NativeRig rig;
-
-    @BeforeEach
-    void start() throws Exception {
-        rig = NativeRig.start(dir);
-    }
-
-    @AfterEach
-    void stop() {
-        rig.close();
-    }
 
     @Test
     void secondFrontendAfterACleanStopCarriesData() throws Exception {

@@ -2,40 +2,22 @@ package org.vsbridge.nativetest;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * SIGTERM while guest output the bridge already took (used descriptors) is still buffered because the host
  * peer is not reading: the bridge hands all of it to the chardev before it exits, and exits 0.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
-class NativeShutdownTest {
+class NativeShutdownTest extends NativeRigTest {
 
     private static final long MIB = 1024 * 1024;
     private static final Duration WAIT = Duration.ofSeconds(60);
 
-    @TempDir
-    Path dir;
-
-    private NativeRig rig;
-
-    @BeforeEach
-    void start() throws Exception {
-        rig = NativeRig.start(dir);
-    }
-
-    @AfterEach
-    void stop() {
-        rig.close();
-    }
 
     @Test
     void sigtermFlushesEveryByteTheGuestHandedOver() throws Exception {

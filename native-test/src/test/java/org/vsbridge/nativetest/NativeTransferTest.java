@@ -3,15 +3,11 @@ package org.vsbridge.nativetest;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Bulk data through the real bridge: two named ports carry 64 MiB each way (port 1 through a unix socket
@@ -19,25 +15,12 @@ import org.junit.jupiter.api.io.TempDir;
  * checked against the pattern on both ends and the FNV-1a sums must agree. Throughput is printed, never asserted.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
-class NativeTransferTest {
+class NativeTransferTest extends NativeRigTest {
 
     private static final long BIG = 64L << 20;
     private static final long CONSOLE = 1L << 20;
     private static final Duration LONG = Duration.ofMinutes(5);
 
-    @TempDir
-    Path dir;
-    private NativeRig rig;
-
-    @BeforeEach
-    void start() throws Exception {
-        rig = NativeRig.start(dir);
-    }
-
-    @AfterEach
-    void stop() {
-        rig.close();
-    }
 
     @Test
     void twoNamedPortsCarry64MiBEachWayBesideTheConsole() throws Exception {
