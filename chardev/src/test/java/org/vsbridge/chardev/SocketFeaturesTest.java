@@ -1,5 +1,7 @@
 package org.vsbridge.chardev;
 
+import static org.vsbridge.chardev.ChardevRig.attach;
+import static org.vsbridge.chardev.ChardevRig.port;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -52,18 +54,6 @@ class SocketFeaturesTest {
         rig.close();
     }
 
-    private Chardev create(final String spec) throws ChardevException {
-        return rig.create(spec);
-    }
-
-    private static RecordingFrontend attach(final Chardev c) throws Exception {
-        return ChardevRig.attach(c);
-    }
-
-    private static int port(final Chardev c) {
-        return ChardevRig.port(c);
-    }
-
     private static SocketChannel tcp(final int port) throws IOException {
         return SocketChannel.open(new InetSocketAddress("127.0.0.1", port));
     }
@@ -110,7 +100,7 @@ class SocketFeaturesTest {
 
     @Test
     void telnetNegotiatesAsQemuAndUnescapesInput() throws Exception {
-        final Chardev c = create("socket,id=t,host=127.0.0.1,port=0,server=on,wait=off,telnet=on");
+        final Chardev c = rig.create("socket,id=t,host=127.0.0.1,port=0,server=on,wait=off,telnet=on");
         final int port = port(c);
         assertEquals("disconnected:telnet:127.0.0.1:" + port + ",server=on", c.filename());
         final RecordingFrontend fe = BreakFrontend.attach(c);
@@ -136,7 +126,7 @@ class SocketFeaturesTest {
 
     @Test
     void tn3270NegotiatesPerRfc1576() throws Exception {
-        final Chardev c = create("socket,id=t3,host=127.0.0.1,port=0,server=on,wait=off,tn3270=on");
+        final Chardev c = rig.create("socket,id=t3,host=127.0.0.1,port=0,server=on,wait=off,tn3270=on");
         final RecordingFrontend fe = attach(c);
         try (SocketChannel peer = tcp(port(c))) {
             assertArrayEquals(b(255, 253, 25, 255, 251, 25, 255, 253, 0, 255, 251, 0, 255, 253, 24,
@@ -149,7 +139,7 @@ class SocketFeaturesTest {
 
     @Test
     void websocketServerCarriesBinaryFrames() throws Exception {
-        final Chardev c = create("socket,id=ws,host=127.0.0.1,port=0,server=on,wait=off,websocket=on");
+        final Chardev c = rig.create("socket,id=ws,host=127.0.0.1,port=0,server=on,wait=off,websocket=on");
         final int port = port(c);
         assertEquals("disconnected:websocket:127.0.0.1:" + port + ",server=on", c.filename());
         final RecordingFrontend fe = attach(c);
@@ -193,13 +183,13 @@ class SocketFeaturesTest {
         rig.objects.put("bad", TlsCredentials.load("bad", bad, "client", true));
         rig.objects.put("authz0", (Authorizer) dn -> dn.equals("CN=client1,O=Example"));
 
-        final Chardev s = create("socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=tls0,"
+        final Chardev s = rig.create("socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=tls0,"
             + "tls-authz=authz0");
         final RecordingFrontend sfe = attach(s);
         final int port = port(s);
 
         // Refused: a certificate from the same CA whose DN the authz object does not list.
-        final Chardev rejected = create("socket,id=r,host=127.0.0.1,port=" + port + ",tls-creds=bad");
+        final Chardev rejected = rig.create("socket,id=r,host=127.0.0.1,port=" + port + ",tls-creds=bad");
         final RecordingFrontend rfe = attach(rejected);
         // TLS 1.3: the client may finish its side before the server checks the DN and hangs up; either way the
         // refused client ends up disconnected and never gets data.
@@ -211,7 +201,7 @@ class SocketFeaturesTest {
         rejected.close();
         assertEquals(0, rfe.inputSize());
 
-        final Chardev client = create("socket,id=c,host=127.0.0.1,port=" + port + ",tls-creds=good");
+        final Chardev client = rig.create("socket,id=c,host=127.0.0.1,port=" + port + ",tls-creds=good");
         final RecordingFrontend cfe = attach(client);
         cfe.expect("opened");
         sfe.expect("opened"); // the first OPENED the server frontend ever saw is this client's
@@ -224,10 +214,10 @@ class SocketFeaturesTest {
         assertEquals("", sfe.drainEvents(), "the server frontend never saw the refused client come and go");
 
         final ChardevException wrongEndpoint = assertThrows(ChardevException.class,
-            () -> create("socket,id=w,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=good"));
+            () -> rig.create("socket,id=w,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=good"));
         assertEquals("Expecting TLS credentials with a server endpoint", wrongEndpoint.getMessage());
         final ChardevException missing = assertThrows(ChardevException.class,
-            () -> create("socket,id=m,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=nope"));
+            () -> rig.create("socket,id=m,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=nope"));
         assertEquals("No TLS credentials with id 'nope'", missing.getMessage());
     }
 
@@ -235,17 +225,17 @@ class SocketFeaturesTest {
     void inetOptionsToIpv6AndNumeric() throws Exception {
         try (ServerSocketChannel taken = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0))) {
             final int busy = ((InetSocketAddress) taken.getLocalAddress()).getPort();
-            final Chardev c = create("socket,id=to,host=127.0.0.1,port=" + busy + ",to=" + (busy + 20)
+            final Chardev c = rig.create("socket,id=to,host=127.0.0.1,port=" + busy + ",to=" + (busy + 20)
                 + ",server=on,wait=off");
             final int got = port(c);
             assertTrue(got > busy && got <= busy + 20, "took the next free port: " + got);
             assertEquals("disconnected:tcp:127.0.0.1:" + got + ",server=on", c.filename());
-            final ChardevException none = assertThrows(ChardevException.class, () -> create(
+            final ChardevException none = assertThrows(ChardevException.class, () -> rig.create(
                 "socket,id=to2,host=127.0.0.1,port=" + busy + ",server=on,wait=off"));
             assertTrue(none.getMessage().startsWith("Failed to bind socket: Address already in use"),
                 none.getMessage());
         }
-        final Chardev v6 = create("socket,id=v6,host=,port=0,ipv6=on,server=on,wait=off");
+        final Chardev v6 = rig.create("socket,id=v6,host=,port=0,ipv6=on,server=on,wait=off");
         assertTrue(v6.filename().startsWith("disconnected:tcp:::"), v6.filename());
         final ChardevException numeric = assertThrows(ChardevException.class, () -> rig.factory.create(
             ChardevOptions.fromQapi("n", json("{\"type\":\"socket\",\"data\":{\"addr\":{\"type\":\"inet\","
@@ -257,7 +247,7 @@ class SocketFeaturesTest {
     void logfileRecordsOutputOfTheNewKinds() throws Exception {
         final Path log = dir.resolve("udp.log");
         java.nio.file.Files.writeString(log, "old;");
-        final Chardev c = create("udp,id=lu,host=127.0.0.1,port=9,logfile=" + log + ",logappend=on");
+        final Chardev c = rig.create("udp,id=lu,host=127.0.0.1,port=9,logfile=" + log + ",logappend=on");
         assertTrue(write(c, "logged"));
         c.close();
         assertEquals("old;logged", java.nio.file.Files.readString(log));
@@ -269,7 +259,7 @@ class SocketFeaturesTest {
         try (ServerSocketChannel probe = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0))) {
             port = ((InetSocketAddress) probe.getLocalAddress()).getPort();
         }
-        final Chardev c = create("socket,id=rc,host=127.0.0.1,port=" + port + ",reconnect-ms=100");
+        final Chardev c = rig.create("socket,id=rc,host=127.0.0.1,port=" + port + ",reconnect-ms=100");
         assertFalse(c.isOpen(), "nobody listens yet, and creation did not fail");
         assertEquals("disconnected:tcp:127.0.0.1:" + port, c.filename());
         final RecordingFrontend fe = attach(c);
@@ -292,10 +282,10 @@ class SocketFeaturesTest {
     @Test
     void abstractUnixServerAndClient() throws Exception {
         final String name = "vsb-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
-        final Chardev server = create("socket,id=as,path=" + name + ",abstract=on,server=on,wait=off");
+        final Chardev server = rig.create("socket,id=as,path=" + name + ",abstract=on,server=on,wait=off");
         assertEquals("disconnected:unix:" + name + ",abstract=on,tight=on,server=on", server.filename());
         final RecordingFrontend sfe = attach(server);
-        final Chardev client = create("socket,id=ac,path=" + name + ",abstract=on");
+        final Chardev client = rig.create("socket,id=ac,path=" + name + ",abstract=on");
         final RecordingFrontend cfe = attach(client);
         cfe.expect("opened");
         sfe.expect("opened");
@@ -307,7 +297,7 @@ class SocketFeaturesTest {
     @Test
     void abstractUnixWithTightOffPadsTheWholeSunPath() throws Exception {
         final String name = "vsb-loose-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
-        final Chardev server = create("socket,id=ls,path=" + name + ",abstract=on,tight=off,server=on,wait=off");
+        final Chardev server = rig.create("socket,id=ls,path=" + name + ",abstract=on,tight=off,server=on,wait=off");
         assertEquals("disconnected:unix:" + name + ",abstract=on,server=on", server.filename());
         final RecordingFrontend sfe = attach(server);
         // The kernel's own view: the padded name is 107 bytes after the NUL, in /proc/net/unix as '@' + name + '@'s.
@@ -315,9 +305,9 @@ class SocketFeaturesTest {
         assertTrue(java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/net/unix")).stream()
             .anyMatch(l -> l.endsWith(" " + padded)), "the listening socket is bound to the padded name");
         // A tight client names another address: nobody listens there.
-        final Chardev tight = create("socket,id=lt,path=" + name + ",abstract=on,reconnect-ms=60000");
+        final Chardev tight = rig.create("socket,id=lt,path=" + name + ",abstract=on,reconnect-ms=60000");
         final RecordingFrontend tfe = attach(tight);
-        final Chardev loose = create("socket,id=lc,path=" + name + ",abstract=on,tight=off");
+        final Chardev loose = rig.create("socket,id=lc,path=" + name + ",abstract=on,tight=off");
         final RecordingFrontend lfe = attach(loose);
         lfe.expect("opened");
         sfe.expect("opened");
@@ -326,7 +316,7 @@ class SocketFeaturesTest {
         assertFalse(tight.isOpen(), "a tight=on client does not reach a tight=off server");
         assertTrue(tfe.events.isEmpty(), "a tight=on client does not reach a tight=off server: " + tfe.events);
         final ChardevException refused = assertThrows(ChardevException.class,
-            () -> create("socket,id=ln,path=" + name + "-none,abstract=on,tight=off"));
+            () -> rig.create("socket,id=ln,path=" + name + "-none,abstract=on,tight=off"));
         assertTrue(refused.getMessage().contains("Failed to connect to '" + name + "-none': Connection refused"),
             refused.getMessage());
     }
@@ -343,7 +333,7 @@ class SocketFeaturesTest {
         final byte[] bound = new byte[16];
         Posix.getsockname(fd, bound, new int[] {16});
         final int port = ((bound[2] & 0xFF) << 8) | (bound[3] & 0xFF);
-        final Chardev c = create("socket,id=fd,fd=" + fd + ",server=on,wait=off");
+        final Chardev c = rig.create("socket,id=fd,fd=" + fd + ",server=on,wait=off");
         assertEquals("disconnected:fd:" + fd + ",server=on", c.filename());
         final RecordingFrontend fe = attach(c);
         try (SocketChannel peer = tcp(port)) {
@@ -354,7 +344,7 @@ class SocketFeaturesTest {
             assertEquals("via fd", fe.takeInput(6));
         }
         final ChardevException notSocket = assertThrows(ChardevException.class,
-            () -> create("socket,id=fd2,fd=0,server=on,wait=off"));
+            () -> rig.create("socket,id=fd2,fd=0,server=on,wait=off"));
         assertTrue(notSocket.getMessage().startsWith("File descriptor '0' is not"), notSocket.getMessage());
     }
 
@@ -368,7 +358,7 @@ class SocketFeaturesTest {
         System.arraycopy(name, 0, sun, 2, name.length);
         Posix.bind(fd, sun, sun.length);
         Posix.listen(fd, 1);
-        final Chardev c = create("socket,id=ufd,fd=" + fd + ",server=on,wait=off");
+        final Chardev c = rig.create("socket,id=ufd,fd=" + fd + ",server=on,wait=off");
         final RecordingFrontend fe = attach(c);
         try (SocketChannel peer = SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
             peer.connect(java.net.UnixDomainSocketAddress.of(path));
@@ -396,7 +386,7 @@ class SocketFeaturesTest {
         try (java.nio.channels.DatagramChannel peer = java.nio.channels.DatagramChannel.open()
             .bind(new InetSocketAddress("127.0.0.1", 0))) {
             final int peerPort = ((InetSocketAddress) peer.getLocalAddress()).getPort();
-            final Chardev c = create("udp,id=u,host=127.0.0.1,port=" + peerPort + ",localaddr=127.0.0.1,localport=0");
+            final Chardev c = rig.create("udp,id=u,host=127.0.0.1,port=" + peerPort + ",localaddr=127.0.0.1,localport=0");
             assertEquals("udp", c.filename());
             assertTrue(c.isOpen());
             final RecordingFrontend fe = attach(c);
@@ -456,9 +446,9 @@ class SocketFeaturesTest {
     void hubWritesToAllAndMergesInput() throws Exception {
         final Path a = dir.resolve("a.sock");
         final Path bPath = dir.resolve("b.sock");
-        create("socket,id=ha,path=" + a + ",server=on,wait=off");
-        create("socket,id=hb,path=" + bPath + ",server=on,wait=off");
-        final Chardev hub = create("hub,id=h,chardevs.0=ha,chardevs.1=hb");
+        rig.create("socket,id=ha,path=" + a + ",server=on,wait=off");
+        rig.create("socket,id=hb,path=" + bPath + ",server=on,wait=off");
+        final Chardev hub = rig.create("hub,id=h,chardevs.0=ha,chardevs.1=hb");
         assertEquals("hub", hub.filename());
         assertFalse(hub.isOpen());
         final RecordingFrontend fe = attach(hub);
@@ -477,7 +467,7 @@ class SocketFeaturesTest {
             assertEquals("both", new String(read(pb, 4), StandardCharsets.ISO_8859_1));
         }
         final ChardevException busy = assertThrows(ChardevException.class,
-            () -> create("hub,id=h2,chardevs.0=ha"));
+            () -> rig.create("hub,id=h2,chardevs.0=ha"));
         assertEquals("Chardev 'ha' is busy", busy.getMessage());
     }
 

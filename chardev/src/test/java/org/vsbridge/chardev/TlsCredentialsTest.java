@@ -1,5 +1,7 @@
 package org.vsbridge.chardev;
 
+import static org.vsbridge.chardev.ChardevRig.attach;
+import static org.vsbridge.chardev.ChardevRig.port;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -72,18 +74,6 @@ class TlsCredentialsTest {
         rig.close();
     }
 
-    private Chardev create(final String spec) throws ChardevException {
-        return rig.create(spec);
-    }
-
-    private static RecordingFrontend attach(final Chardev c) throws Exception {
-        return ChardevRig.attach(c);
-    }
-
-    private static int port(final Chardev c) {
-        return ChardevRig.port(c);
-    }
-
     private TlsCredentials creds(final String id, final Path in, final String endpoint, final boolean verifyPeer)
         throws ChardevException {
         final TlsCredentials t = TlsCredentials.load(id, in, endpoint, verifyPeer);
@@ -109,9 +99,9 @@ class TlsCredentialsTest {
 
         creds("srv", dir.resolve("server"), "server", true);
         creds("cli", dir.resolve("client"), "client", true);
-        final Chardev s = create("socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=srv");
+        final Chardev s = rig.create("socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=srv");
         final RecordingFrontend sfe = attach(s);
-        final Chardev c = create("socket,id=c,host=localhost,port=" + port(s) + ",tls-creds=cli");
+        final Chardev c = rig.create("socket,id=c,host=localhost,port=" + port(s) + ",tls-creds=cli");
         final RecordingFrontend cfe = attach(c);
         cfe.expect("opened");
         sfe.expect("opened");
@@ -129,7 +119,7 @@ class TlsCredentialsTest {
         TestCa.issue(dir, dir.resolve("server"), "server", "/CN=localhost", TestCa.LOCAL_NAMES, "sec1.pem");
         assertEquals("-----BEGIN EC PRIVATE KEY-----", firstLine(dir.resolve("server/server-key.pem")));
         creds("srv", dir.resolve("server"), "server", false);
-        final Chardev s = create("socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=srv");
+        final Chardev s = rig.create("socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=srv");
         final RecordingFrontend sfe = attach(s);
 
         final KeyStore trust = KeyStore.getInstance("PKCS12");
@@ -224,10 +214,10 @@ class TlsCredentialsTest {
         TestCa.issue(dir, dir.resolve("client"), "client", "/CN=client", null, null);
         creds("srv", dir.resolve("server"), "server", false);
         creds("cli", dir.resolve("client"), "client", true);
-        final Chardev s = create("socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=srv");
+        final Chardev s = rig.create("socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=srv");
         final RecordingFrontend sfe = attach(s);
         for (final String host : new String[] {"127.0.0.1", "localhost"}) {
-            final Chardev c = create("socket,id=" + id(host) + ",host=" + host + ",port=" + port(s)
+            final Chardev c = rig.create("socket,id=" + id(host) + ",host=" + host + ",port=" + port(s)
                 + ",tls-creds=cli");
             final RecordingFrontend cfe = attach(c);
             cfe.expect("opened");
@@ -246,14 +236,14 @@ class TlsCredentialsTest {
         TestCa.issue(dir, dir.resolve("client"), "client", "/CN=client", null, null);
         creds("srv", dir.resolve("server"), "server", false);
         creds("cli", dir.resolve("client"), "client", true);
-        final Chardev s = create("socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=srv");
+        final Chardev s = rig.create("socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=srv");
         final RecordingFrontend sfe = attach(s);
         final int port = port(s);
         for (final String host : new String[] {"127.0.0.1", "localhost"}) {
             warnings.clear();
             // As QEMU: the TCP connect succeeds, so creation does; the handshake fails and the client stays
             // disconnected, with the reason logged.
-            final Chardev c = create("socket,id=" + id(host) + ",host=" + host + ",port=" + port
+            final Chardev c = rig.create("socket,id=" + id(host) + ",host=" + host + ",port=" + port
                 + ",tls-creds=cli");
             final RecordingFrontend cfe = attach(c);
             final String prefix = "chardev '" + id(host) + "': TLS handshake failed with host " + host
@@ -275,7 +265,7 @@ class TlsCredentialsTest {
 
         // verify-peer=off checks nothing, as QEMU: the same certificate is accepted.
         creds("lax", dir.resolve("client"), "client", false);
-        final Chardev lax = create("socket,id=lax,host=127.0.0.1,port=" + port + ",tls-creds=lax");
+        final Chardev lax = rig.create("socket,id=lax,host=127.0.0.1,port=" + port + ",tls-creds=lax");
         final RecordingFrontend lfe = attach(lax);
         lfe.expect("opened");
         sfe.expect("opened");
