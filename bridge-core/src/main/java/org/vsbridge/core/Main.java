@@ -1,6 +1,7 @@
 package org.vsbridge.core;
 
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import org.vsbridge.core.cli.BridgeConfig;
@@ -70,22 +71,47 @@ public final class Main {
         final BridgeConfig config = service.config();
         final CountDownLatch stop = new CountDownLatch(1);
         // SIGTERM/SIGINT wake the main thread for a graceful stop with status 0; SIGHUP reopens the log file.
-        Shutdown.installSignalHandlers(stop::countDown, Logs::reopen);
+        // During start-up the main thread may wait (a server chardev with wait=on waits for its first client):
+        // a stop request interrupts that wait, and the process stops there with status 0.
+        final Thread mainThread = Thread.currentThread();
+        final AtomicBoolean starting = new AtomicBoolean(true);
+        Shutdown.installSignalHandlers(() -> {
+            stop.countDown();
+            if (starting.get()) {
+                mainThread.interrupt();
+            }
+        }, Logs::reopen);
         final Bridge bridge = new Bridge(config, stop::countDown);
         bridge.inheritSockets(service.vhostFd(), service.qmpFds());
         try {
             bridge.start();
-        } catch (final UsageException e) {
-            LOG.severe(e.getMessage());
-            bridge.close();
-            System.exit(EXIT_START_FAILED);
-            return;
+            starting.set(false);
         } catch (final Exception e) {
-            LOG.log(Level.SEVERE, "start-up failed: " + e.getMessage(), e);
-            bridge.close();
-            System.exit(EXIT_START_FAILED);
+            starting.set(false);
+            if (stop.getCount() == 0) {
+                LOG.info("stopped during start-up");
+                service.stop(bridge::close);
+                System.exit(0);
+                return;
+            }
+            startFailed(bridge, e);
             return;
         }
+        startedOk(args, service, config, bridge, stop);
+    }
+
+    private static void startFailed(final Bridge bridge, final Exception e) {
+        if (e instanceof UsageException) {
+            LOG.severe(e.getMessage());
+        } else {
+            LOG.log(Level.SEVERE, "start-up failed: " + e.getMessage(), e);
+        }
+        bridge.close();
+        System.exit(EXIT_START_FAILED);
+    }
+
+    private static void startedOk(final String[] args, final Service service, final BridgeConfig config,
+                                  final Bridge bridge, final CountDownLatch stop) {
         if (args.length == 0) {
             System.err.println("vhost-serial-bridge: embedded default running; start a guest with:\n  "
                 + qemuCommandLine(config, bridge.numQueues()));
@@ -98,6 +124,7 @@ public final class Main {
         try {
             stop.await();
         } catch (final InterruptedException e) {
+            // a stop request that raced the end of start-up: stop is counted down already
             Thread.currentThread().interrupt();
         }
         LOG.info("shutting down");
