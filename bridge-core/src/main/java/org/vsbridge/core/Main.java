@@ -113,10 +113,10 @@ public final class Main {
     private static void startedOk(final String[] args, final Service service, final BridgeConfig config,
                                   final Bridge bridge, final CountDownLatch stop) {
         if (args.length == 0) {
-            System.err.println("vhost-serial-bridge: embedded default running; start a guest with:\n  "
+            System.err.println("vhost-serial-bridge: embedded default running; start a guest with:\n"
                 + qemuCommandLine(config, bridge.numQueues()));
         } else {
-            LOG.info("QEMU: " + qemuCommandLine(config, bridge.numQueues()));
+            LOG.info("QEMU:\n" + qemuCommandLine(config, bridge.numQueues()));
         }
         service.started(bridge.statusLine(), bridge::alive, bridge::statusLine);
         final Thread hook = new Thread(() -> service.stop(bridge::close), "vsb-shutdown");
@@ -132,14 +132,25 @@ public final class Main {
         System.exit(0);
     }
 
-    /** The QEMU options that attach a guest to this bridge. */
+    /**
+     * The QEMU command that attaches a guest to this bridge, one option group per line with shell continuations, so
+     * that it can be pasted; what the user must fill in is in capitals, and notes are on lines of their own.
+     */
     static String qemuCommandLine(final BridgeConfig config, final int numQueues) {
-        return "qemu-system-x86_64 -accel tcg -m 512M "
-            + "-object memory-backend-memfd,id=mem,size=512M,share=on -machine q35,memory-backend=mem "
-            + "-chardev socket,id=vu,path=" + (config.socketPath() != null ? config.socketPath().toAbsolutePath()
-                : "SOCKET") + " "
-            + "-device vhost-user-test-device-pci,chardev=vu,virtio-id=3,num_vqs=" + numQueues + ",config_size=12 "
-            + "(QEMU 8.2-10.1: vhost-user-device-pci)";
+        final String socket = config.socketPath() != null ? config.socketPath().toAbsolutePath().toString() : "SOCKET";
+        return String.join(" \\\n    ",
+            "qemu-system-x86_64 -accel tcg -m 512M -nodefaults -display none",
+            "-object memory-backend-memfd,id=mem,size=512M,share=on -machine q35,memory-backend=mem",
+            "-chardev " + shellWord("socket,id=vu,path=" + socket),
+            "-device vhost-user-test-device-pci,chardev=vu,virtio-id=3,num_vqs=" + numQueues + ",config_size=12",
+            "-kernel BZIMAGE -initrd INITRD -append console=hvc0")
+            + "\n# QEMU >= 10.2. QEMU 8.2-10.1 call the device vhost-user-device-pci and cannot create it unpatched."
+            + "\n# BZIMAGE and INITRD: a Linux kernel with virtio_console, and its initramfs (or a disk of your own).";
+    }
+
+    /** A word the shell takes as it is: quoted only when it holds anything beyond a safe set. */
+    static String shellWord(final String word) {
+        return word.matches("[A-Za-z0-9_./,=:+@%-]+") ? word : "'" + word.replace("'", "'\\''") + "'";
     }
 
     static String version() {
