@@ -37,8 +37,11 @@ final class ChardevCli {
         OPTIONS.put("size", Type.SIZE);
     }
 
-    /** QEMU 10's hub lists its chardevs as {@code chardevs.0=a,chardevs.1=b}. */
-    private static final Pattern HUB_MEMBER = Pattern.compile("chardevs\\.(\\d+)");
+    /**
+     * QEMU 10's hub lists its chardevs as {@code chardevs.0=a,chardevs.1=b}. At most 9 digits: the index fits an
+     * int, and a longer one is an unknown parameter, as in QEMU (whose list is much shorter).
+     */
+    private static final Pattern HUB_MEMBER = Pattern.compile("chardevs\\.(\\d{1,9})");
 
     /** QEMU's {@code id_wellformed}: a letter, then letters, digits, '-', '.', '_'. */
     private static final Pattern ID = Pattern.compile("[A-Za-z][A-Za-z0-9._-]*");

@@ -231,4 +231,12 @@ class ChardevOptionsParseTest {
             () -> ChardevOptions.parse("tcp:localhost:4444,wait=off", "x"));
         assertEquals("'wait' option is incompatible with socket in client connect mode", wait.getMessage());
     }
+
+    @Test
+    void hubIndexBeyondAnIntIsAnUnknownParameterAsInQemu() {
+        // Found by CI fuzzing: the index went to Integer.parseInt unchecked (a NumberFormatException).
+        fails("hub,id=h,chardevs.0=a,chardevs.155555555555555555555=b",
+            "Invalid parameter 'chardevs.155555555555555555555'");
+        fails("hub,id=h,chardevs.0=a,chardevs.2147483648=b", "Invalid parameter 'chardevs.2147483648'");
+    }
 }
