@@ -239,4 +239,15 @@ class ChardevOptionsParseTest {
             "Invalid parameter 'chardevs.155555555555555555555'");
         fails("hub,id=h,chardevs.0=a,chardevs.2147483648=b", "Invalid parameter 'chardevs.2147483648'");
     }
+
+    @Test
+    void reconnectSecondsThatOverflowMillisecondsAreRefused() throws ChardevException {
+        // reconnect * 1000 used to throw an ArithmeticException (QEMU 10.2 has no 'reconnect' any more).
+        assertEquals(9223372036854775000L,
+            socket("socket,id=c,host=h,port=1,reconnect=9223372036854775").reconnectMs());
+        fails("socket,id=c,host=h,port=1,reconnect=9223372036854776",
+            "'reconnect' must be at most 9223372036854775 seconds");
+        fails("socket,id=c,host=h,port=1,reconnect=9223372036854775807",
+            "'reconnect' must be at most 9223372036854775 seconds");
+    }
 }
