@@ -250,4 +250,14 @@ class ChardevOptionsParseTest {
         fails("socket,id=c,host=h,port=1,reconnect=9223372036854775807",
             "'reconnect' must be at most 9223372036854775 seconds");
     }
+
+    @Test
+    void toBeyondTheLastPortIsRefused() throws ChardevException {
+        // 'to' was kept up to Integer.MAX_VALUE; opening then walked past port 65535 into an
+        // IllegalArgumentException from InetSocketAddress when no port in between would bind.
+        final ChardevBackend.Socket s = socket("socket,id=c,host=h,port=1,server=on,wait=off,to=65535");
+        assertEquals(65535, ((SocketAddressLegacy.Inet) s.addr()).to());
+        fails("socket,id=c,host=h,port=1,server=on,wait=off,to=65536", "Parameter 'to' expects uint16_t");
+        fails("socket,id=c,host=h,port=1,server=on,wait=off,to=99999999999", "Parameter 'to' expects uint16_t");
+    }
 }
