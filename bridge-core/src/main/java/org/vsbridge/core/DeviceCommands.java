@@ -49,8 +49,13 @@ final class DeviceCommands {
         qmp.register(new QmpCommand("vserport-resize",
             Map.of("id", required(Type.STRING), "cols", required(Type.INT), "rows", required(Type.INT)), args -> {
                 final Found f = find(bridge, args.get("id").asText());
+                final long cols = args.get("cols").asLong();
+                final long rows = args.get("rows").asLong();
+                if (cols < 0 || cols > 0xFFFF || rows < 0 || rows > 0xFFFF) {
+                    throw QmpException.generic("console size " + cols + "x" + rows + " does not fit 16 bits");
+                }
                 try {
-                    f.unit.device.resize(f.link.port().nr(), args.get("cols").asInt(), args.get("rows").asInt());
+                    f.unit.device.resize(f.link.port().nr(), (int) cols, (int) rows);
                 } catch (final IllegalArgumentException e) {
                     throw QmpException.generic(e.getMessage());
                 }
@@ -94,7 +99,7 @@ final class DeviceCommands {
             return absent;
         }
         long n = -1;
-        if (v.isIntegralNumber()) {
+        if (v.isIntegralNumber() && v.canConvertToLong()) {
             n = v.asLong();
         } else if (v.isTextual() && v.asText().matches("[0-9]{1,9}")) {
             n = Long.parseLong(v.asText());

@@ -37,8 +37,11 @@ final class ChardevCli {
         OPTIONS.put("size", Type.SIZE);
     }
 
-    /** QEMU 10's hub lists its chardevs as {@code chardevs.0=a,chardevs.1=b}. */
-    private static final Pattern HUB_MEMBER = Pattern.compile("chardevs\\.(\\d+)");
+    /**
+     * QEMU 10's hub lists its chardevs as {@code chardevs.0=a,chardevs.1=b}. At most 9 digits: the index fits an
+     * int, and a longer one is an unknown parameter, as in QEMU (whose list is much shorter).
+     */
+    private static final Pattern HUB_MEMBER = Pattern.compile("chardevs\\.(\\d{1,9})");
 
     /** QEMU's {@code id_wellformed}: a letter, then letters, digits, '-', '.', '_'. */
     private static final Pattern ID = Pattern.compile("[A-Za-z][A-Za-z0-9._-]*");
@@ -455,8 +458,7 @@ final class ChardevCli {
         if (path != null) {
             addr = new SocketAddressLegacy.Unix(path, bool(opts, "abstract", false), bool(opts, "tight", true));
         } else if (host != null) {
-            addr = new SocketAddressLegacy.Inet(host, port, null, number(opts, "to") == null ? null
-                : Math.toIntExact(Math.min(number(opts, "to"), Integer.MAX_VALUE)),
+            addr = new SocketAddressLegacy.Inet(host, port, null, uint16(opts, "to"),
                 opts.containsKey("ipv4") ? bool(opts, "ipv4", false) : null,
                 opts.containsKey("ipv6") ? bool(opts, "ipv6", false) : null, null, null);
         } else {
@@ -527,5 +529,17 @@ final class ChardevCli {
     private static Long number(final Map<String, String> opts, final String name) throws ChardevException {
         final String value = opts.get(name);
         return value == null ? null : parseNumber(name, value);
+    }
+
+    /** A number that must fit QEMU's uint16_t ({@code to}, the last port a server tries). */
+    private static Integer uint16(final Map<String, String> opts, final String name) throws ChardevException {
+        final Long n = number(opts, name);
+        if (n == null) {
+            return null;
+        }
+        if (n > 0xFFFF) {
+            throw new ChardevException("Parameter '" + name + "' expects uint16_t");
+        }
+        return n.intValue();
     }
 }

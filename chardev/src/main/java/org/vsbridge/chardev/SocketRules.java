@@ -58,8 +58,10 @@ final class SocketRules {
         if ((reconnect != null && reconnect < 0) || (reconnectMs != null && reconnectMs < 0)) {
             throw new ChardevException("'reconnect' must not be negative");
         }
-        final long delayMs = reconnect != null ? Math.multiplyExact(reconnect, 1000L)
-            : reconnectMs != null ? reconnectMs : 0;
+        if (reconnect != null && reconnect > Long.MAX_VALUE / 1000) {
+            throw new ChardevException("'reconnect' must be at most " + Long.MAX_VALUE / 1000 + " seconds");
+        }
+        final long delayMs = reconnect != null ? reconnect * 1000 : reconnectMs != null ? reconnectMs : 0;
         return new ChardevBackend.Socket(addr, tlsCreds, tlsAuthz, server, server && hasWait && wait, nodelay,
             telnet, tn3270, websocket != null && websocket, delayMs);
     }

@@ -54,12 +54,18 @@ final class VsockChardev extends FdChardev {
         return chardev;
     }
 
+    /** An unsigned 32-bit cid or port, as its bits in an int. */
     private static int number(final String value, final String what) throws ChardevException {
+        long n = -1;
         try {
-            return (int) Long.parseLong(value);
+            n = Long.parseLong(value);
         } catch (final NumberFormatException e) {
-            throw new ChardevException("Failed to parse vsock " + what + " '" + value + "'");
+            // refused below
         }
+        if (n < 0 || n > 0xFFFFFFFFL) {
+            throw new ChardevException("Failed to parse " + what + " '" + value + "'");
+        }
+        return (int) n;
     }
 
     @Override

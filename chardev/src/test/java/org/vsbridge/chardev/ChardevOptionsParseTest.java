@@ -231,4 +231,33 @@ class ChardevOptionsParseTest {
             () -> ChardevOptions.parse("tcp:localhost:4444,wait=off", "x"));
         assertEquals("'wait' option is incompatible with socket in client connect mode", wait.getMessage());
     }
+
+    @Test
+    void hubIndexBeyondAnIntIsAnUnknownParameterAsInQemu() {
+        // Found by CI fuzzing: the index went to Integer.parseInt unchecked (a NumberFormatException).
+        fails("hub,id=h,chardevs.0=a,chardevs.155555555555555555555=b",
+            "Invalid parameter 'chardevs.155555555555555555555'");
+        fails("hub,id=h,chardevs.0=a,chardevs.2147483648=b", "Invalid parameter 'chardevs.2147483648'");
+    }
+
+    @Test
+    void reconnectSecondsThatOverflowMillisecondsAreRefused() throws ChardevException {
+        // reconnect * 1000 used to throw an ArithmeticException (QEMU 10.2 has no 'reconnect' any more).
+        assertEquals(9223372036854775000L,
+            socket("socket,id=c,host=h,port=1,reconnect=9223372036854775").reconnectMs());
+        fails("socket,id=c,host=h,port=1,reconnect=9223372036854776",
+            "'reconnect' must be at most 9223372036854775 seconds");
+        fails("socket,id=c,host=h,port=1,reconnect=9223372036854775807",
+            "'reconnect' must be at most 9223372036854775 seconds");
+    }
+
+    @Test
+    void toBeyondTheLastPortIsRefused() throws ChardevException {
+        // 'to' was kept up to Integer.MAX_VALUE; opening then walked past port 65535 into an
+        // IllegalArgumentException from InetSocketAddress when no port in between would bind.
+        final ChardevBackend.Socket s = socket("socket,id=c,host=h,port=1,server=on,wait=off,to=65535");
+        assertEquals(65535, ((SocketAddressLegacy.Inet) s.addr()).to());
+        fails("socket,id=c,host=h,port=1,server=on,wait=off,to=65536", "Parameter 'to' expects uint16_t");
+        fails("socket,id=c,host=h,port=1,server=on,wait=off,to=99999999999", "Parameter 'to' expects uint16_t");
+    }
 }

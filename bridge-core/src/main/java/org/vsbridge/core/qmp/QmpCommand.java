@@ -34,7 +34,7 @@ public record QmpCommand(String name, Map<String, Param> params, Handler handler
         boolean accepts(final JsonNode value) {
             return switch (this) {
                 case STRING -> value.isTextual();
-                case INT -> value.isIntegralNumber();
+                case INT -> value.isIntegralNumber() && value.canConvertToLong(); // QAPI's int is int64
                 case BOOL -> value.isBoolean();
                 case OBJECT -> value.isObject();
                 case ANY -> true;

@@ -235,6 +235,18 @@ class ConfigFileTest {
     }
 
     @Test
+    void aReconnectThatOverflowsMillisecondsIsAnErrorNotACrash() throws Exception {
+        // reconnect * 1000 threw an ArithmeticException out of both chardev parsers.
+        final String qapi = errorOf("{\"chardevs\": [{\"id\": \"c\", \"backend\": {\"type\": \"socket\", \"data\": "
+            + "{\"addr\": {\"type\": \"unix\", \"data\": {\"path\": \"/s\"}}, \"server\": false, "
+            + "\"reconnect\": 9223372036854775807}}}]}");
+        assertTrue(qapi.contains("'chardevs[0]': chardev 'c': 'reconnect' must be at most 9223372036854775 seconds"),
+            qapi);
+        final String cli = errorOf("{\"chardevs\": [\"socket,id=c,path=/s,reconnect=9223372036854775807\"]}");
+        assertTrue(cli.contains("'reconnect' must be at most 9223372036854775 seconds"), cli);
+    }
+
+    @Test
     void objectsAreObjectStringsOrObjectAddArguments() throws Exception {
         final BridgeConfig c = ConfigFile.load(write("""
             {"objects": [
