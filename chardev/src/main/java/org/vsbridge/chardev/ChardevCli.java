@@ -123,15 +123,11 @@ final class ChardevCli {
                     pos = readValue(params, pos, v);
                     value = v.toString();
                 } else {
-                    final String flag = params.substring(pos, end);
+                    final Map.Entry<String, String> flag =
+                        QemuOpts.flag(params.substring(pos, end), OPTIONS.keySet());
                     pos = end;
-                    if (flag.startsWith("no") && !OPTIONS.containsKey(flag)) {
-                        name = flag.substring(2);
-                        value = "off";
-                    } else {
-                        name = flag;
-                        value = "on";
-                    }
+                    name = flag.getKey();
+                    value = flag.getValue();
                 }
             } else {
                 name = params.substring(pos, end);
@@ -192,11 +188,7 @@ final class ChardevCli {
     }
 
     static boolean parseBool(final String name, final String value) throws ChardevException {
-        return switch (value) {
-            case "on", "yes", "true", "y" -> true;
-            case "off", "no", "false", "n" -> false;
-            default -> throw new ChardevException("Parameter '" + name + "' expects 'on' or 'off'");
-        };
+        return QemuOpts.parseBool(name, value);
     }
 
     private static long parseNumber(final String name, final String value) throws ChardevException {

@@ -1,8 +1,12 @@
 package org.vsbridge.core.qmp;
 
+import org.vsbridge.chardev.ChardevException;
+import org.vsbridge.chardev.QemuOpts;
+
 /**
  * Where the QMP monitor listens, from QEMU's {@code -qmp} spelling: {@code unix:PATH[,server=on][,wait=off]}
- * or {@code tcp:HOST:PORT[,server=on][,wait=off]}. The monitor is always a server that does not wait.
+ * or {@code tcp:HOST:PORT[,server=on][,wait=off]}, with QEMU's boolean spellings as {@code -chardev} takes them
+ * ({@code server}, {@code nowait}, {@code wait=no}, ...). The monitor is always a server that does not wait.
  *
  * <p>Two extensions for unix sockets (not QEMU's): {@code mode=0600} sets the socket file's permissions
  * (octal; applied before the socket is reachable under its name), and {@code uid=0:1000} admits only clients
@@ -30,6 +34,17 @@ public record QmpAddress(String path, String host, int port, int mode, java.util
         return uids.isEmpty() || uids.contains(uid);
     }
 
+    /** The options of {@code --qmp}: a bare {@code noNAME} of these is {@code NAME=off}. */
+    private static final java.util.Set<String> OPTIONS = java.util.Set.of("server", "wait", "mode", "uid");
+
+    private static boolean bool(final String spec, final String name, final String value) {
+        try {
+            return QemuOpts.parseBool(name, value);
+        } catch (final ChardevException e) {
+            throw new IllegalArgumentException("--qmp " + spec + ": " + e.getMessage());
+        }
+    }
+
     public static QmpAddress parse(final String spec) {
         final String[] parts = spec.split(",", -1); // -1: a spec of commas only still has an address part
         int mode = -1;
@@ -39,31 +54,41 @@ public record QmpAddress(String path, String host, int port, int mode, java.util
             if (option.isEmpty()) {
                 continue; // a trailing or doubled comma, as before
             }
-            if (option.startsWith("mode=")) {
-                if (!option.matches("mode=0?[0-7]{3}")) {
-                    throw new IllegalArgumentException("--qmp " + spec + ": mode must be octal permissions such as 0600");
-                }
-                mode = Integer.parseInt(option.substring(5), 8);
-                continue;
-            }
-            if (option.startsWith("uid=")) {
-                for (final String uid : option.substring(4).split(":", -1)) {
-                    if (!uid.matches("[0-9]{1,10}") || Long.parseLong(uid) > 0xfffffffeL) {
-                        throw new IllegalArgumentException("--qmp " + spec + ": uid= takes numeric uids separated by ':'"
-                            + " (got '" + uid + "')");
+            // QemuOpts spellings, as --chardev takes them: server, nowait, wait=no, server=yes, ...
+            final int eq = option.indexOf('=');
+            final java.util.Map.Entry<String, String> opt = eq < 0 ? QemuOpts.flag(option, OPTIONS)
+                : java.util.Map.entry(option.substring(0, eq), option.substring(eq + 1));
+            final String value = opt.getValue();
+            switch (opt.getKey()) {
+                case "mode" -> {
+                    if (!value.matches("0?[0-7]{3}")) {
+                        throw new IllegalArgumentException("--qmp " + spec
+                            + ": mode must be octal permissions such as 0600");
                     }
-                    uids.add((int) Long.parseLong(uid));
+                    mode = Integer.parseInt(value, 8);
                 }
-                continue;
-            }
-            if (!option.matches("(server|wait)(=(on|off|yes|no|true|false))?")) {
-                throw new IllegalArgumentException("--qmp " + spec + ": unsupported option '" + option + "'");
-            }
-            if (option.equals("server=off") || option.equals("server=no") || option.equals("server=false")) {
-                throw new IllegalArgumentException("--qmp " + spec + ": the monitor can only be a server");
-            }
-            if (option.equals("wait") || option.equals("wait=on") || option.equals("wait=yes") || option.equals("wait=true")) {
-                throw new IllegalArgumentException("--qmp " + spec + ": wait=on is not supported, use wait=off");
+                case "uid" -> {
+                    for (final String uid : value.split(":", -1)) {
+                        if (!uid.matches("[0-9]{1,10}") || Long.parseLong(uid) > 0xfffffffeL) {
+                            throw new IllegalArgumentException("--qmp " + spec
+                                + ": uid= takes numeric uids separated by ':' (got '" + uid + "')");
+                        }
+                        uids.add((int) Long.parseLong(uid));
+                    }
+                }
+                case "server" -> {
+                    if (!bool(spec, "server", value)) {
+                        throw new IllegalArgumentException("--qmp " + spec + ": the monitor can only be a server");
+                    }
+                }
+                case "wait" -> {
+                    if (bool(spec, "wait", value)) {
+                        throw new IllegalArgumentException("--qmp " + spec
+                            + ": wait=on is not supported, use wait=off");
+                    }
+                }
+                default -> throw new IllegalArgumentException("--qmp " + spec + ": unsupported option '" + option
+                    + "'");
             }
         }
         final String address = parts[0];
