@@ -75,6 +75,14 @@ final class FrontendConnection {
     /** QueueCounters.brokenEvents() at the last reset: a queue that broke since then means NEEDS_RESET. */
     private long brokenAtReset;
     private GuestMemory memory = GuestMemory.EMPTY;
+    /**
+     * The queue count the frontend shows: QEMU's vhost_dev_init sends SET_VRING_CALL (and SET_VRING_ERR) for
+     * each of its queues 0..n-1 in order before anything else needs them. {@code sweptQueues} counts that opening
+     * sweep; the first other request after it ends the sweep, and its count is compared once with the device's.
+     */
+    private int sweptQueues;
+    private boolean sweepOver;
+    private boolean queueCountWarned;
     private BackendChannel backendChannel;
 
     FrontendConnection(final String name, final int fd, final int stopFd, final VirtioDevice device,
@@ -290,6 +298,7 @@ final class FrontendConnection {
             if (expected >= 0 && size != expected) {
                 throw new ProtocolException("payload is " + size + " bytes, expected " + expected);
             }
+            watchQueueCount(request, size);
             if (dispatch(request, size)) {
                 return; // answered with a reply of its own
             }
@@ -454,8 +463,61 @@ final class FrontendConnection {
         return (ackedFeatures & VIRTIO_F_RING_PACKED) != 0;
     }
 
+    /** Follows the opening SET_VRING_CALL sweep and warns once when it shows fewer queues than the device has. */
+    private void watchQueueCount(final int request, final int size) {
+        if (sweepOver) {
+            return;
+        }
+        if (request == Request.SET_VRING_CALL || request == Request.SET_VRING_ERR) {
+            final int index;
+            try {
+                final String what = Request.name(request);
+                index = Payloads.vringFdIndex(what, Payloads.u64(what, payload, size));
+            } catch (final ProtocolException e) {
+                sweepOver = true; // dispatch reports it
+                return;
+            }
+            if (request == Request.SET_VRING_CALL && index == sweptQueues) {
+                sweptQueues++;
+            } else if (index >= sweptQueues) {
+                sweepOver = true; // not in queue order: not a sweep that tells a count
+            }
+            return;
+        }
+        if (sweptQueues == 0) {
+            // The negotiation before QEMU's sweep; anything that uses queues or memory means no sweep is coming.
+            switch (request) {
+                case Request.GET_FEATURES, Request.GET_PROTOCOL_FEATURES, Request.SET_PROTOCOL_FEATURES,
+                     Request.GET_QUEUE_NUM, Request.SET_OWNER, Request.SET_BACKEND_REQ_FD,
+                     Request.GET_MAX_MEM_SLOTS -> {
+                    return;
+                }
+                default -> {
+                    sweepOver = true;
+                    return;
+                }
+            }
+        }
+        sweepOver = true;
+        if (sweptQueues < device.queueCount()) {
+            warnQueueCount("set up queues 0.." + (sweptQueues - 1) + " (" + sweptQueues + " queues)");
+        }
+    }
+
+    /** One warning per connection: the frontend's queue count is not the device's. */
+    private void warnQueueCount(final String what) {
+        if (queueCountWarned) {
+            return;
+        }
+        queueCountWarned = true;
+        final int expected = device.queueCount();
+        LOG.warning(() -> name + ": the frontend " + what + " but this device has " + expected
+            + " queues: give the frontend " + expected + " (QEMU's vhost-user-device: num_vqs=" + expected + ")");
+    }
+
     private int checkIndex(final int index) throws ProtocolException {
         if (index < 0 || index >= device.queueCount()) {
+            warnQueueCount("names queue " + Integer.toUnsignedString(index));
             throw new ProtocolException("queue index " + Integer.toUnsignedString(index) + " is beyond the "
                 + device.queueCount() + " queues this device serves");
         }
