@@ -149,7 +149,8 @@ public final class Bridge implements AutoCloseable {
                 // SET_VRING_KICK/CALL/ERR name a queue in 8 bits; queues from 256 need our extension.
                 LOG.warning(unit.name + ": max_nr_ports " + unit.plan.maxPorts() + " needs " + unit.numQueues()
                     + " queues; spec frontends such as QEMU can set up only 256 (127 ports): queues from 256 need "
-                    + "the bridge's index extension (README, Not supported yet)");
+                    + "the bridge's index extension, which only vsb-frontend --wide-index sends (README, Not "
+                    + "supported yet)");
             }
         }
         vhost = units.get(0).server;
