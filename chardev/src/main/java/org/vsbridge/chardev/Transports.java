@@ -35,6 +35,29 @@ public final class Transports {
     private Transports() {
     }
 
+    /** The NIO fallback is logged once per process (a WARNING on Linux, where epoll is expected). */
+    private static final java.util.concurrent.atomic.AtomicBoolean NIO_TOLD =
+        new java.util.concurrent.atomic.AtomicBoolean();
+
+    static boolean isLinux(final String osName) {
+        return osName != null && osName.toLowerCase(java.util.Locale.ROOT).startsWith("linux");
+    }
+
+    /**
+     * The line that says why the process runs NIO: Netty's reason (in a minimal root file system often an
+     * UnsatisfiedLinkError for {@code libdl.so.2}, the innermost cause naming the library) and what needs epoll.
+     */
+    static String noEpollMessage(final Throwable cause) {
+        Throwable root = cause;
+        while (root != null && root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        final String reason = cause == null ? "unknown reason"
+            : root == cause ? cause.toString() : cause + " (" + root + ")";
+        return "native epoll transport not available: " + reason + "; using NIO: pty, pipe, serial and vsock"
+            + " chardevs, abstract and fd sockets and QMP uid= need epoll (README, \"Host libraries\")";
+    }
+
     /** True when the native epoll transport is usable here. */
     public static boolean epollAvailable() {
         return Epoll.isAvailable();
@@ -50,8 +73,10 @@ public final class Transports {
         if (Epoll.isAvailable()) {
             group = new MultiThreadIoEventLoopGroup(threads, factory, EpollIoHandler.newFactory());
         } else {
-            LOG.log(Level.INFO, "epoll transport not available ({0}); using NIO",
-                Epoll.unavailabilityCause() == null ? "unknown" : Epoll.unavailabilityCause().toString());
+            if (!NIO_TOLD.getAndSet(true)) {
+                final Level level = isLinux(System.getProperty("os.name")) ? Level.WARNING : Level.INFO;
+                LOG.log(level, noEpollMessage(Epoll.unavailabilityCause()));
+            }
             group = new MultiThreadIoEventLoopGroup(threads, factory, NioIoHandler.newFactory());
         }
         // Each loop's first buffer sets up its allocator cache, which took ~100 ms on a busy machine. With direct
