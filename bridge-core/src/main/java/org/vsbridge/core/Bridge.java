@@ -346,7 +346,8 @@ public final class Bridge implements AutoCloseable {
         }
     }
 
-    private void quit() {
+    /** QMP's {@code quit}, and C-a x on the terminal's console: SHUTDOWN on every monitor, then stop. */
+    void quit() {
         for (final QmpServer monitor : monitors) {
             final var data = QmpCommands.json().createObjectNode();
             data.put("guest", false);
