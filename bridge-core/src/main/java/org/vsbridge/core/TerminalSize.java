@@ -70,7 +70,7 @@ final class TerminalSize {
             return;
         }
         try {
-            sun.misc.Signal.handle(new sun.misc.Signal("WINCH"), sig -> loop.execute(this::resize));
+            sun.misc.Signal.handle(new sun.misc.Signal("WINCH"), sig -> onSignal());
         } catch (final IllegalArgumentException e) {
             LOG.log(Level.WARNING, "SIGWINCH cannot be handled here: the console size stays as it is", e);
         }
@@ -79,6 +79,17 @@ final class TerminalSize {
     /** After close no resize is sent (the handler stays installed: the JVM has no way to restore the default). */
     void close() {
         closed = true;
+    }
+
+    private void onSignal() {
+        if (closed) {
+            return;
+        }
+        try {
+            loop.execute(this::resize);
+        } catch (final java.util.concurrent.RejectedExecutionException e) {
+            // the bridge is closing: no more resizes
+        }
     }
 
     private void resize() {
