@@ -66,6 +66,8 @@ public final class Bridge implements AutoCloseable {
     private PortPlan plan;
     private final List<DeviceUnit> units = new ArrayList<>();
     private ConsoleDevice device;
+    /** Console ports on the terminal follow its size. */
+    private TerminalSize terminalSize;
     private VhostUserServer vhost;
     private int vhostFd = -1;
     private List<Integer> qmpFds = List.of();
@@ -109,9 +111,11 @@ public final class Bridge implements AutoCloseable {
             throw new UsageException("--emergency-chardev: Chardev '" + config.vhost().emergencyChardev()
                 + "' not found");
         }
+        terminalSize = new TerminalSize(group.next());
         for (int g = 0; g < groups.size(); g++) {
             units.add(createUnit("vsb" + g, groups.get(g), plans.get(g)));
         }
+        terminalSize.start();
         device = units.get(0).device;
 
         for (final QmpAddress address : config.qmp()) {
@@ -183,6 +187,8 @@ public final class Bridge implements AutoCloseable {
             unitDevice.setOutputPolicy(port.nr(), spec.policy());
             if (spec.cols() != 0 || spec.rows() != 0) {
                 unitDevice.resize(port.nr(), spec.cols(), spec.rows());
+            } else if (spec.console() && TerminalSize.onTerminal(chardevId, config.chardevs())) {
+                terminalSize.follow(unitDevice, port.nr());
             }
             try {
                 // A mux hands each port its own view; any other chardev is its own view.
@@ -347,7 +353,8 @@ public final class Bridge implements AutoCloseable {
         }
     }
 
-    private void quit() {
+    /** QMP's {@code quit}, and C-a x on the terminal's console: SHUTDOWN on every monitor, then stop. */
+    void quit() {
         for (final QmpServer monitor : monitors) {
             final var data = QmpCommands.json().createObjectNode();
             data.put("guest", false);
@@ -360,6 +367,9 @@ public final class Bridge implements AutoCloseable {
 
     @Override
     public void close() {
+        if (terminalSize != null) {
+            terminalSize.close();
+        }
         for (final DeviceUnit unit : units) {
             if (unit.server != null) {
                 // Stops the worker: nothing new enters the guest-to-host rings after this.

@@ -67,6 +67,12 @@ final class ChardevCommands {
             public Chardev chardev(final String id) {
                 return bridge.chardevs().get(id);
             }
+
+            @Override
+            public boolean quit() {
+                bridge.quit();
+                return true;
+            }
         };
     }
 

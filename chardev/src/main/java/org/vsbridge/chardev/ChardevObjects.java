@@ -31,4 +31,12 @@ public interface ChardevObjects {
     default int namedFd(final String name) throws ChardevException {
         throw new ChardevException("File descriptor named '" + name + "' has not been found");
     }
+
+    /**
+     * Stop the whole process as QEMU's {@code quit} does: C-a x typed on a {@code mux} over {@code stdio} (the
+     * {@code -nographic} console). Returns false when the process takes no such request (the key is then ignored).
+     */
+    default boolean quit() {
+        return false;
+    }
 }

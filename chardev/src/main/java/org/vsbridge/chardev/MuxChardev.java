@@ -12,9 +12,11 @@ import java.util.logging.Logger;
  * frontend gets its own {@link View} from {@link #newFrontendView()}, a one-frontend {@link Chardev}. Output of
  * every view goes to the backend; input goes to the focused view only, and QEMU's escape keys (Ctrl-A, then)
  * act on the mux: {@code c} moves the focus to the next view, {@code b} is a break to the focused frontend,
- * {@code h} or {@code ?} prints the keys, Ctrl-A sends a literal Ctrl-A. {@code x} (QEMU: quit the emulator) is
- * logged and ignored: a key typed on one console must not stop the bridge and every other port. {@code s} and
- * {@code t} (disk commit, timestamps) have no meaning here and are ignored too. The backend's OPENED/CLOSED go
+ * {@code h} or {@code ?} prints the keys, Ctrl-A sends a literal Ctrl-A. {@code x} (QEMU: quit the emulator)
+ * stops the bridge when the backend is {@code stdio}, the terminal the bridge was started from (QEMU's
+ * {@code -nographic} console; {@link ChardevObjects#quit()}); on any other backend it is logged and ignored: a key
+ * typed by a peer of a socket must not stop the bridge and every other port. {@code s} and {@code t} (disk commit,
+ * timestamps) have no meaning here and are ignored, as any other key after Ctrl-A. The backend's OPENED/CLOSED go
  * to every view. The first view has the focus.
  *
  * <p>Everything runs on the backend's event loop; the mux is the backend's one frontend.
@@ -28,24 +30,31 @@ public final class MuxChardev implements Chardev, ChardevFrontend {
     /** Ctrl-A, QEMU's default escape character. */
     static final int ESCAPE = 0x01;
 
-    private static final byte[] HELP = ("\r\n"
-        + "C-a h    print this help\r\n"
-        + "C-a x    exit emulator (ignored by vhost-serial-bridge)\r\n"
-        + "C-a b    send break\r\n"
-        + "C-a c    switch the input focus to the next port\r\n"
-        + "C-a C-a  sends C-a\r\n").getBytes(StandardCharsets.US_ASCII);
+    private static byte[] help(final boolean canQuit) {
+        return ("\r\n"
+            + "C-a h    print this help\r\n"
+            + (canQuit ? "C-a x    stop vhost-serial-bridge\r\n" : "C-a x    exit emulator (ignored here)\r\n")
+            + "C-a b    send break\r\n"
+            + "C-a c    switch the input focus to the next port\r\n"
+            + "C-a C-a  sends C-a\r\n").getBytes(StandardCharsets.US_ASCII);
+    }
 
     private final String id;
     private final Chardev backend;
+    /** C-a x: stops the process ({@code stdio} backends only), or null when the key is ignored. */
+    private final ChardevObjects quit;
+    private final byte[] help;
     private final View[] views = new View[MAX_FRONTENDS];
     /** Event loop only. */
     private int focus;
     private boolean gotEscape;
     private volatile boolean closed;
 
-    private MuxChardev(final String id, final Chardev backend) {
+    private MuxChardev(final String id, final Chardev backend, final ChardevObjects quit) {
         this.id = id;
         this.backend = backend;
+        this.quit = quit;
+        this.help = help(quit != null);
     }
 
     static MuxChardev open(final String id, final ChardevBackend.Mux options, final ChardevObjects objects)
@@ -60,7 +69,8 @@ public final class MuxChardev implements Chardev, ChardevFrontend {
         if (backend.isBusy()) {
             throw new ChardevException("Chardev '" + options.chardev() + "' is busy");
         }
-        final MuxChardev mux = new MuxChardev(id, backend);
+        final boolean console = ChardevKind.STDIO.qapiName().equals(backend.kind());
+        final MuxChardev mux = new MuxChardev(id, backend, console ? objects : null);
         final EventLoop loop = backend.eventLoop();
         try {
             loop.submit(() -> backend.attach(mux)).get();
@@ -237,13 +247,23 @@ public final class MuxChardev implements Chardev, ChardevFrontend {
     private void escape(final int key) {
         switch (key) {
             case ESCAPE -> deliver(Unpooled.wrappedBuffer(new byte[] {ESCAPE}), 0, 1);
-            case 'h', '?' -> backend.write(Unpooled.wrappedBuffer(HELP));
+            case 'h', '?' -> backend.write(Unpooled.wrappedBuffer(help));
             case 'b' -> breakReceived();
             case 'c' -> switchFocus();
-            case 'x' -> LOG.log(Level.WARNING, "mux ''{0}'': C-a x (quit) typed on the console, ignored: the "
-                + "bridge does not stop on a console key", id);
+            case 'x' -> quitKey();
             default -> LOG.log(Level.FINE, "mux ''{0}'': C-a {1} ignored", new Object[] {id, key});
         }
+    }
+
+    private void quitKey() {
+        if (quit != null && quit.quit()) {
+            LOG.log(Level.INFO, "mux ''{0}'': C-a x typed on the terminal: stopping", id);
+            backend.write(Unpooled.copiedBuffer("\r\nvhost-serial-bridge: stopped by C-a x\r\n",
+                StandardCharsets.US_ASCII));
+            return;
+        }
+        LOG.log(Level.WARNING, "mux ''{0}'': C-a x (quit) typed on the console, ignored: only a mux on stdio "
+            + "stops the bridge", id);
     }
 
     private void switchFocus() {

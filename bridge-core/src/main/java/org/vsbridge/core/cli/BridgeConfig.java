@@ -6,6 +6,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
+import org.vsbridge.chardev.ChardevBackend;
 import org.vsbridge.chardev.ChardevException;
 import org.vsbridge.chardev.ChardevKind;
 import org.vsbridge.chardev.ChardevOptions;
@@ -80,17 +81,22 @@ public record BridgeConfig(Path socketPath, List<ChardevOptions> chardevs, List<
         return List.copyOf(plans);
     }
 
-    /** The embedded default: a console on stdio, QMP beside the socket, in the current directory. */
+    /**
+     * The embedded default: a console on stdio, QMP beside the socket, in the current directory. The console is
+     * QEMU's {@code -nographic} one: {@code stdio} with {@code signal=off} (Ctrl-C is a byte for the guest) under a
+     * {@code mux} whose escapes (Ctrl-A, then h, x, b, Ctrl-A) act on the bridge.
+     */
     public static BridgeConfig embeddedDefault() {
         final ChardevOptions stdio;
         try {
-            stdio = ChardevOptions.parse("stdio,id=con0");
+            stdio = ChardevOptions.parse("stdio,id=con0,signal=off");
         } catch (final ChardevException e) {
             throw new IllegalStateException(e);
         }
+        final ChardevOptions mux = new ChardevOptions("con0-mux", new ChardevBackend.Mux("con0"));
         return new BridgeConfig(Path.of("vhost-serial-bridge.sock"),
-            List.of(stdio),
-            List.of(new DeviceSpec(true, "con0", null, "console0", -1)),
+            List.of(stdio, mux),
+            List.of(new DeviceSpec(true, mux.id(), null, "console0", -1)),
             List.of(QmpAddress.parse("unix:vhost-serial-bridge.qmp,server=on,wait=off")),
             -1);
     }

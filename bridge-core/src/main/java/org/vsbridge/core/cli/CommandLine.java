@@ -21,6 +21,8 @@ public final class CommandLine {
         A vhost-user virtio-console (multiport virtio-serial) device whose ports are wired to
         QEMU-style chardevs. With no options it runs the embedded default: a console port on
         stdio, the vhost-user socket ./vhost-serial-bridge.sock, QMP on ./vhost-serial-bridge.qmp.
+        The terminal is the guest's console as QEMU's -nographic: Ctrl-C goes to the guest, Ctrl-A x
+        stops the bridge, Ctrl-A h lists the escapes; logs go to ./vhost-serial-bridge.log.
 
         Options (one or two dashes; value as the next argument or after '='):
           --socket-path PATH      vhost-user socket to listen on (the frontend connects); repeat it to

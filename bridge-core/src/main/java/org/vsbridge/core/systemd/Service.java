@@ -85,9 +85,28 @@ public final class Service {
         return logLevel;
     }
 
-    /** Logs to the log file, or stderr (journal-aware); {@code --check-config} always logs to stderr. */
+    /**
+     * Logs to the log file, or stderr (journal-aware); {@code --check-config} always logs to stderr. When no log
+     * file is given and stderr is the terminal of a {@code stdio} chardev (the guest's console), log lines would
+     * land in the middle of the console: they go to {@link #CONSOLE_LOG} instead, said in one line on stderr now,
+     * before the terminal goes raw.
+     */
     public void installLogging() throws IOException {
-        Logs.install(logLevel, options.checkConfig() ? null : logFile);
+        Path file = options.checkConfig() ? null : logFile;
+        if (file == null && !options.checkConfig() && stdioOnTerminal()) {
+            file = CONSOLE_LOG;
+            System.err.println("vhost-serial-bridge: this terminal is the guest's console; logs go to "
+                + CONSOLE_LOG.toAbsolutePath());
+        }
+        Logs.install(logLevel, file);
+    }
+
+    /** The log file when stdio is the console and no log file is given: in the current directory. */
+    public static final Path CONSOLE_LOG = Path.of("vhost-serial-bridge.log");
+
+    private boolean stdioOnTerminal() {
+        return config.chardevs().stream().anyMatch(c -> c.kind() == org.vsbridge.chardev.ChardevKind.STDIO)
+            && org.vsbridge.chardev.Terminal.isTerminal(2);
     }
 
     /**
