@@ -1,5 +1,6 @@
 package org.vsbridge.core;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -18,6 +19,7 @@ import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -200,11 +202,9 @@ class ChardevCommandsTest {
         assertEquals("disconnected:unix:" + sock + ",server=on", filename("r0"));
         try (SocketChannel peer = SocketChannel.open(StandardProtocolFamily.UNIX)) {
             peer.connect(UnixDomainSocketAddress.of(sock));
-            String name = filename("r0");
-            for (int i = 0; i < 200 && name.startsWith("disconnected:"); i++) {
-                Thread.sleep(10); // the accept runs on the bridge's loop
-                name = filename("r0");
-            }
+            // The accept runs on the bridge's loop.
+            final String name = await("the client accepted").atMost(Duration.ofSeconds(30)).pollInSameThread()
+                .pollInterval(Duration.ofMillis(10)).until(() -> filename("r0"), n -> !n.startsWith("disconnected:"));
             assertEquals("unix:" + sock + ",server=on", name, "the port's new backend took the client");
         }
         // A backend that cannot open: the error, and the port keeps the one it had.

@@ -82,7 +82,7 @@ class DeviceCommandsTest {
             } catch (final IOException e) {
                 throw new RuntimeException(e);
             }
-        }).get(20, TimeUnit.SECONDS);
+        }).get(30, TimeUnit.SECONDS);
         assertNotNull(line, "QMP connection closed");
         return JSON.readTree(line);
     }
@@ -171,9 +171,10 @@ class DeviceCommandsTest {
 
         assertEquals("Device 'ghost' not found", error("device_del", "{\"id\":\"ghost\"}", "DeviceNotFound"));
         assertEquals("{}", call("device_del", "{\"id\":\"hot\"}").get("return").toString());
+        // The event may have come with a reply already, or come later: read on until it is there (each read
+        // fails after its own time bound).
         JsonNode deleted = null;
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (deleted == null && System.nanoTime() < deadline) {
+        while (deleted == null) {
             for (final JsonNode e : events) {
                 if (e.get("event").asText().equals("DEVICE_DELETED")) {
                     deleted = e;
@@ -183,7 +184,6 @@ class DeviceCommandsTest {
                 events.add(read());
             }
         }
-        assertNotNull(deleted, "DEVICE_DELETED");
         assertEquals("hot", deleted.get("data").get("device").asText());
         assertEquals("/machine/peripheral/hot", deleted.get("data").get("path").asText());
         assertTrue(deleted.has("timestamp"));

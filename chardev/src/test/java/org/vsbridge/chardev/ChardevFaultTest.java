@@ -1,5 +1,6 @@
 package org.vsbridge.chardev;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -17,8 +18,10 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Handler;
@@ -90,23 +93,14 @@ class ChardevFaultTest {
         Logger.getLogger("org.vsbridge.chardev").removeHandler(handler);
     }
 
-    private String awaitLog(final String... needles) throws InterruptedException {
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (System.nanoTime() < deadline) {
-            synchronized (log) {
-                for (final String l : log) {
-                    boolean all = true;
-                    for (final String n : needles) {
-                        all &= l.contains(n);
-                    }
-                    if (all) {
-                        return l;
-                    }
+    private String awaitLog(final String... needles) {
+        return await("a log line with " + List.of(needles)).atMost(Duration.ofSeconds(RecordingFrontend.TIMEOUT_S))
+            .pollInterval(Duration.ofMillis(10)).until(() -> {
+                synchronized (log) {
+                    return log.stream().filter(l -> Stream.of(needles).allMatch(l::contains)).findFirst()
+                        .orElse(null);
                 }
-            }
-            Thread.sleep(10);
-        }
-        throw new AssertionError("no log line with " + List.of(needles) + " in " + log);
+            }, Objects::nonNull);
     }
 
     private static Chardev create(final String spec) throws ChardevException {
@@ -156,17 +150,15 @@ class ChardevFaultTest {
             }
             // The chardev is back to listening: the next peer gets a working connection both ways.
             try (SocketChannel p = peer(path)) {
-                final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                while (!c.isOpen() || c.filename().startsWith("disconnected")) {
-                    assertTrue(System.nanoTime() < deadline, "the last peer was never accepted: " + c.filename());
-                    Thread.sleep(5);
-                }
+                await("a peer accepted").atMost(Duration.ofSeconds(RecordingFrontend.TIMEOUT_S))
+                    .pollInterval(Duration.ofMillis(5))
+                    .until(() -> c.isOpen() && !c.filename().startsWith("disconnected"));
                 p.write(ByteBuffer.wrap("last".getBytes()));
                 // A peer of the loop may still sit in the backlog (closed, its bytes unread): the chardev takes it
                 // first and reads its "hello" before it reaches this one. Once "last" is in, this is the peer.
+                // (Each takeInput waits for more input, or fails.)
                 String in = "";
                 while (!in.endsWith("last")) {
-                    assertTrue(System.nanoTime() < deadline, "the last peer's bytes never arrived: " + in);
                     in += fe.takeInput(1);
                 }
                 assertTrue(on(c, () -> c.write(Unpooled.copiedBuffer("back".getBytes()))));
@@ -176,11 +168,9 @@ class ChardevFaultTest {
                 }
                 assertEquals("back", new String(got.array()));
             }
-            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (sockets() > before && System.nanoTime() < deadline) {
-                Thread.sleep(10);
-            }
-            assertTrue(sockets() <= before, "no accepted socket left open: " + before + " -> " + sockets());
+            await("no accepted socket left open (" + before + " before)")
+                .atMost(Duration.ofSeconds(RecordingFrontend.TIMEOUT_S)).pollInterval(Duration.ofMillis(10))
+                .until(ChardevFaultTest::sockets, n -> n <= before);
         } finally {
             c.close();
         }
@@ -206,6 +196,7 @@ class ChardevFaultTest {
                 accepted += chunk.length;
                 assertTrue(accepted <= 64L << 20, "still accepting after " + accepted + " bytes: unbounded buffering");
             }
+            run(c, () -> { }); // a writable() the loop had already queued comes before this
             assertFalse(fe.drainEvents().contains("writable"));
             // The peer wakes up and reads everything: writable() follows and no accepted byte is missing.
             final byte[] expected = sent.toByteArray();

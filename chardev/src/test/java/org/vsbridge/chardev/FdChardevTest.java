@@ -129,7 +129,15 @@ class FdChardevTest {
                 assertTrue(write(c, "guest to host"));
                 assertEquals("guest to host", readN(out, 13));
             }
-            // The writer left: a FIFO opened read-write has no end of input, the chardev stays open.
+            // The writer left: a FIFO opened read-write has no end of input, the chardev stays open. A task queued
+            // now runs after the loop polled its descriptors (a hang-up would have been seen), and the chardev
+            // still reads what the next writer sends.
+            run(c, () -> { });
+            try (FileOutputStream in = new FileOutputStream(base + ".in")) {
+                in.write("again".getBytes(StandardCharsets.ISO_8859_1));
+                in.flush();
+                assertEquals("again", fe.takeInput(5));
+            }
             assertTrue(c.isOpen());
             assertEquals("", fe.drainEvents());
         } finally {

@@ -1,5 +1,6 @@
 package org.vsbridge.chardev;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -13,6 +14,7 @@ import io.netty.channel.EventLoopGroup;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -85,11 +87,18 @@ class LocalChardevTest {
         final Path in = Files.writeString(dir.resolve("in"), "typed input");
         final Chardev c = create("file,id=f,path=" + out + ",input-path=" + in);
         try {
-            // Paused before attaching: nothing is read yet.
+            // Paused before attaching: nothing is read yet. The input is read on a thread of the chardev's own,
+            // which hands each chunk to the loop and then blocks until the chunk is delivered: once no such thread
+            // is running, a chunk read against the pause has been handed over, and the loop has delivered it
+            // before a task queued now.
             run(c, () -> c.setReadPaused(true));
             final RecordingFrontend fe = attach(c);
             fe.expect("opened");
-            Thread.sleep(200);
+            await("the input thread of 'f' idle").atMost(Duration.ofSeconds(RecordingFrontend.TIMEOUT_S))
+                .pollInterval(Duration.ofMillis(5)).until(() -> Thread.getAllStackTraces().keySet().stream()
+                    .filter(t -> t.getName().equals("chardev-f-input"))
+                    .allMatch(t -> t.getState() == Thread.State.WAITING || t.getState() == Thread.State.TERMINATED));
+            run(c, () -> { });
             assertEquals(0, fe.inputSize());
             run(c, () -> c.setReadPaused(false));
             assertEquals("typed input", fe.takeInput(11));

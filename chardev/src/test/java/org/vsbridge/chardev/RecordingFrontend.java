@@ -15,7 +15,7 @@ import java.util.concurrent.TimeUnit;
 final class RecordingFrontend implements ChardevFrontend {
 
     /** Safety net only: no test depends on how long anything takes. */
-    static final long TIMEOUT_S = 10;
+    static final long TIMEOUT_S = 30;
 
     final BlockingQueue<String> events = new LinkedBlockingQueue<>();
     private final ByteArrayOutputStream input = new ByteArrayOutputStream();

@@ -1,8 +1,10 @@
 package org.vsbridge.chardev;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -25,8 +27,14 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.logging.Handler;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -317,6 +325,7 @@ abstract class SocketChardevTestBase {
                 return -1L;
             });
             assertTrue(written > 0, "write never returned false");
+            run(c, () -> { }); // a writable() the loop had already queued comes before this
             assertEquals("", fe.drainEvents(), "no writable() before the peer reads");
 
             final byte[] got = readExactly(peer, Math.toIntExact(written));
@@ -331,50 +340,95 @@ abstract class SocketChardevTestBase {
         }
     }
 
+    /**
+     * Returns once the chardevs' event loop has handled every byte that reached any of its sockets before this
+     * call: a byte sent to the witness (a connected socket chardev on the same loop, reading) comes back through
+     * the loop, and a task queued after that runs after the rest of the I/O the loop found ready with it. A
+     * chardev that reads what it should not has delivered it by then.
+     */
+    private static void loopCaughtUp(final Chardev witness, final SocketChannel witnessPeer,
+                                     final RecordingFrontend witnessFe) throws Exception {
+        send(witnessPeer, "!");
+        assertEquals("!", witnessFe.takeInput(1));
+        run(witness, () -> { });
+    }
+
     @Test
     void pausedReadsHoldInputUntilResumed() throws Exception {
         final Path path = dir.resolve("pause.sock");
         final Chardev c = create("socket,id=p,path=" + path + ",server=on,wait=off");
-        try (SocketChannel peer = connectUnix(path)) {
+        final Path witnessPath = dir.resolve("witness.sock");
+        final Chardev witness = create("socket,id=w,path=" + witnessPath + ",server=on,wait=off");
+        try (SocketChannel peer = connectUnix(path); SocketChannel witnessPeer = connectUnix(witnessPath)) {
+            assertSame(c.eventLoop(), witness.eventLoop(), "the witness shares the loop");
+            final RecordingFrontend witnessFe = attach(witness);
+            witnessFe.expect("opened");
             final RecordingFrontend fe = attach(c);
             fe.expect("opened");
             run(c, () -> c.setReadPaused(true));
             send(peer, "held");
-            Thread.sleep(300); // give a wrong implementation the chance to deliver
-            assertEquals(0, fe.inputSize());
+            loopCaughtUp(witness, witnessPeer, witnessFe);
+            assertEquals(0, fe.inputSize(), "input delivered while paused");
             run(c, () -> c.setReadPaused(false));
             assertEquals("held", fe.takeInput(4));
 
-            // Detached: no reads either; the bytes wait in the socket for the next frontend.
+            // Detached: no reads either; the bytes wait in the socket for the next frontend (a read now would
+            // have nobody to give them to, and they would be lost).
             run(c, c::detach);
             send(peer, "later");
-            Thread.sleep(300);
+            loopCaughtUp(witness, witnessPeer, witnessFe);
             final RecordingFrontend second = attach(c);
             second.expect("opened");
             assertEquals("later", second.takeInput(5));
             assertEquals(0, fe.inputSize());
         } finally {
             c.close();
+            witness.close();
         }
     }
 
     @Test
     void serverWithWaitBlocksCreateUntilAClientConnects() throws Exception {
         final Path path = dir.resolve("wait.sock");
-        final CompletableFuture<Chardev> creating = CompletableFuture.supplyAsync(() -> {
-            try {
-                return create("socket,id=w,path=" + path + ",server=on");
-            } catch (final ChardevException e) {
-                throw new RuntimeException(e);
+        final List<String> waiting = new CopyOnWriteArrayList<>();
+        final Handler log = new Handler() {
+            @Override
+            public void publish(final LogRecord r) {
+                if (r.getMessage().contains("waiting for connection on") && r.getParameters() != null
+                    && "w".equals(r.getParameters()[0])) {
+                    waiting.add(r.getMessage());
+                }
             }
-        });
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(RecordingFrontend.TIMEOUT_S);
-        while (!Files.exists(path)) {
-            assertTrue(System.nanoTime() < deadline, "server never bound");
-            Thread.sleep(10);
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        final Logger logger = Logger.getLogger(SocketChardev.class.getName());
+        logger.addHandler(log);
+        final CompletableFuture<Chardev> creating = new CompletableFuture<>();
+        final Thread creator = new Thread(() -> {
+            try {
+                creating.complete(create("socket,id=w,path=" + path + ",server=on"));
+            } catch (final Throwable e) {
+                creating.completeExceptionally(e);
+            }
+        }, "create-w");
+        try {
+            creator.start();
+            // The chardev says it waits once it is bound and listening, where a create that does not wait would
+            // return; then the creating thread either blocks or returns.
+            await("create bound and blocked, or returned").atMost(Duration.ofSeconds(RecordingFrontend.TIMEOUT_S))
+                .pollInterval(Duration.ofMillis(5))
+                .until(() -> creating.isDone() || !waiting.isEmpty() && creator.getState() == Thread.State.WAITING);
+            assertFalse(creating.isDone(), "create returned before any client connected");
+        } finally {
+            logger.removeHandler(log);
         }
-        Thread.sleep(100);
-        assertFalse(creating.isDone(), "create returned before any client connected");
         try (SocketChannel peer = connectUnix(path)) {
             final Chardev c = creating.get(RecordingFrontend.TIMEOUT_S, TimeUnit.SECONDS);
             try {

@@ -1,5 +1,6 @@
 package org.vsbridge.chardev;
 
+import static org.awaitility.Awaitility.await;
 import static org.vsbridge.chardev.ChardevRig.attach;
 import static org.vsbridge.chardev.ChardevRig.port;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -16,8 +17,10 @@ import java.nio.file.Path;
 import java.security.KeyStore;
 import java.security.interfaces.ECPrivateKey;
 import java.security.interfaces.RSAPrivateCrtKey;
+import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Handler;
@@ -248,12 +251,10 @@ class TlsCredentialsTest {
             final RecordingFrontend cfe = attach(c);
             final String prefix = "chardev '" + id(host) + "': TLS handshake failed with host " + host
                 + " port " + port + ": ";
-            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(RecordingFrontend.TIMEOUT_S);
-            while (warnings.stream().noneMatch(w -> w.startsWith(prefix)) && System.nanoTime() < deadline) {
-                Thread.sleep(20);
-            }
-            final String logged = warnings.stream().filter(w -> w.startsWith(prefix)).findFirst()
-                .orElseThrow(() -> new AssertionError("no handshake failure logged: " + warnings));
+            final String logged = await("a handshake failure logged").atMost(Duration.ofSeconds(
+                RecordingFrontend.TIMEOUT_S)).pollInterval(Duration.ofMillis(20))
+                .until(() -> warnings.stream().filter(w -> w.startsWith(prefix)).findFirst().orElse(null),
+                    Objects::nonNull);
             assertEquals(1, ((SocketChardev) c).handshakeAttempts());
             assertFalse(c.isOpen());
             assertTrue(c.filename().startsWith("disconnected:"), c.filename());

@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -18,6 +19,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import org.awaitility.Awaitility;
 import org.vsbridge.vhost.server.VhostUserServer;
 import org.vsbridge.vhost.testing.DriverRing;
 import org.vsbridge.vhost.testing.TestGuestMemory;
@@ -37,7 +39,8 @@ final class ConsoleHarness implements AutoCloseable {
         | VhostUserClient.F_INDIRECT_DESC;
     static final int RING_SIZE = 64;
     static final int PAGE = 4096;
-    static final long TIMEOUT_MS = 10_000;
+    /** Only a guard against a hang, never a measurement. */
+    static final long TIMEOUT_MS = 30_000;
     /** Linux's DEVICE_READY id. */
     static final int NO_ID = 0xFFFFFFFF;
 
@@ -266,19 +269,19 @@ final class ConsoleHarness implements AutoCloseable {
     List<Msg> readControl(final int count) throws IOException {
         final List<Msg> out = new ArrayList<>();
         final DriverRing ring = driverRings[QueueLayout.CONTROL_RX];
-        final long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(TIMEOUT_MS);
-        while (out.size() < count) {
-            for (final byte[] bytes : collect(QueueLayout.CONTROL_RX)) {
-                assertTrue(bytes.length >= 8, "control message of " + bytes.length + " bytes");
-                final ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-                out.add(new Msg(b.getInt(0), b.getShort(4) & 0xFFFF, b.getShort(6) & 0xFFFF,
-                    Arrays.copyOfRange(bytes, 8, bytes.length), bytes.length));
-            }
-            if (out.size() < count) {
-                assertTrue(System.nanoTime() < deadline, "got only " + out + ", wanted " + count + " messages");
-                ring.awaitCall(10);
-            }
-        }
+        Awaitility.await().atMost(Duration.ofMillis(TIMEOUT_MS)).pollInSameThread().pollInterval(Duration.ofMillis(1))
+            .untilAsserted(() -> {
+                for (final byte[] bytes : collect(QueueLayout.CONTROL_RX)) {
+                    assertTrue(bytes.length >= 8, "control message of " + bytes.length + " bytes");
+                    final ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+                    out.add(new Msg(b.getInt(0), b.getShort(4) & 0xFFFF, b.getShort(6) & 0xFFFF,
+                        Arrays.copyOfRange(bytes, 8, bytes.length), bytes.length));
+                }
+                if (out.size() < count) {
+                    ring.awaitCall(10); // the device's call, or a re-check (calls can be suppressed)
+                }
+                assertTrue(out.size() >= count, "got only " + out + ", wanted " + count + " messages");
+            });
         assertEquals(count, out.size(), "more control messages than expected: " + out);
         return out;
     }
@@ -312,13 +315,8 @@ final class ConsoleHarness implements AutoCloseable {
     }
 
     static void await(final BooleanSupplier condition, final String what) throws InterruptedException {
-        final long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(TIMEOUT_MS);
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(1);
-        }
+        Awaitility.await(what).atMost(Duration.ofMillis(TIMEOUT_MS)).pollInterval(Duration.ofMillis(1))
+            .until(condition::getAsBoolean);
     }
 
     String nextEvent() throws InterruptedException {

@@ -1,5 +1,6 @@
 package org.vsbridge.core.qmp;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -20,9 +21,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -98,19 +101,13 @@ class QmpLimitsTest {
         }
     }
 
-    private String awaitLog(final String needle) throws InterruptedException {
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (System.nanoTime() < deadline) {
-            synchronized (log) {
-                for (final String l : log) {
-                    if (l.contains(needle)) {
-                        return l;
-                    }
+    private String awaitLog(final String needle) {
+        return await("a log line with '" + needle + "'").atMost(Duration.ofSeconds(30))
+            .pollInterval(Duration.ofMillis(10)).until(() -> {
+                synchronized (log) {
+                    return log.stream().filter(l -> l.contains(needle)).findFirst().orElse(null);
                 }
-            }
-            Thread.sleep(10);
-        }
-        throw new AssertionError("no log line with '" + needle + "' in " + log);
+            }, Objects::nonNull);
     }
 
     private final class Client implements AutoCloseable {

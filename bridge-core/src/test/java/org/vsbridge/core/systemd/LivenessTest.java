@@ -26,7 +26,7 @@ class LivenessTest {
         final EventLoopGroup group = Transports.newEventLoopGroup(2, "liveness-test");
         final CountDownLatch release = new CountDownLatch(1);
         try {
-            assertTrue(Liveness.eventLoopsAlive(group, 5000));
+            assertTrue(Liveness.eventLoopsAlive(group, 30_000));
             // Block one loop in a handler, as a bug would.
             group.next().execute(() -> {
                 try {
@@ -37,7 +37,7 @@ class LivenessTest {
             });
             assertFalse(Liveness.eventLoopsAlive(group, 100));
             release.countDown();
-            assertTrue(Liveness.eventLoopsAlive(group, 5000));
+            assertTrue(Liveness.eventLoopsAlive(group, 30_000));
         } finally {
             release.countDown();
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
@@ -52,9 +52,9 @@ class LivenessTest {
         try (NotifyListener manager = new NotifyListener(path); SdNotify notify = SdNotify.to(path);
              StatusReporter reporter = new StatusReporter(notify, line::get, "1 port", Duration.ofMillis(10))) {
             line.set("1 port; frontend connected");
-            assertEquals("STATUS=1 port; frontend connected", manager.receive(10_000));
+            assertEquals("STATUS=1 port; frontend connected", manager.receive(30_000));
             line.set("1 port; guest opened 1");
-            final String next = manager.receive(10_000);
+            final String next = manager.receive(30_000);
             assertNotNull(next);
             assertEquals("STATUS=1 port; guest opened 1", next);
             assertNotNull(reporter);

@@ -22,13 +22,13 @@ class SdNotifyTest {
         try (NotifyListener manager = new NotifyListener(path); SdNotify notify = SdNotify.to(path)) {
             assertTrue(notify.enabled());
             assertTrue(notify.ready("2 ports; waiting for the frontend"));
-            assertEquals("READY=1\nSTATUS=2 ports; waiting for the frontend", manager.receive(5000));
+            assertEquals("READY=1\nSTATUS=2 ports; waiting for the frontend", manager.receive(30_000));
             assertTrue(notify.status("frontend connected\nsecond line"));
-            assertEquals("STATUS=frontend connected second line", manager.receive(5000));
+            assertEquals("STATUS=frontend connected second line", manager.receive(30_000));
             assertTrue(notify.watchdog());
-            assertEquals("WATCHDOG=1", manager.receive(5000));
+            assertEquals("WATCHDOG=1", manager.receive(30_000));
             assertTrue(notify.stopping(null));
-            assertEquals("STOPPING=1", manager.receive(5000));
+            assertEquals("STOPPING=1", manager.receive(30_000));
         }
     }
 
@@ -37,7 +37,7 @@ class SdNotifyTest {
         final String name = "@vsb-notify-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
         try (NotifyListener manager = new NotifyListener(name); SdNotify notify = SdNotify.to(name)) {
             assertTrue(notify.ready(null));
-            assertEquals("READY=1", manager.receive(5000));
+            assertEquals("READY=1", manager.receive(30_000));
         }
     }
 

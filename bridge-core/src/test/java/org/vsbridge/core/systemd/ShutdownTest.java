@@ -1,5 +1,6 @@
 package org.vsbridge.core.systemd;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -28,7 +29,7 @@ class ShutdownTest {
             shutdown.run(closes::incrementAndGet);
             shutdown.run(closes::incrementAndGet);
             assertEquals(1, closes.get());
-            final String m = manager.receive(5000);
+            final String m = manager.receive(30_000);
             assertNotNull(m);
             assertTrue(m.startsWith("STOPPING=1\nSTATUS="), m);
         }
@@ -45,8 +46,13 @@ class ShutdownTest {
             final Process p = pb.start();
             try {
                 assertNotNull(manager.awaitContaining("READY=1", 30_000), "no READY=1");
-                // SIGHUP must not end the process (the JVM's default would).
+                // SIGHUP must not end the process (the JVM's default would): once its handler has run, the process
+                // is still there. (Each signal's handler runs on a thread of its own: sending TERM at once could
+                // end the process before the HUP line is written.)
                 new ProcessBuilder("kill", "-HUP", Long.toString(p.pid())).start().waitFor();
+                await("the SIGHUP handler").atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> Files.readString(dir.resolve("out.txt")).contains("SIGHUP: logs go to stderr"));
+                assertTrue(p.isAlive(), "SIGHUP ended the process");
                 new ProcessBuilder("kill", "-TERM", Long.toString(p.pid())).start().waitFor();
                 final String stopping = manager.awaitContaining("STOPPING=1", 30_000);
                 assertNotNull(stopping, "no STOPPING=1");
@@ -77,11 +83,8 @@ class ShutdownTest {
                 assertNotNull(manager.awaitContaining("READY=1", 30_000), "no READY=1");
                 Files.move(log, rotated);
                 new ProcessBuilder("kill", "-HUP", Long.toString(p.pid())).start().waitFor();
-                final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-                while (!Files.exists(log) || !Files.readString(log).contains("reopened log file")) {
-                    assertTrue(System.nanoTime() < deadline, "log file not reopened");
-                    Thread.sleep(20);
-                }
+                await("the log file reopened").atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> Files.exists(log) && Files.readString(log).contains("reopened log file"));
                 p.destroy();
                 assertTrue(p.waitFor(30, TimeUnit.SECONDS), "did not exit");
                 assertEquals(0, p.exitValue());

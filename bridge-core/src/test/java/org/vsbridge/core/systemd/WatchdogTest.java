@@ -1,10 +1,10 @@
 package org.vsbridge.core.systemd;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -17,8 +17,16 @@ import org.junit.jupiter.api.io.TempDir;
 
 class WatchdogTest {
 
+    /** Only a guard against a hang, never a measurement. */
+    private static final Duration TIMEOUT = Duration.ofSeconds(30);
+
     @TempDir
     Path dir;
+
+    /** Waits until the watchdog has begun check number {@code n}. */
+    private static void awaitChecks(final AtomicInteger checks, final int n) {
+        await("check " + n).atMost(TIMEOUT).pollInterval(Duration.ofMillis(5)).until(checks::get, c -> c >= n);
+    }
 
     @Test
     void timeoutComesFromWatchdogUsecForThisPid() {
@@ -32,7 +40,7 @@ class WatchdogTest {
     }
 
     @Test
-    void pingsOnlyWhileAlive() throws IOException, InterruptedException {
+    void pingsOnlyWhileAlive() throws IOException {
         final String path = dir.resolve("notify").toString();
         final AtomicBoolean alive = new AtomicBoolean(true);
         final AtomicInteger checks = new AtomicInteger();
@@ -42,26 +50,21 @@ class WatchdogTest {
                 return alive.get();
             });
             try {
-                assertEquals("WATCHDOG=1", manager.receive(5000));
-                assertEquals("WATCHDOG=1", manager.receive(5000));
+                assertEquals("WATCHDOG=1", manager.receive(30_000));
+                assertEquals("WATCHDOG=1", manager.receive(30_000));
                 alive.set(false);
-                // Once a check has seen "dead", the count of pings must stop moving for further checks.
+                // Once a check has seen "dead", the count of pings must stop moving for further checks. The checks
+                // run one after the other on one thread, each followed by its ping or none: once check seen + 2 has
+                // begun, check seen + 1 (begun after "dead") is over.
                 final int seen = checks.get();
-                while (checks.get() < seen + 2) {
-                    Thread.sleep(5);
-                }
+                awaitChecks(checks, seen + 2);
                 final long pingsWhenDead = watchdog.pings();
-                final int later = checks.get();
-                while (checks.get() < later + 5) {
-                    Thread.sleep(5);
-                }
+                awaitChecks(checks, checks.get() + 5);
                 assertEquals(pingsWhenDead, watchdog.pings());
                 alive.set(true);
                 final long before = watchdog.pings();
-                while (watchdog.pings() == before) {
-                    Thread.sleep(5);
-                }
-                assertTrue(watchdog.pings() > before);
+                await("a ping once alive again").atMost(TIMEOUT).pollInterval(Duration.ofMillis(5))
+                    .until(watchdog::pings, n -> n > before);
             } finally {
                 watchdog.close();
             }
@@ -69,16 +72,14 @@ class WatchdogTest {
     }
 
     @Test
-    void aThrowingCheckCountsAsDead() throws InterruptedException {
+    void aThrowingCheckCountsAsDead() {
         final AtomicInteger checks = new AtomicInteger();
         final Watchdog watchdog = new Watchdog(SdNotify.disabled(), Duration.ofMillis(5), () -> {
             checks.incrementAndGet();
             throw new IllegalStateException("event loop gone");
         });
         try {
-            while (checks.get() < 3) {
-                Thread.sleep(5);
-            }
+            awaitChecks(checks, 3);
             assertEquals(0, watchdog.pings());
         } finally {
             watchdog.close();

@@ -4,6 +4,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.vsbridge.vhost.sys.Sys;
+import org.vsbridge.vhost.testing.LogCapture;
 import org.vsbridge.vhost.testing.LoopbackDevice;
 import org.vsbridge.vhost.testing.TestGuestMemory;
 import org.vsbridge.vhost.testing.TestRing;
@@ -15,9 +16,11 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.*;
 import static org.vsbridge.vhost.testing.VhostUserClient.*;
 
@@ -64,12 +67,10 @@ class FrontendFamiliesTest {
         return server;
     }
 
-    private static void awaitEvent(final LoopbackDevice device, final String event) throws InterruptedException {
-        final long deadline = System.nanoTime() + 10_000_000_000L;
-        while (!device.events().contains(event)) {
-            assertTrue(System.nanoTime() < deadline, "no '" + event + "' in " + device.events());
-            Thread.sleep(1);
-        }
+    private static void awaitEvent(final LoopbackDevice device, final String event) {
+        await().atMost(LogCapture.TIMEOUT).pollInterval(Duration.ofMillis(1))
+            .untilAsserted(() -> assertTrue(device.events().contains(event), "no '" + event + "' in "
+                + device.events()));
     }
 
     /** cloud-hypervisor: per queue NUM, ADDR, BASE, CALL, KICK, ENABLE; no REPLY_ACK on most requests. */
@@ -242,11 +243,8 @@ class FrontendFamiliesTest {
         }
         c.close();
         awaitEvent(device, "reset");
-        final long deadline = System.nanoTime() + 10_000_000_000L;
-        while (device.context().configChanged()) {
-            assertTrue(System.nanoTime() < deadline, "the channel goes with its connection");
-            Thread.sleep(1);
-        }
+        await("the channel goes with its connection").atMost(LogCapture.TIMEOUT).pollInterval(Duration.ofMillis(1))
+            .until(() -> !device.context().configChanged());
     }
 
     @Test

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.vsbridge.vhost.sys.Sys;
+import org.vsbridge.vhost.testing.LogCapture;
 import org.vsbridge.vhost.testing.LoopbackDevice;
 import org.vsbridge.vhost.testing.TestGuestMemory;
 import org.vsbridge.vhost.testing.TestRing;
@@ -15,9 +16,11 @@ import org.vsbridge.vhost.testing.VhostUserClient;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.*;
 import static org.vsbridge.vhost.testing.TestRing.Buffer.readable;
 import static org.vsbridge.vhost.testing.TestRing.Buffer.writable;
@@ -76,12 +79,15 @@ class VhostUserServerTest {
         return r;
     }
 
-    private void awaitEvent(final String event) throws InterruptedException {
-        final long deadline = System.nanoTime() + 10_000_000_000L;
-        while (!device.events().contains(event)) {
-            assertTrue(System.nanoTime() < deadline, "device never saw '" + event + "': " + device.events());
-            Thread.sleep(5);
-        }
+    private void awaitEvent(final String event) {
+        await().atMost(LogCapture.TIMEOUT).pollInterval(Duration.ofMillis(5))
+            .untilAsserted(() -> assertTrue(device.events().contains(event), "device never saw '" + event + "': "
+                + device.events()));
+    }
+
+    private void awaitBroken(final int queue, final String what) {
+        await(what).atMost(LogCapture.TIMEOUT).pollInterval(Duration.ofMillis(5))
+            .until(() -> server.isQueueBroken(queue));
     }
 
     @Test
@@ -356,18 +362,13 @@ class VhostUserServerTest {
     void workerThreadIsNamedAndWakesForHostWork() throws Exception {
         assertTrue(Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("vsb-worker-t")));
         assertTrue(Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("vsb-vhost-t")));
-        final long deadline = System.nanoTime() + 10_000_000_000L;
-        while (device.context() == null) {
-            assertTrue(System.nanoTime() < deadline);
-            Thread.sleep(5);
-        }
+        await("the device attached").atMost(LogCapture.TIMEOUT).pollInterval(Duration.ofMillis(5))
+            .until(() -> device.context() != null);
         for (int i = 0; i < 3; i++) {
             final long before = device.doWorkCalls();
             device.context().wakeup(); // from a host thread, as a chardev would
-            while (device.doWorkCalls() == before) {
-                assertTrue(System.nanoTime() < deadline, "wakeup did not run doWork");
-                Thread.sleep(1);
-            }
+            await("wakeup runs doWork").atMost(LogCapture.TIMEOUT).pollInterval(Duration.ofMillis(1))
+                .until(() -> device.doWorkCalls() != before);
         }
     }
 
@@ -422,11 +423,7 @@ class VhostUserServerTest {
         r[0].post(writable(mem.alloc(64, 8), 64));
         breaker.accept(mem, r[1]);
         r[1].kick();
-        final long deadline = System.nanoTime() + 10_000_000_000L;
-        while (!server.isQueueBroken(1)) {
-            assertTrue(System.nanoTime() < deadline, reason + ": queue 1 never broke");
-            Thread.sleep(5);
-        }
+        awaitBroken(1, reason + ": queue 1 broken");
         assertEquals(1, Sys.pollReadable(new int[] {errFd}, 10_000), "error eventfd signalled");
         awaitEvent("stopped 1");
         assertFalse(server.isQueueBroken(0));
@@ -540,11 +537,7 @@ class VhostUserServerTest {
         // Buffers in the removed region now break the queue instead of touching unmapped memory.
         r[1].post(readable(txBuf, 16));
         r[1].kick();
-        final long deadline = System.nanoTime() + 10_000_000_000L;
-        while (!server.isQueueBroken(1)) {
-            assertTrue(System.nanoTime() < deadline);
-            Thread.sleep(5);
-        }
+        awaitBroken(1, "queue 1 broken");
     }
 
     @Test

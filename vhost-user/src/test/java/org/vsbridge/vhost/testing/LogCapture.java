@@ -1,5 +1,6 @@
 package org.vsbridge.vhost.testing;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BooleanSupplier;
@@ -7,12 +8,16 @@ import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
+import org.awaitility.Awaitility;
 
 /**
  * Collects the java.util.logging records of one logger subtree (e.g. {@code org.vsbridge}) while open, so a test
  * can check that a fault was reported with its reason. Close it to detach.
  */
 public final class LogCapture extends Handler implements AutoCloseable {
+
+    /** How long the waits here wait: only a guard against a hang, never a measurement. */
+    public static final Duration TIMEOUT = Duration.ofSeconds(30);
 
     private final Logger logger;
     private final List<String> lines = new ArrayList<>();
@@ -53,9 +58,10 @@ public final class LogCapture extends Handler implements AutoCloseable {
         }
     }
 
-    /** The first line containing every one of {@code needles}, waiting up to 10 s for it; fails with all lines. */
+    /** The first line containing every one of {@code needles}, waiting for it (30 s hang guard); fails with all
+     *  lines. */
     public String await(final String... needles) throws InterruptedException {
-        final long deadline = System.nanoTime() + 10_000_000_000L;
+        final long deadline = System.nanoTime() + TIMEOUT.toNanos();
         synchronized (lines) {
             while (true) {
                 for (final String l : lines) {
@@ -77,15 +83,9 @@ public final class LogCapture extends Handler implements AutoCloseable {
         }
     }
 
-    /** Waits (10 s safety net) for a condition; fails with {@code what}. */
+    /** Waits for a condition (30 s hang guard); fails with {@code what}. */
     public static void awaitTrue(final BooleanSupplier condition, final String what) throws InterruptedException {
-        final long deadline = System.nanoTime() + 10_000_000_000L;
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError(what);
-            }
-            Thread.sleep(5);
-        }
+        Awaitility.await(what).atMost(TIMEOUT).pollInterval(Duration.ofMillis(5)).until(condition::getAsBoolean);
     }
 
     @Override

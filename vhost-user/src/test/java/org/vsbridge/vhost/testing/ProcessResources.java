@@ -3,9 +3,12 @@ package org.vsbridge.vhost.testing;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.TreeMap;
 import java.util.stream.Stream;
+import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionTimeoutException;
 
 /**
  * What this process holds, read from /proc/self: open fds by kind (memfd, eventfd, named unix socket, other) and
@@ -48,15 +51,17 @@ public record ProcessResources(int fds, int memfds, int eventfds, int sockets, i
         return new ProcessResources(fds, memfds, eventfds, sockets, memfdMappings);
     }
 
-    /** Waits (10 s safety net) until memfds, eventfds, sockets and memfd mappings are back to {@code before}. */
-    public static ProcessResources awaitBackTo(final ProcessResources before) throws IOException, InterruptedException {
-        final long deadline = System.nanoTime() + 10_000_000_000L;
-        ProcessResources now = now();
-        while (!now.sameGuestResources(before) && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-            now = now();
+    /**
+     * Waits (30 s hang guard) until memfds, eventfds, sockets and memfd mappings are back to {@code before}; returns
+     * the last snapshot either way, for the caller to compare and report.
+     */
+    public static ProcessResources awaitBackTo(final ProcessResources before) throws IOException {
+        try {
+            return Awaitility.await().atMost(LogCapture.TIMEOUT).pollInterval(Duration.ofMillis(20))
+                .until(ProcessResources::now, now -> now.sameGuestResources(before));
+        } catch (final ConditionTimeoutException e) {
+            return now();
         }
-        return now;
     }
 
     /** Equal in every counted kind except the total (the JVM opens files of its own). */

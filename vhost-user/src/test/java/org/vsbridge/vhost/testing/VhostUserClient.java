@@ -60,7 +60,7 @@ public final class VhostUserClient implements AutoCloseable {
     public static final long P_STATUS = 1L << 16;
 
     /** How long a test waits for a reply before calling the backend hung. */
-    public static final int REPLY_TIMEOUT_MS = 10_000;
+    public static final int REPLY_TIMEOUT_MS = 30_000;
 
     private final int fd;
     private boolean needReply;
