@@ -56,6 +56,34 @@ final class Posix {
 
     static native int unsetenv(String name);
 
+    /** sigaction(2); {@code act} null only reads the current action into {@code old} (struct sigaction, 152 bytes
+     *  on x86-64 and aarch64, the handler first). */
+    static native int sigaction(int sig, com.sun.jna.Pointer act, byte[] old);
+
+    /** signal(2) with a handler value such as SIG_DFL (0). */
+    static native long signal(int sig, long handler);
+
+    static final long SIG_DFL = 0;
+    static final long SIG_IGN = 1;
+    static final int SIGACTION_SIZE = 152;
+
+    /**
+     * Sets {@code sig} back to its default action if the parent left it ignored (nohup, some service managers);
+     * returns whether it was ignored. A JVM installs no handler for a signal that arrived ignored.
+     */
+    static boolean unignore(final int sig) {
+        final byte[] old = new byte[SIGACTION_SIZE];
+        if (sigaction(sig, null, old) != 0) {
+            return false;
+        }
+        final long handler = java.nio.ByteBuffer.wrap(old).order(java.nio.ByteOrder.nativeOrder()).getLong(0);
+        if (handler != SIG_IGN) {
+            return false;
+        }
+        signal(sig, SIG_DFL);
+        return true;
+    }
+
     static native String strerror(int errnum);
 
     static IOException error(final String what) {

@@ -49,6 +49,14 @@ public final class Shutdown {
                 LOG.info("SIG" + sig.getName() + ": shutdown already in progress");
             }
         };
+        // A parent that ignores these (nohup) passes SIG_IGN on, and the JVM would then install nothing: the stop
+        // and the log reopen would be lost without a word. QEMU takes them over whatever it inherited; so do we.
+        for (final String name : new String[] {"TERM", "INT", "HUP"}) {
+            final Signal signal = new Signal(name);
+            if (Posix.unignore(signal.getNumber())) {
+                LOG.info("SIG" + name + " was ignored by the parent process; the bridge handles it");
+            }
+        }
         Signal.handle(new Signal("TERM"), stop);
         Signal.handle(new Signal("INT"), stop);
         Signal.handle(new Signal("HUP"), sig -> hangup.run());
