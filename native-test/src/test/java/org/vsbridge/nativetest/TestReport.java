@@ -89,8 +89,15 @@ public final class TestReport {
         }
     }
 
-    /** "test" for the plain run; a suffixed run (fuzz, ring-path) by its suffix: TEST-Class-suffix.xml. */
+    /**
+     * "test" for the plain run; another execution by its reports folder (surefire-reports-ring-path) or by its
+     * report name suffix (TEST-Class-fuzz.xml).
+     */
     private static String execution(final Path xml) {
+        final String dir = xml.getParent().getFileName().toString();
+        if (dir.startsWith("surefire-reports-")) {
+            return dir.substring("surefire-reports-".length());
+        }
         final String name = xml.getFileName().toString();
         final String stem = name.substring("TEST-".length(), name.length() - ".xml".length());
         final int dash = stem.lastIndexOf('-');
