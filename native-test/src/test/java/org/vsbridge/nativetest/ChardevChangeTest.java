@@ -4,215 +4,80 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
-import java.nio.ByteBuffer;
-import java.nio.channels.Channels;
-import java.nio.channels.FileChannel;
 import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.vsbridge.nativetest.kit.HostPeer;
 
 /**
- * chardev-change under a running transfer: the guest writes 64 MiB on port 1; after 8 MiB the host peer of
- * the old chardev (a unix server) stops reading, so the guest is held by backpressure with output queued in
- * the rings and in the old connection; then QMP moves the port's chardev to a unix client connecting to a
- * second peer. The old connection delivers what it had already accepted and closes; the new peer gets the
- * rest. Old bytes followed by new bytes must be exactly the guest's 64 MiB (its FNV-1a sum).
+ * chardev-change under a running transfer: the guest writes 64 MiB on port 1; after 8 MiB the host peer of the old
+ * chardev (a unix server) stops reading, so the guest is held by backpressure with output queued in the rings and in
+ * the old connection; then QMP moves the port's chardev to a unix client connecting to the test. The old connection
+ * delivers what it had already accepted and closes; the new one gets the rest. One peer reads both connections in
+ * turn, checking every byte against the guest's one pattern, so old bytes followed by new bytes must be exactly the
+ * guest's 64 MiB (and its FNV-1a sum).
  */
+@Tag("both-paths") // also run with -Dvsb.path=ring (native-test/pom.xml, execution ring-path)
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
 class ChardevChangeTest extends NativeRigTest {
 
     private static final long BIG = 64L << 20;
     private static final long PAUSE_AT = 8L << 20;
     private static final Duration LONG = Duration.ofMinutes(5);
-    private static final ObjectMapper JSON = new ObjectMapper();
-
 
     @Test
     void changeUnderA64MiBTransferLosesNoByte() throws Exception {
-        final Path oldBytes = dir.resolve("old.bin");
-        final Path newBytes = dir.resolve("new.bin");
-        final CountDownLatch paused = new CountDownLatch(1);
-        final CountDownLatch resume = new CountDownLatch(1);
-        final AtomicLong oldCount = new AtomicLong();
-        final AtomicLong newCount = new AtomicLong();
-
-        final SocketChannel oldPeer = connect(dir.resolve("p1.sock"));
-        final CompletableFuture<Void> oldDone = CompletableFuture.runAsync(() ->
-            drain(oldPeer, oldBytes, oldCount, paused, resume, null));
-
+        final HostPeer peer = rig.peer(1); // connected to the old chardev before the guest starts
+        final CompletableFuture<HostPeer.Transfer> first = peer.receive(PAUSE_AT); // then it reads nothing more
         final Path newSock = dir.resolve("new.sock");
-        final ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX)
-            .bind(UnixDomainSocketAddress.of(newSock));
-        final CompletableFuture<Void> newDone = CompletableFuture.runAsync(() -> {
-            try (SocketChannel peer = listener.accept()) {
-                // Reads until old + new make the whole transfer.
-                drain(peer, newBytes, newCount, null, null, oldCount);
-            } catch (final IOException e) {
-                throw new RuntimeException(e);
-            }
-        });
+        try (ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX)
+            .bind(UnixDomainSocketAddress.of(newSock))) {
+            final FrontendProcess f = rig.frontend("--port", "1:tx=" + BIG + ":open");
+            HostPeer.await(first, LONG, "the old peer's first 8 MiB");
 
-        final FrontendProcess f = rig.frontend("--port", "1:tx=" + BIG + ":open");
-        assertTrue(paused.await(LONG.toSeconds(), TimeUnit.SECONDS), "the old peer got its first 8 MiB");
-
-        try (Qmp qmp = new Qmp(dir.resolve("qmp.sock"))) {
-            qmp.send("{\"execute\":\"chardev-change\",\"arguments\":{\"id\":\"c1\",\"backend\":{\"type\":\"socket\","
-                + "\"data\":{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"" + newSock + "\"}},"
-                + "\"server\":false}}},\"id\":\"change\"}");
-            // The old peer reads again: what the old connection accepted before the change is still its.
-            resume.countDown();
-            final JsonNode reply = qmp.reply("change");
-            assertEquals("{}", reply.path("return").toString(), reply.toString());
-        }
-
-        f.assertExitsCleanly(LONG);
-        oldDone.get(LONG.toSeconds(), TimeUnit.SECONDS);
-        newDone.get(LONG.toSeconds(), TimeUnit.SECONDS);
-        listener.close();
-
-        final FrontendProcess.Result r = f.result(1);
-        assertEquals(BIG, r.txBytes(), "bytes the guest wrote");
-        assertTrue(oldCount.get() >= PAUSE_AT, "old peer bytes: " + oldCount.get());
-        assertTrue(newCount.get() > 0, "the change happened mid-transfer: new peer bytes " + newCount.get());
-        assertEquals(BIG, oldCount.get() + newCount.get(), "old + new peer bytes");
-        final Fnv1a64 sum = new Fnv1a64();
-        hash(oldBytes, sum);
-        hash(newBytes, sum);
-        assertEquals(r.txSum(), sum.hex(), "guest->host checksum across the change");
-        // The guest sees the host side open, and at most one close/open transition for the change.
-        final List<String> opens = f.linesMatching("^EVENT port_open port=1 ");
-        assertTrue(opens.size() >= 1 && opens.size() <= 3, "PORT_OPEN messages for port 1: " + opens);
-        assertTrue(opens.get(0).endsWith("value=1") && opens.get(opens.size() - 1).endsWith("value=1"),
-            "the host side is open before and after the change: " + opens);
-        rig.assertBridgeServes();
-    }
-
-    private static SocketChannel connect(final Path path) throws Exception {
-        final long deadline = System.nanoTime() + NativeRig.CONNECT.toNanos();
-        while (true) {
-            final SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+            final CompletableFuture<JsonNode> change = rig.qmp().submit("chardev-change", Map.of("id", "c1",
+                "backend", Map.of("type", "socket", "data", Map.of("server", false,
+                    "addr", Map.of("type", "unix", "data", Map.of("path", newSock.toString()))))));
+            // The old peer reads again: what the old connection accepted before the change is still its, up to the
+            // end of that connection, which the change closes.
+            final HostPeer.Transfer old;
             try {
-                ch.connect(UnixDomainSocketAddress.of(path));
-                return ch;
-            } catch (final IOException e) {
-                ch.close();
-                if (System.nanoTime() > deadline) {
-                    throw e;
-                }
-                Thread.sleep(50);
+                old = HostPeer.await(peer.receiveToEnd(), LONG, "the old connection to its end");
+            } catch (final AssertionError e) {
+                throw new AssertionError(e.getMessage() + "; " + peer + "\n" + f.transcript(), e);
             }
-        }
-    }
+            final JsonNode reply = change.get(LONG.toSeconds(), TimeUnit.SECONDS);
+            assertEquals("{}", reply.path("return").toString(), reply.toString());
+            final long oldBytes = PAUSE_AT + old.bytes();
 
-    /**
-     * Reads into a file until EOF, or (with {@code other}) until this and {@code other} together hold
-     * {@link #BIG}; with {@code paused}, stops at {@link #PAUSE_AT} until {@code resume}.
-     */
-    private static void drain(final SocketChannel ch, final Path into, final AtomicLong count,
-                              final CountDownLatch paused, final CountDownLatch resume, final AtomicLong other) {
-        final ByteBuffer buf = ByteBuffer.allocate(64 * 1024);
-        try (FileChannel file = FileChannel.open(into, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
-            while (other == null || count.get() + other.get() < BIG) {
-                if (paused != null && paused.getCount() > 0 && count.get() >= PAUSE_AT) {
-                    paused.countDown();
-                    resume.await();
-                }
-                buf.clear();
-                if (paused != null && paused.getCount() > 0) {
-                    buf.limit((int) Math.min(buf.capacity(), PAUSE_AT - count.get()));
-                }
-                final int n = ch.read(buf);
-                if (n < 0) {
-                    return;
-                }
-                buf.flip();
-                while (buf.hasRemaining()) {
-                    file.write(buf);
-                }
-                count.addAndGet(n);
-            }
-        } catch (final IOException | InterruptedException e) {
-            throw new RuntimeException(e);
-        } finally {
-            if (paused != null) {
-                paused.countDown();
-            }
-        }
-    }
+            // The new chardev connected to us during the change (a client connects before chardev-change returns).
+            peer.adopt(listener.accept());
+            final CompletableFuture<HostPeer.Transfer> rest = peer.receive(BIG - oldBytes);
+            f.assertExitsCleanly(LONG);
+            HostPeer.await(rest, LONG, "the new connection's " + (BIG - oldBytes) + " bytes");
 
-    private static void hash(final Path file, final Fnv1a64 sum) throws IOException {
-        if (!Files.exists(file)) {
-            return;
-        }
-        try (var in = Files.newInputStream(file)) {
-            final byte[] b = new byte[1 << 16];
-            int n;
-            while ((n = in.read(b)) > 0) {
-                sum.update(b, 0, n);
-            }
-        }
-    }
-
-    /** A minimal QMP client that can pass arguments (QmpClient sends bare commands). */
-    private static final class Qmp implements AutoCloseable {
-        private final SocketChannel ch;
-        private final BufferedReader in;
-        private final OutputStream out;
-
-        Qmp(final Path path) throws Exception {
-            ch = connect(path);
-            in = new BufferedReader(new InputStreamReader(Channels.newInputStream(ch), StandardCharsets.UTF_8));
-            out = Channels.newOutputStream(ch);
-            in.readLine();
-            send("{\"execute\":\"qmp_capabilities\",\"id\":\"caps\"}");
-            reply("caps");
-        }
-
-        void send(final String line) throws IOException {
-            out.write((line + "\r\n").getBytes(StandardCharsets.UTF_8));
-            out.flush();
-        }
-
-        JsonNode reply(final String id) throws Exception {
-            while (true) {
-                final String line = CompletableFuture.supplyAsync(() -> {
-                    try {
-                        return in.readLine();
-                    } catch (final IOException e) {
-                        throw new RuntimeException(e);
-                    }
-                }).get(LONG.toSeconds(), TimeUnit.SECONDS);
-                if (line == null) {
-                    throw new IOException("QMP closed");
-                }
-                final JsonNode node = JSON.readTree(line);
-                if (id.equals(node.path("id").asText())) {
-                    return node;
-                }
-            }
-        }
-
-        @Override
-        public void close() throws IOException {
-            ch.close();
+            final FrontendProcess.Result r = f.result(1);
+            assertEquals(BIG, r.txBytes(), "bytes the guest wrote");
+            assertTrue(BIG - oldBytes > 0, "the change happened mid-transfer: old connection bytes " + oldBytes);
+            assertEquals(BIG, peer.received(), "old + new connection bytes");
+            assertEquals(r.txSum(), peer.receivedSum(), "guest->host checksum across the change");
+            // The host side was connected from before the guest started until after it stopped (old peer, then
+            // the new chardev, connected when the change attached it, and kept connected here until the frontend
+            // exited), so the guest sees the host side open once and never closed: the bridge, as QEMU, sends
+            // CLOSED at a change only when the new chardev is not connected, and OPENED only on a transition.
+            assertEquals(List.of("EVENT port_open port=1 value=1"), f.linesMatching("^EVENT port_open port=1 "),
+                "PORT_OPEN messages for port 1");
+            rig.assertDataPath(1, true, false);
+            rig.assertBridgeServes();
         }
     }
 }

@@ -16,6 +16,8 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.awaitility.core.ConditionTimeoutException;
+import org.vsbridge.nativetest.kit.Waits;
 
 /**
  * The native frontend (vsb-frontend) as a child process: its stdout lines are collected as they come,
@@ -77,7 +79,6 @@ final class FrontendProcess implements AutoCloseable {
             while ((line = r.readLine()) != null) {
                 synchronized (lines) {
                     lines.add(line);
-                    lines.notifyAll();
                 }
             }
         } catch (final IOException e) {
@@ -85,7 +86,6 @@ final class FrontendProcess implements AutoCloseable {
         } finally {
             synchronized (lines) {
                 lines.add(null); // end marker
-                lines.notifyAll();
             }
         }
     }
@@ -103,34 +103,36 @@ final class FrontendProcess implements AutoCloseable {
         }
     }
 
-    String awaitLine(final String regex, final Duration timeout) throws InterruptedException {
+    String awaitLine(final String regex, final Duration timeout) {
         return awaitLine(regex, 0, timeout);
     }
 
     /** Waits for a stdout line matching {@code regex} at or after line {@code from}; fails with the full output. */
-    String awaitLine(final String regex, final int from, final Duration timeout) throws InterruptedException {
+    String awaitLine(final String regex, final int from, final Duration timeout) {
         final Pattern p = Pattern.compile(regex);
-        final long deadline = System.nanoTime() + timeout.toNanos();
+        try {
+            return Waits.upTo(timeout, "a frontend line matching /" + regex + "/")
+                .until(() -> firstMatch(p, from, regex), java.util.Objects::nonNull);
+        } catch (final ConditionTimeoutException e) {
+            throw new AssertionError("no frontend line matching /" + regex + "/ within " + timeout + "\n" + transcript(), e);
+        }
+    }
+
+    /** The first line from {@code from} on that matches, or null; fails once the output ended without one. */
+    private String firstMatch(final Pattern p, final int from, final String regex) {
         synchronized (lines) {
-            int i = from;
-            while (true) {
-                while (i < lines.size()) {
-                    final String l = lines.get(i++);
-                    if (l == null) {
-                        throw new AssertionError("frontend ended (exit " + exitCodeText() + ") before printing a line matching /"
-                            + regex + "/\n" + transcript());
-                    }
-                    if (p.matcher(l).find()) {
-                        return l;
-                    }
+            for (int i = from; i < lines.size(); i++) {
+                final String l = lines.get(i);
+                if (l == null) {
+                    throw new AssertionError("frontend ended (exit " + exitCodeText() + ") before printing a line matching /"
+                        + regex + "/\n" + transcript());
                 }
-                final long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    throw new AssertionError("no frontend line matching /" + regex + "/ within " + timeout + "\n" + transcript());
+                if (p.matcher(l).find()) {
+                    return l;
                 }
-                lines.wait(Math.max(1, left / 1_000_000));
             }
         }
+        return null;
     }
 
     /** The lines matching {@code regex} so far. */
@@ -152,12 +154,12 @@ final class FrontendProcess implements AutoCloseable {
         if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
             throw new AssertionError("frontend still running after " + timeout + "\n" + transcript());
         }
-        synchronized (lines) { // let the reader see end of output
-            final long deadline = System.nanoTime() + 5_000_000_000L;
-            while ((lines.isEmpty() || lines.get(lines.size() - 1) != null) && System.nanoTime() < deadline) {
-                lines.wait(100);
+        // The reader sees the end of the output just after the exit.
+        Waits.upTo(Duration.ofSeconds(10), "the end of the frontend's output").until(() -> {
+            synchronized (lines) {
+                return !lines.isEmpty() && lines.get(lines.size() - 1) == null;
             }
-        }
+        });
         return process.exitValue();
     }
 

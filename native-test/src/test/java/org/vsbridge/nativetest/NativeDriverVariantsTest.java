@@ -7,9 +7,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.vsbridge.nativetest.kit.HostPeer;
 
 /**
  * The same exact-bytes exchange under the driver and frontend choices a backend must accept: tx buffers split
@@ -18,6 +20,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * before the rings start (no kick: the backend must rescan avail), and larger rings; then packed rings
  * (VIRTIO_F_RING_PACKED, which the bridge offers here with --packed-ring) under the same choices.
  */
+@Tag("both-paths") // also run with -Dvsb.path=ring (native-test/pom.xml, execution ring-path)
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
 class NativeDriverVariantsTest extends NativeRigTest {
 
@@ -51,6 +54,8 @@ class NativeDriverVariantsTest extends NativeRigTest {
         assertEquals(f.result(2).txSum(), HostPeer.await(in2, WAIT, "port 2 guest->host").sum());
         assertEquals(HostPeer.await(out1, WAIT, "port 1 host->guest").sum(), f.result(1).rxSum());
         assertEquals(HostPeer.await(out2, WAIT, "port 2 host->guest").sum(), f.result(2).rxSum());
+        rig.assertDataPath(1, true, true);
+        rig.assertDataPath(2, true, true);
         rig.assertBridgeServes();
     }
 }

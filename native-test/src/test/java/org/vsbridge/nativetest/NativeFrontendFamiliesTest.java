@@ -10,8 +10,10 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.vsbridge.nativetest.kit.HostPeer;
 
 /**
  * The frontend families other than QEMU against the real bridge jar, with the native frontend's --family:
@@ -21,6 +23,7 @@ import org.junit.jupiter.api.Timeout;
  * guest_phys_addr, guest buffers across region boundaries). Each carries exact bytes both ways on a unix port, a
  * tcp port and the console, and the bridge refuses none of its messages.
  */
+@Tag("both-paths") // also run with -Dvsb.path=ring (native-test/pom.xml, execution ring-path)
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
 class NativeFrontendFamiliesTest extends NativeRigTest {
 
@@ -55,6 +58,9 @@ class NativeFrontendFamiliesTest extends NativeRigTest {
         assertEquals("org.test.1", f.result(1).name());
         assertEquals("org.test.2", f.result(2).name());
         assertEquals(List.of(), rig.bridge.logLinesContaining("refused"), family + ": requests the bridge refused");
+        for (int port = 0; port <= 2; port++) {
+            rig.assertDataPath(port, true, true);
+        }
         rig.assertBridgeServes();
         return f;
     }

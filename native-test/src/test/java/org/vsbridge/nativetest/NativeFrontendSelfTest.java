@@ -16,6 +16,10 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.awaitility.core.ConditionTimeoutException;
+import org.vsbridge.nativetest.kit.Fnv1a64;
+import org.vsbridge.nativetest.kit.PatternStream;
+import org.vsbridge.nativetest.kit.Waits;
 
 /**
  * The native frontend against the small C test backend (vsb-test-backend), without the bridge: checks that
@@ -158,16 +162,21 @@ class NativeFrontendSelfTest {
         assertEquals("af63dc4c8601ec8c", h.hex()); // the published FNV-1a 64 of "a"
     }
 
-    private static String awaitBackendReport(final Process backend, final Path out, final int lines) throws Exception {
-        final long deadline = System.nanoTime() + WAIT.toNanos();
-        while (System.nanoTime() < deadline) {
-            final String s = read(out);
-            if (s.lines().filter(l -> l.startsWith("BACKEND ")).count() >= lines) {
-                return s;
-            }
-            Thread.sleep(20);
+    private static String awaitBackendReport(final Process backend, final Path out, final int lines) {
+        try {
+            return Waits.upTo(WAIT, "the test backend's report").until(() -> read(out),
+                s -> s.lines().filter(l -> l.startsWith("BACKEND ")).count() >= lines);
+        } catch (final ConditionTimeoutException e) {
+            throw new AssertionError("the test backend printed no report\n" + uncheckedRead(out), e);
         }
-        throw new AssertionError("the test backend printed no report\n" + read(out));
+    }
+
+    private static String uncheckedRead(final Path p) {
+        try {
+            return read(p);
+        } catch (final IOException e) {
+            return "(unreadable: " + e + ")";
+        }
     }
 
     private static String read(final Path p) throws IOException {

@@ -5,13 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.net.SocketAddress;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
-import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -19,10 +13,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.vsbridge.nativetest.kit.BridgeProcess;
+import org.vsbridge.nativetest.kit.Endpoint;
+import org.vsbridge.nativetest.kit.HostPeer;
+import org.vsbridge.nativetest.kit.Waits;
 
 /**
  * INFLIGHT_SHMFD across {@code kill -9} of the bridge: the frontend (as QEMU does for a backend it reconnects to)
@@ -41,17 +40,25 @@ class NativeInflightTest {
     private static final Duration WAIT = Duration.ofMinutes(3);
     /** Host to guest, sent once the last bridge runs: the guest's open ports must be known to it. */
     private static final int TO_GUEST = 1 << 20;
+    /**
+     * How late a peer comes back after its bridge died: the new bridge starts its rings before its peer is there,
+     * and must hold the guest's output for it (the default policy would drop output while no peer is connected).
+     */
+    private static final Duration COME_BACK_AFTER = Duration.ofMillis(1500);
+    /** Aim, not proof: time for the paused peers' sockets to fill before a kill (a reader inside a read takes one
+     *  more chunk, then stops; every assertion holds whatever the timing: this only makes a kill likely to find
+     *  transmit buffers delivered in part). */
+    private static final long FILL_NANOS = TimeUnit.MILLISECONDS.toNanos(300);
 
     @TempDir(cleanup = org.junit.jupiter.api.io.CleanupMode.ON_SUCCESS)
     Path dir;
     private final List<BridgeProcess> bridges = new ArrayList<>();
     private FrontendProcess frontend;
-    private final List<Receiver> receivers = new ArrayList<>();
-    private long lastKill;
+    private final List<HostPeer> peers = new ArrayList<>();
 
     @AfterEach
     void stop() {
-        receivers.forEach(Receiver::close);
+        peers.forEach(HostPeer::close);
         if (frontend != null) {
             frontend.close();
         }
@@ -73,6 +80,19 @@ class NativeInflightTest {
         return b;
     }
 
+    /**
+     * A peer that reads each connection to its end (what the dead bridge had written is still in the socket) and
+     * connects again; slower than the guest writes, so the socket is full most of the time and a kill often finds a
+     * transmit buffer delivered in part (the case that would repeat bytes). Bytes beyond the guest's are counted.
+     */
+    private HostPeer peer(final Endpoint endpoint, final int port) throws IOException {
+        final HostPeer p = new HostPeer("port " + port, endpoint, port).followReconnects(COME_BACK_AFTER)
+            .throttle(16384, 100_000).discardUnexpected(true);
+        peers.add(p);
+        p.connect(WAIT);
+        return p;
+    }
+
     @Test
     void guestOutputExactlyOnceAcrossKill9() throws Exception {
         final int tcpPort;
@@ -80,35 +100,31 @@ class NativeInflightTest {
             tcpPort = s.getLocalPort();
         }
         startBridge(tcpPort);
-        final Receiver r1 = new Receiver(1, UnixDomainSocketAddress.of(dir.resolve("p1.sock")),
-            StandardProtocolFamily.UNIX);
-        final Receiver r2 = new Receiver(2, new InetSocketAddress("127.0.0.1", tcpPort), StandardProtocolFamily.INET);
-        receivers.addAll(List.of(r1, r2));
-        final CompletableFuture<String> sum1 = r1.start();
-        final CompletableFuture<String> sum2 = r2.start();
+        final HostPeer r1 = peer(Endpoint.unix(dir.resolve("p1.sock")), 1);
+        final HostPeer r2 = peer(Endpoint.tcp(tcpPort), 2);
+        final CompletableFuture<HostPeer.Transfer> sum1 = r1.receive(BYTES);
+        final CompletableFuture<HostPeer.Transfer> sum2 = r2.receive(BYTES);
 
         frontend = FrontendProcess.start(dir, "frontend", List.of("--socket", dir.resolve("bridge.sock").toString(),
             "--inflight", "--reconnect", "--stall-timeout", "120",
             "--port", "1:tx=" + BYTES + ":rx=" + TO_GUEST + ":open",
             "--port", "2:tx=" + BYTES + ":rx=" + TO_GUEST + ":open"));
 
+        long lastKill = 0;
         for (int k = 1; k <= KILLS; k++) {
             final long mark = k * BYTES / (KILLS + 1);
-            final long deadline = System.nanoTime() + WAIT.toNanos();
-            while (r1.received() < mark || r2.received() < mark) {
-                assertFalse(sum1.isDone() && sum1.isCompletedExceptionally(), () -> "port 1 failed: " + sum1);
-                assertFalse(sum2.isDone() && sum2.isCompletedExceptionally(), () -> "port 2 failed: " + sum2);
-                assertTrue(System.nanoTime() < deadline, () -> "no progress to " + mark + " bytes: port 1 at "
-                    + r1.received() + ", port 2 at " + r2.received() + "\n" + frontend.transcript());
-                Thread.sleep(2);
-            }
+            Waits.upTo(WAIT, "both peers past " + mark + " bytes").until(() -> {
+                assertFalse(sum1.isCompletedExceptionally(), () -> "port 1 failed: " + peerState(sum1));
+                assertFalse(sum2.isCompletedExceptionally(), () -> "port 2 failed: " + peerState(sum2));
+                return r1.received() >= mark && r2.received() >= mark;
+            });
             // The kill lands while the peers have stopped reading: the sockets are full and the bridge waits for
             // them, holding transmit buffers it delivered in part. (A kill in the instant between a write
             // returning and its record would repeat that write: no process can close that window, so the test
             // does not aim at it.)
             r1.pause(true);
             r2.pause(true);
-            Thread.sleep(300);
+            LockSupport.parkNanos(FILL_NANOS);
             bridges.get(bridges.size() - 1).kill();
             lastKill = System.nanoTime();
             r1.pause(false);
@@ -117,13 +133,11 @@ class NativeInflightTest {
         }
         // The guest opened its ports long ago, for the first bridge; the last one took that over from the
         // inflight buffer, so what the host sends now reaches the guest (the frontend checks the pattern).
-        for (final Receiver r : List.of(r1, r2)) {
-            final long deadline = System.nanoTime() + WAIT.toNanos();
-            while (r.connectedAt() < lastKill) { // a connection made after the last kill is to the last bridge
-                assertTrue(System.nanoTime() < deadline, "port " + r.port + " never reached the last bridge");
-                Thread.sleep(2);
-            }
-            r.sendToGuest(TO_GUEST);
+        for (final HostPeer r : List.of(r1, r2)) {
+            final long killedAt = lastKill;
+            // A connection made after the last kill is to the last bridge.
+            Waits.upTo(WAIT, r.label() + " connected to the last bridge").until(() -> r.connectedAt() > killedAt);
+            r.send(TO_GUEST);
         }
 
         try {
@@ -133,11 +147,13 @@ class NativeInflightTest {
             throw new AssertionError("port 1 peer: " + peerState(sum1) + "; port 2 peer: " + peerState(sum2) + "\n"
                 + e.getMessage(), e);
         }
-        assertEquals(frontend.result(1).txSum(), await(sum1, "port 1"), "port 1: guest->host checksum");
-        assertEquals(frontend.result(2).txSum(), await(sum2, "port 2"), "port 2: guest->host checksum");
+        assertEquals(frontend.result(1).txSum(), HostPeer.await(sum1, WAIT, "port 1").sum(), "port 1: guest->host checksum");
+        assertEquals(frontend.result(2).txSum(), HostPeer.await(sum2, WAIT, "port 2").sum(), "port 2: guest->host checksum");
         assertEquals(BYTES, frontend.result(1).txBytes());
         assertEquals(TO_GUEST, frontend.result(1).rxBytes());
         assertEquals(TO_GUEST, frontend.result(2).rxBytes());
+        assertEquals(0, r1.unexpectedBytes(), "port 1: bytes beyond the " + BYTES + " the guest sent");
+        assertEquals(0, r2.unexpectedBytes(), "port 2: bytes beyond the " + BYTES + " the guest sent");
         assertTrue(bridges.get(bridges.size() - 1).logLinesContaining("device state from a previous backend").stream()
             .anyMatch(l -> l.contains("2 open")), "the last bridge took over the guest's open ports");
         assertEquals(KILLS, frontend.transcript().lines().filter(l -> l.startsWith("RECONNECTED")).count(),
@@ -156,7 +172,7 @@ class NativeInflightTest {
         bridges.get(bridges.size() - 1).assertAlive();
     }
 
-    private static String peerState(final CompletableFuture<String> f) {
+    private static String peerState(final CompletableFuture<HostPeer.Transfer> f) {
         if (!f.isCompletedExceptionally()) {
             return f.isDone() ? "all bytes received" : "still receiving";
         }
@@ -165,199 +181,6 @@ class NativeInflightTest {
             return "?";
         } catch (final java.util.concurrent.CompletionException e) {
             return String.valueOf(e.getCause().getMessage());
-        }
-    }
-
-    private static String await(final CompletableFuture<String> f, final String what) throws Exception {
-        try {
-            return f.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (final java.util.concurrent.ExecutionException e) {
-            throw new AssertionError(what + ": " + e.getCause().getMessage(), e.getCause());
-        }
-    }
-
-    /** A host peer that reads each connection to EOF, reconnects, and checks the one guest-to-host stream. */
-    private static final class Receiver implements AutoCloseable {
-
-        private final int port;
-        private final SocketAddress address;
-        private final StandardProtocolFamily family;
-        private final PatternStream pattern;
-        private final Fnv1a64 sum = new Fnv1a64();
-        private volatile long received;
-        private volatile int connections;
-        private volatile boolean closed;
-        private volatile SocketChannel channel;
-        private volatile long connectedAt;
-        private volatile boolean paused;
-
-        Receiver(final int port, final SocketAddress address, final StandardProtocolFamily family) {
-            this.port = port;
-            this.address = address;
-            this.family = family;
-            this.pattern = PatternStream.guestToHost(port);
-        }
-
-        long received() {
-            return received;
-        }
-
-        /** Writes the host-to-guest pattern on the current connection (from its own thread). */
-        void sendToGuest(final int bytes) {
-            final SocketChannel ch = channel;
-            final Thread t = new Thread(() -> {
-                final byte[] data = new byte[bytes];
-                PatternStream.hostToGuest(port).fill(data, 0, bytes);
-                try {
-                    final ByteBuffer b = ByteBuffer.wrap(data);
-                    while (b.hasRemaining()) {
-                        ch.write(b);
-                    }
-                } catch (final IOException e) {
-                    // the frontend's rx check reports what did not arrive
-                }
-            }, "sender-" + port);
-            t.setDaemon(true);
-            t.start();
-        }
-
-        int connections() {
-            return connections;
-        }
-
-        long connectedAt() {
-            return connectedAt;
-        }
-
-        /** Stop (or resume) reading, so that the bridge's socket towards this peer fills up. */
-        void pause(final boolean on) {
-            paused = on;
-        }
-
-        CompletableFuture<String> start() {
-            final CompletableFuture<String> done = new CompletableFuture<>();
-            final Thread t = new Thread(() -> {
-                try {
-                    run(done);
-                } catch (final Throwable e) {
-                    if (!closed) {
-                        done.completeExceptionally(e);
-                    }
-                }
-            }, "receiver-" + port);
-            t.setDaemon(true);
-            t.start();
-            return done;
-        }
-
-        /**
-         * Reads every connection to its end and connects again, for as long as the test runs (a kill may come
-         * after the last guest byte, and the host-to-guest phase needs the connection to the last bridge).
-         */
-        private void run(final CompletableFuture<String> done) throws IOException, InterruptedException {
-            // Small reads with pauses: the peer is slower than the guest, so the socket is full most of the time and
-            // a kill often finds a transmit buffer delivered in part (the case that would repeat bytes).
-            final byte[] chunk = new byte[16384];
-            final byte[] expected = new byte[16384];
-            final ByteBuffer buf = ByteBuffer.wrap(chunk);
-            boolean first = true;
-            while (!closed) {
-                if (!first) {
-                    // Come back late: the new bridge starts its rings before its peer is there, and must hold the
-                    // guest's output for it (the default policy would drop output while no peer is connected).
-                    Thread.sleep(1500);
-                }
-                first = false;
-                final SocketChannel ch = connect();
-                channel = ch;
-                connectedAt = System.nanoTime();
-                connections++;
-                try (ch) {
-                    while (!closed) {
-                        while (paused && !closed) {
-                            Thread.sleep(1);
-                        }
-                        buf.clear();
-                        final int n;
-                        try {
-                            n = ch.read(buf);
-                        } catch (final IOException e) {
-                            break; // a reset: the bridge died; what it wrote before is all read
-                        }
-                        if (n < 0) {
-                            break;
-                        }
-                        if (received + n > BYTES) {
-                            throw new IOException("port " + port + ": more than the " + BYTES + " bytes the guest sent");
-                        }
-                        pattern.fill(expected, 0, n);
-                        for (int i = 0; i < n; i++) {
-                            if (chunk[i] != expected[i]) {
-                                throw new IOException(String.format("port %d: guest-to-host byte %d (connection %d) "
-                                    + "is 0x%02x, the pattern says 0x%02x; %s", port, received + i, connections,
-                                    chunk[i] & 0xff, expected[i] & 0xff, whereFrom(chunk, i, n, received + i)));
-                            }
-                        }
-                        sum.update(chunk, 0, n);
-                        received += n;
-                        if (received == BYTES) {
-                            done.complete(sum.hex());
-                        }
-                        java.util.concurrent.locks.LockSupport.parkNanos(100_000);
-                    }
-                }
-            }
-        }
-
-        /** Which part of the stream the bytes at {@code at} are: a repeat (duplicate) or a jump ahead (loss). */
-        private String whereFrom(final byte[] chunk, final int at, final int n, final long offset) {
-            final int len = Math.min(64, n - at);
-            if (len < 16) {
-                return "too few bytes to tell where they come from";
-            }
-            final byte[] stream = new byte[(int) BYTES];
-            PatternStream.guestToHost(port).fill(stream, 0, stream.length);
-            outer:
-            for (int k = 0; k + len <= stream.length; k++) {
-                for (int j = 0; j < len; j++) {
-                    if (stream[k + j] != chunk[at + j]) {
-                        continue outer;
-                    }
-                }
-                return "they are the stream's bytes from offset " + k + " (" + (k < offset ? "repeated: "
-                    + (offset - k) + " bytes again" : "ahead: " + (k - offset) + " bytes lost") + ")";
-            }
-            return "they are nowhere in the stream";
-        }
-
-        private SocketChannel connect() throws IOException, InterruptedException {
-            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (true) {
-                final SocketChannel ch = SocketChannel.open(family);
-                try {
-                    ch.connect(address);
-                    return ch;
-                } catch (final IOException e) {
-                    ch.close();
-                    if (closed || System.nanoTime() > deadline) {
-                        throw new IOException("port " + port + ": no chardev to connect to: " + e.getMessage(), e);
-                    }
-                    Thread.sleep(5);
-                }
-            }
-        }
-
-        @Override
-        public void close() {
-            closed = true;
-            final SocketChannel ch = channel;
-            if (ch != null) {
-                try {
-                    ch.close();
-                } catch (final IOException e) {
-                    // closing anyway
-                }
-            }
         }
     }
 }

@@ -7,16 +7,20 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.vsbridge.nativetest.kit.HostPeer;
 
 /**
  * A frontend that misbehaves must not take the bridge down: bad vhost-user messages get an error ack and the
  * device goes on; a descriptor pointing outside guest memory (or otherwise broken) on one port's transmitq
- * leaves the other ports flowing; afterwards QMP answers and a new frontend connection carries data.
+ * leaves the other ports flowing; afterwards QMP answers and a new frontend connection carries data. Runs on both
+ * data paths ({@code -Dvsb.path=ring}).
  */
+@Tag("both-paths") // also run with -Dvsb.path=ring (native-test/pom.xml, execution ring-path)
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
 class NativeMisbehaviourTest extends NativeRigTest {
 
@@ -38,6 +42,7 @@ class NativeMisbehaviourTest extends NativeRigTest {
         }
         assertEquals(f.result(1).txSum(), HostPeer.await(in, WAIT, "guest->host").sum());
         assertEquals(HostPeer.await(out, WAIT, "host->guest").sum(), f.result(1).rxSum());
+        rig.assertDataPath(1, true, true);
         rig.assertBridgeServes();
         newConnectionCarriesData();
     }
@@ -60,6 +65,7 @@ class NativeMisbehaviourTest extends NativeRigTest {
         assertEquals(f.result(0).txSum(), HostPeer.await(conIn, WAIT, "console guest->host").sum());
         System.out.println("bad descriptor " + kind + ": " + f.result(1).badDesc() + ", vring errors signalled: "
             + f.linesMatching("^EVENT vring_err").size());
+        rig.assertDataPath(2, true, true);
         rig.assertBridgeServes();
         p2.close(); // a socket chardev serves one client at a time
         newConnectionCarriesData();

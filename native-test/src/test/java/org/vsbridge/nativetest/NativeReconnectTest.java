@@ -6,14 +6,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.vsbridge.nativetest.kit.HostPeer;
+import org.vsbridge.nativetest.kit.Waits;
 
 /**
  * The frontend goes away and comes back (a VM restart behind the same bridge): after a clean stop, inside one
  * frontend process (--runs 2), and after an abrupt disconnect in the middle of a transfer. Each time the next
- * connection must carry data again, checked byte for byte.
+ * connection must carry data again, checked byte for byte. Runs on both data paths ({@code -Dvsb.path=ring}).
  */
+@Tag("both-paths") // also run with -Dvsb.path=ring (native-test/pom.xml, execution ring-path)
 @Timeout(value = 10, unit = TimeUnit.MINUTES) // a safety net for hung processes, never a performance bound
 class NativeReconnectTest extends NativeRigTest {
 
@@ -38,6 +42,7 @@ class NativeReconnectTest extends NativeRigTest {
                 assertEquals(4 * MIB, r.rxBytes(), "round " + round);
             }
         }
+        rig.assertDataPath(1, true, true);
         rig.assertBridgeServes();
     }
 
@@ -60,6 +65,7 @@ class NativeReconnectTest extends NativeRigTest {
         assertEquals(8 * MIB, r.rxBytes());
         assertEquals(r.txSum(), got.sum(), "guest->host checksum over both runs");
         assertEquals(sent.sum(), r.rxSum(), "host->guest checksum over both runs");
+        rig.assertDataPath(1, true, true);
         rig.assertBridgeServes();
     }
 
@@ -77,10 +83,9 @@ class NativeReconnectTest extends NativeRigTest {
         a.awaitLine("^DISCONNECT run=1$", Duration.ofSeconds(1));
         final long used = a.result(1).txBytes();
         assertTrue(used >= 8 * MIB && used < 64 * MIB, "bytes used before the disconnect: " + used);
-        final long deadline = System.nanoTime() + WAIT.toNanos();
-        while (first.received() < used && System.nanoTime() < deadline && !drain.isDone()) {
-            Thread.sleep(20);
-        }
+        // Every byte the bridge used reaches the peer (or the peer's check fails first).
+        Waits.upTo(WAIT, "the peer to get the " + used + " bytes the bridge used")
+            .until(() -> first.received() >= used || drain.isDone());
         assertTrue(first.received() >= used, "the peer got " + first.received() + " bytes (pattern-checked) of the "
             + used + " the bridge used before the frontend vanished" + (drain.isCompletedExceptionally() ? ": " + drain.handle((v, e) -> e).join() : ""));
         first.close();
@@ -99,6 +104,8 @@ class NativeReconnectTest extends NativeRigTest {
         assertEquals(b.result(2).txSum(), HostPeer.await(in2, WAIT, "port 2 guest->host").sum());
         assertEquals(HostPeer.await(out1, WAIT, "port 1 host->guest").sum(), b.result(1).rxSum());
         assertEquals(HostPeer.await(out2, WAIT, "port 2 host->guest").sum(), b.result(2).rxSum());
+        rig.assertDataPath(1, true, true);
+        rig.assertDataPath(2, true, true);
         rig.assertBridgeServes();
     }
 }

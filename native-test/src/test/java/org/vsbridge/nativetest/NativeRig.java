@@ -1,11 +1,16 @@
 package org.vsbridge.nativetest;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import org.vsbridge.nativetest.kit.BridgeProcess;
+import org.vsbridge.nativetest.kit.DataPath;
+import org.vsbridge.nativetest.kit.HostPeer;
+import org.vsbridge.nativetest.kit.QmpClient;
 
 /**
  * The standard end-to-end set-up: the real bridge with a console (c0, unix con.sock), port 1 (c1, unix p1.sock,
@@ -95,6 +100,33 @@ final class NativeRig implements AutoCloseable {
         final FrontendProcess f = FrontendProcess.start(dir, "frontend-" + (++frontendCount), args);
         frontends.add(f);
         return f;
+    }
+
+    /** The {@code query-vserport} entry of port {@code nr}. */
+    JsonNode vserport(final int nr) throws Exception {
+        final JsonNode r = qmp().execute("query-vserport", Duration.ofSeconds(10));
+        for (final JsonNode p : r.path("return")) {
+            if (p.path("nr").asInt(-1) == nr) {
+                return p;
+            }
+        }
+        throw new AssertionError("no port " + nr + " in query-vserport: " + r);
+    }
+
+    /**
+     * Port {@code nr} carried its bytes on the path of this run ({@link DataPath#current()}): none directly on the
+     * ring path, some directly in each direction that carried any ({@code toHost}, {@code fromHost}) on the direct
+     * path; and it dropped none.
+     */
+    void assertDataPath(final int nr, final boolean toHost, final boolean fromHost) throws Exception {
+        final JsonNode p = vserport(nr);
+        System.out.printf("port %d (%s path): %d of %d guest->host bytes written directly, %d of %d host->guest bytes"
+            + " read directly%n", nr, DataPath.current(), p.path("bytes-to-host-direct").asLong(),
+            p.path("bytes-to-host").asLong(), p.path("bytes-from-host-direct").asLong(), p.path("bytes-from-host").asLong());
+        DataPath.current().assertCounters(p, toHost, fromHost);
+        if (p.path("bytes-dropped").asLong() != 0) {
+            throw new AssertionError("port " + nr + " dropped bytes: " + p);
+        }
     }
 
     /** The bridge is still running and answers QMP. */

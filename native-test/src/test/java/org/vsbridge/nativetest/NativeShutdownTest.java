@@ -5,13 +5,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.vsbridge.nativetest.kit.HostPeer;
 
 /**
  * SIGTERM while guest output the bridge already took (used descriptors) is still buffered because the host
- * peer is not reading: the bridge hands all of it to the chardev before it exits, and exits 0.
+ * peer is not reading: the bridge hands all of it to the chardev before it exits, and exits 0. Runs on both data
+ * paths ({@code -Dvsb.path=ring}: all of it waits in the port's ring).
  */
+@Tag("both-paths") // also run with -Dvsb.path=ring (native-test/pom.xml, execution ring-path)
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
 class NativeShutdownTest extends NativeRigTest {
 
@@ -32,6 +36,7 @@ class NativeShutdownTest extends NativeRigTest {
         f.command("tx 1 " + MIB);
         f.command("wait");
         f.awaitLine("^IDLE$", WAIT);
+        rig.assertDataPath(1, true, false);
 
         // SIGTERM first, then the peer starts reading: the bridge must wait for it, not exit without the bytes.
         final CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> {
@@ -42,7 +47,9 @@ class NativeShutdownTest extends NativeRigTest {
                 return -2;
             }
         });
-        Thread.sleep(300);
+        // The bridge took the signal and is shutting down (waiting for the chardevs to take the output) before
+        // the peer reads a byte.
+        rig.bridge.awaitLogLine("shutting down", WAIT);
         final CompletableFuture<HostPeer.Transfer> in = peer.receive(MIB);
         // Every byte pattern-checked, none missing: receive fails if the connection ends early.
         assertEquals(MIB, HostPeer.await(in, WAIT, "port 1 guest->host after SIGTERM").bytes());

@@ -216,6 +216,10 @@ public final class PortLink implements PortChannel, ChardevFrontend {
             wasOpen = old.eventLoop().submit(() -> {
                 final boolean open = old.isOpen();
                 old.detach();
+                // Until the next chardev's OPENED: no direct input or output. A give-back of the input still on its
+                // way (the revoke below, or one before) would otherwise lend the old connection to the worker
+                // again, and that loan, which nobody revokes, keeps the old connection open after its close.
+                detached = true;
                 closeDirect();
                 revokeInput();
                 return open;

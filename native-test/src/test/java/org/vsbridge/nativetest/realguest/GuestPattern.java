@@ -1,9 +1,11 @@
 package org.vsbridge.nativetest.realguest;
 
+import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.util.Arrays;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import org.vsbridge.nativetest.kit.HostPeer;
 
 /**
  * The byte stream both ends of a transfer agree on, identical to {@code vsbh.c}: a block of
@@ -41,6 +43,26 @@ final class GuestPattern {
         return (int) (streamOffset % PERIOD);
     }
 
+    /** The stream from its start as what a host peer sends; its sum is the md5 of what it handed out. */
+    HostPeer.Source source() {
+        return new HostPeer.Source() {
+            private long offset;
+
+            @Override
+            public ByteBuffer next(final int max) {
+                final int n = Math.min(WINDOW, max);
+                final ByteBuffer b = ByteBuffer.wrap(bytes, indexOf(offset), n);
+                offset += n;
+                return b;
+            }
+
+            @Override
+            public String sum() {
+                return md5(offset);
+            }
+        };
+    }
+
     /** md5 (hex) of the first {@code length} bytes of the stream. */
     String md5(final long length) {
         final MessageDigest md5 = newMd5();
@@ -71,11 +93,18 @@ final class GuestPattern {
         private volatile long received;
         private volatile long firstMismatch = -1;
         private String hex;
+        private final byte[] kept;
 
         Sink(final GuestPattern pattern, final long expected, final boolean hash) {
+            this(pattern, expected, hash, false);
+        }
+
+        /** With {@code keep}, also keeps what arrived, for {@link #skippedIfInOrder()}. */
+        Sink(final GuestPattern pattern, final long expected, final boolean hash, final boolean keep) {
             this.pattern = pattern;
             this.expected = expected;
             this.md5 = hash ? newMd5() : null;
+            this.kept = keep ? new byte[(int) expected] : null;
         }
 
         /** Takes up to what this sink still expects; returns how many bytes it took. */
@@ -99,6 +128,9 @@ final class GuestPattern {
             if (md5 != null) {
                 md5.update(buf, off, n);
             }
+            if (kept != null) {
+                System.arraycopy(buf, off, kept, (int) at, n);
+            }
             received = at + n;
             return n;
         }
@@ -117,6 +149,41 @@ final class GuestPattern {
 
         long firstMismatch() {
             return firstMismatch;
+        }
+
+        /**
+         * For a stream the sender may cut pieces out of (QEMU drops console output its chardev cannot take): every
+         * byte that arrived is the pattern's, in order, with only gaps between; returns how many bytes the gaps
+         * took out of the {@code sent} the guest wrote. Fails when some arrived bytes fit nowhere after the ones
+         * before them (reordered, repeated or corrupt). Needs a sink that keeps its bytes.
+         */
+        long skippedIfInOrder(final long sent) {
+            if (kept == null) {
+                throw new IllegalStateException("this sink keeps no bytes");
+            }
+            final int got = (int) received;
+            long at = 0; // stream offset of the next byte that arrived
+            int i = 0;
+            while (i < got) {
+                if (at < sent && kept[i] == pattern.bytes[indexOf(at)]) {
+                    i++;
+                    at++;
+                    continue;
+                }
+                // A gap: the shortest skip after which the next bytes (up to 64) are the pattern's again.
+                final int probe = Math.min(64, got - i);
+                long skip = 1;
+                while (at + skip + probe <= sent && !Arrays.equals(kept, i, i + probe,
+                    pattern.bytes, indexOf(at + skip), indexOf(at + skip) + probe)) {
+                    skip++;
+                }
+                if (at + skip + probe > sent) {
+                    throw new AssertionError("byte " + i + " that arrived is not the pattern's at or after stream offset "
+                        + at + " (of " + sent + " sent): out of order, repeated or corrupt");
+                }
+                at += skip;
+            }
+            return sent - received;
         }
 
         /** Hex md5 of what was received; call once, after the stream ended. */

@@ -8,6 +8,7 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -18,6 +19,11 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
+import org.awaitility.core.ConditionTimeoutException;
+import org.vsbridge.nativetest.kit.Endpoint;
+import org.vsbridge.nativetest.kit.HostPeer;
+import org.vsbridge.nativetest.kit.QmpClient;
+import org.vsbridge.nativetest.kit.Waits;
 
 /**
  * One boot of the guest under QEMU: builds the command line for the backend, arms the host
@@ -40,7 +46,7 @@ final class GuestRun implements AutoCloseable {
     private final List<SerialLine> lines = new CopyOnWriteArrayList<>();
     private final Map<Integer, SerialLine> results = new ConcurrentHashMap<>();
     private final Map<Integer, GuestPattern.Sink> sinks = new ConcurrentHashMap<>();
-    private final Map<Integer, HostPeer.EchoInbound> echoes = new ConcurrentHashMap<>();
+    private final Map<Integer, GuestInbound.Echo> echoes = new ConcurrentHashMap<>();
     private final Map<Integer, HostPeer.Sender> senders = new ConcurrentHashMap<>();
     private final List<String> hostErrors = new CopyOnWriteArrayList<>();
     private final CountDownLatch done = new CountDownLatch(1);
@@ -118,15 +124,17 @@ final class GuestRun implements AutoCloseable {
         Files.deleteIfExists(serial);
         Files.deleteIfExists(stderr);
         final Map<Integer, GuestPattern.Sink> sinks = new ConcurrentHashMap<>();
-        final Map<Integer, HostPeer.EchoInbound> echoes = new ConcurrentHashMap<>();
+        final Map<Integer, GuestInbound.Echo> echoes = new ConcurrentHashMap<>();
         for (int i = 1; i <= plan.steps().size(); i++) {
             final GuestPlan.Step step = plan.step(i);
             if (step instanceof GuestPlan.G2h g) {
-                final GuestPattern.Sink sink = new GuestPattern.Sink(new GuestPattern(g.seed()), g.bytes(), g.md5());
+                // The console's bytes are kept: QEMU's own console may cut pieces out, and what is left is checked for order.
+                final GuestPattern.Sink sink = new GuestPattern.Sink(new GuestPattern(g.seed()), g.bytes(), g.md5(),
+                    PortLayout.CONSOLE_TTY.equals(g.target()) && g.bytes() <= 64L << 20);
                 sinks.put(i, sink);
-                peer(peers, g.target()).expect(new HostPeer.SinkInbound(sink));
+                peer(peers, g.target()).expect(new GuestInbound.Sink(sink));
             } else if (step instanceof GuestPlan.Echo e) {
-                final HostPeer.EchoInbound echo = new HostPeer.EchoInbound((long) e.count() * e.size());
+                final GuestInbound.Echo echo = new GuestInbound.Echo((long) e.count() * e.size());
                 echoes.put(i, echo);
                 peer(peers, e.target()).expect(echo);
             }
@@ -179,7 +187,7 @@ final class GuestRun implements AutoCloseable {
                 if (step >= 1 && step <= plan.steps().size() && plan.step(step) instanceof GuestPlan.H2g h) {
                     actions.execute(() -> {
                         try {
-                            senders.put(step, peer(peers, h.target()).send(new GuestPattern(h.seed()), h.bytes()));
+                            senders.put(step, peer(peers, h.target()).send(new GuestPattern(h.seed()).source(), h.bytes()));
                         } catch (final IOException e) {
                             hostErrors.add("step " + step + ": cannot send: " + e.getMessage());
                         }
@@ -192,11 +200,11 @@ final class GuestRun implements AutoCloseable {
                 actions.execute(() -> {
                     try {
                         if (open) {
-                            p.connect(10_000);
+                            p.connect(Duration.ofSeconds(10));
                         } else {
-                            p.disconnect();
+                            p.close();
                         }
-                    } catch (final IOException | InterruptedException | RuntimeException e) {
+                    } catch (final IOException | RuntimeException e) {
                         hostErrors.add("step " + line.step() + ": peer " + (open ? "connect" : "disconnect") + ": " + e);
                     }
                 });
@@ -211,15 +219,19 @@ final class GuestRun implements AutoCloseable {
      *
      * @return true when the guest finished its plan
      */
-    boolean awaitDone(final long timeoutMillis) throws InterruptedException {
-        final long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
-        while (System.nanoTime() < end && !done.await(1, TimeUnit.SECONDS)) {
-            // A guest that printed nothing for a minute is stuck: no transfer here takes that long.
-            if (System.nanoTime() - lastLineNanos > TimeUnit.SECONDS.toNanos(STALL_SECONDS)) {
-                hostErrors.add("guest printed nothing for " + STALL_SECONDS + " s; giving up");
-                probeQemu();
-                break;
-            }
+    boolean awaitDone(final Duration timeout) throws InterruptedException {
+        try {
+            Waits.upTo(timeout, "guest " + name + " done").pollInterval(Duration.ofMillis(200)).until(() -> {
+                // A guest that printed nothing for a minute is stuck: no transfer here takes that long.
+                if (done.getCount() > 0 && System.nanoTime() - lastLineNanos > TimeUnit.SECONDS.toNanos(STALL_SECONDS)) {
+                    hostErrors.add("guest printed nothing for " + STALL_SECONDS + " s; giving up");
+                    probeQemu();
+                    return true;
+                }
+                return done.getCount() == 0;
+            });
+        } catch (final ConditionTimeoutException e) {
+            hostErrors.add("guest not done within " + timeout);
         }
         final boolean finished = doneLine != null;
         if (!process.waitFor(finished ? 20 : 1, TimeUnit.SECONDS)) {
@@ -228,20 +240,33 @@ final class GuestRun implements AutoCloseable {
             process.waitFor(10, TimeUnit.SECONDS);
         }
         serialReader.join(5_000);
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        for (final Map.Entry<Integer, GuestPattern.Sink> e : sinks.entrySet()) {
-            final SerialLine r = results.get(e.getKey());
-            final long sent = r == null ? -1 : r.getLong("bytes");
-            while (System.nanoTime() < deadline && !e.getValue().isComplete() && e.getValue().received() < sent) {
-                Thread.sleep(20);
-            }
+        // Until each host peer has what the guest reported sending, or cannot get more: its connection ended (QEMU's
+        // own chardevs close with QEMU, after everything QEMU wrote).
+        try {
+            Waits.upTo(Duration.ofSeconds(10), "guest " + name + ": host peers received what the guest sent")
+                .until(this::hostCaughtUp);
+        } catch (final ConditionTimeoutException e) {
+            hostErrors.add("host peers still short of what the guest sent: " + hostState());
         }
         for (final HostPeer.Sender s : senders.values()) {
-            s.await(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+            s.await(Duration.ofSeconds(10));
         }
         actions.shutdown();
         actions.awaitTermination(10, TimeUnit.SECONDS);
         return finished;
+    }
+
+    private boolean hostCaughtUp() {
+        for (final Map.Entry<Integer, GuestPattern.Sink> e : sinks.entrySet()) {
+            final SerialLine r = results.get(e.getKey());
+            final long sent = r == null ? -1 : r.getLong("bytes");
+            final GuestPattern.Sink sink = e.getValue();
+            final HostPeer peer = peers.get(plan.step(e.getKey()).target());
+            if (!sink.isComplete() && sink.received() < sent && !(peer != null && peer.sawEof())) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
@@ -253,18 +278,18 @@ final class GuestRun implements AutoCloseable {
         if (!process.isAlive()) {
             return;
         }
-        try (QmpClient q = QmpClient.connect(Endpoint.unix(qemuQmp), 5_000)) {
-            hostErrors.add("QEMU query-status: " + q.execute("{\"execute\":\"query-status\"}", 5_000));
+        try (QmpClient q = QmpClient.connect(Endpoint.unix(qemuQmp), Duration.ofSeconds(5))) {
+            hostErrors.add("QEMU query-status: " + q.execute("query-status", Duration.ofSeconds(5)));
+            // Samples back to back: a vCPU that runs shows a different RIP in each.
             for (int i = 0; i < 3; i++) {
-                final JsonNode r = q.execute("{\"execute\":\"human-monitor-command\","
-                    + "\"arguments\":{\"command-line\":\"info registers\"}}", 5_000);
+                final JsonNode r = q.execute("human-monitor-command", Map.of("command-line", "info registers"),
+                    Duration.ofSeconds(5));
                 final String regs = r.path("return").asText();
                 hostErrors.add("QEMU vCPU sample " + i + ": " + regs.lines()
                     .filter(l -> l.startsWith("RAX") || l.startsWith("RIP") || l.startsWith("RSP"))
                     .reduce("", (a, b) -> a + b.strip() + " | "));
-                Thread.sleep(200);
             }
-        } catch (final IOException | InterruptedException | RuntimeException e) {
+        } catch (final IOException | RuntimeException e) {
             hostErrors.add("QEMU does not answer QMP (main loop blocked?): " + e.getMessage());
         }
     }
@@ -338,7 +363,7 @@ final class GuestRun implements AutoCloseable {
         return sinks.get(step);
     }
 
-    HostPeer.EchoInbound echo(final int step) {
+    GuestInbound.Echo echo(final int step) {
         return echoes.get(step);
     }
 

@@ -3,6 +3,7 @@ package org.vsbridge.nativetest.realguest;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.file.Path;
+import org.vsbridge.nativetest.kit.Endpoint;
 
 /**
  * The three ports every real-guest run configures, wherever they live (bridge or QEMU):

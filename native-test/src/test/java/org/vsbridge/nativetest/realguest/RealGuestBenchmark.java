@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.function.ToDoubleFunction;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
+import org.vsbridge.nativetest.kit.HostPeer;
 
 /**
  * Throughput and latency seen by a real guest: the bridge's named port and console against

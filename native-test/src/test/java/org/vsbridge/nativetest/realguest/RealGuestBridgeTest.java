@@ -5,9 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.util.concurrent.TimeUnit;
+import java.time.Duration;
+import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.vsbridge.nativetest.kit.Waits;
 
 /**
  * The real-guest checks against the bridge jar behind QEMU's {@code vhost-user-test-device-pci},
@@ -50,7 +52,7 @@ class RealGuestBridgeTest extends RealGuestSuite {
         killedG2h.kill();
         harness.finish(killedG2h);
         // What the bridge still held for the old guest may arrive now; it belongs to no check.
-        harness.peer(P1).awaitQuiet(500, 10_000);
+        harness.peer(P1).awaitQuiet(Duration.ofMillis(500), Duration.ofSeconds(10));
 
         // Host to guest, killed once the guest has taken a few MiB.
         final GuestPlan h2gPlan = new GuestPlan().add(new GuestPlan.H2g(P2, 1024 * MIB, 32, false));
@@ -64,7 +66,7 @@ class RealGuestBridgeTest extends RealGuestSuite {
         harness.peer(P2).abort();
 
         assertTrue(harness.bridge().isAlive(), () -> "bridge died with its QEMU:\n" + harness.bridge().log());
-        final JsonNode version = harness.qmp().execute("{\"execute\":\"query-version\",\"id\":1}", 10_000);
+        final JsonNode version = harness.qmp().execute("query-version", Duration.ofSeconds(10));
         assertTrue(version.has("return"), () -> "QMP query-version after the kills: " + version);
 
         final GuestPlan plan = new GuestPlan();
@@ -79,7 +81,7 @@ class RealGuestBridgeTest extends RealGuestSuite {
         assertGuestToHost(after, g2h);
         assertHostToGuest(after, h2g);
         assertEcho(after, echo);
-        final JsonNode chardevs = harness.qmp().execute("{\"execute\":\"query-chardev\",\"id\":2}", 10_000);
+        final JsonNode chardevs = harness.qmp().execute("query-chardev", Duration.ofSeconds(10));
         assertTrue(chardevs.has("return"), () -> "QMP query-chardev after the next VM: " + chardevs);
         assertEquals(0, after.hostErrors().size(), () -> "host errors: " + after.hostErrors());
     }
@@ -97,14 +99,16 @@ class RealGuestBridgeTest extends RealGuestSuite {
     }
 
     private static void awaitOrFail(final java.util.function.BooleanSupplier condition, final GuestRun run,
-                                    final String what) throws InterruptedException {
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline || !run.isAlive()) {
-                throw new AssertionError(run.name() + ": never reached " + what + " (QEMU alive: " + run.isAlive()
-                    + "); last lines:\n" + tail(run));
-            }
-            Thread.sleep(20);
+                                    final String what) {
+        try {
+            Waits.upTo(Duration.ofSeconds(90), run.name() + ": " + what).until(() -> {
+                if (!run.isAlive()) {
+                    throw new AssertionError(run.name() + ": QEMU ended before " + what + "; last lines:\n" + tail(run));
+                }
+                return condition.getAsBoolean();
+            });
+        } catch (final ConditionTimeoutException e) {
+            throw new AssertionError(run.name() + ": never reached " + what + "; last lines:\n" + tail(run), e);
         }
     }
 }

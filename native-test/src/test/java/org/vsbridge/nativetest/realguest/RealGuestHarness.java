@@ -3,12 +3,16 @@ package org.vsbridge.nativetest.realguest;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.vsbridge.nativetest.kit.BridgeProcess;
+import org.vsbridge.nativetest.kit.HostPeer;
+import org.vsbridge.nativetest.kit.QmpClient;
 
 /**
  * Everything around the guest for one backend: the port layout, the host peers on the three
@@ -35,19 +39,39 @@ final class RealGuestHarness implements AutoCloseable {
         this.logDir = env.moduleDir.resolve("target/realguest").resolve(name);
         Files.createDirectories(logDir);
         this.layout = PortLayout.in(dir);
-        peers.put(PortLayout.CONSOLE_TTY, new HostPeer("console", layout.console()));
-        peers.put(PortLayout.PORT1_NAME, new HostPeer(PortLayout.PORT1_NAME, layout.port1()));
-        peers.put(PortLayout.PORT2_NAME, new HostPeer(PortLayout.PORT2_NAME, layout.port2()));
+        peers.put(PortLayout.CONSOLE_TTY, new HostPeer("console", layout.console(), 0).discardUnexpected(true));
+        peers.put(PortLayout.PORT1_NAME, new HostPeer(PortLayout.PORT1_NAME, layout.port1(), 1).discardUnexpected(true));
+        peers.put(PortLayout.PORT2_NAME, new HostPeer(PortLayout.PORT2_NAME, layout.port2(), 2).discardUnexpected(true));
         if (backend.isBridge()) {
             final Path log = logDir.resolve("bridge.log");
             Files.deleteIfExists(log);
-            // Run a private copy: the jar in target/ may be rebuilt while this harness runs, and a
-            // JVM whose jar changes underneath fails on its next class load.
-            final Path jar = Files.copy(env.bridgeJar, dir.resolve("vhost-serial-bridge.jar"));
-            bridge = BridgeProcess.start(jar, layout, log, backend.bridgeOptions());
+            // The kit runs a private copy of the jar: the one in target/ may be rebuilt while this harness runs.
+            bridge = BridgeProcess.start(env.bridgeJar, dir, log, bridgeArguments(layout, backend));
+            try {
+                bridge.awaitListening(layout.vhostSocket(), Duration.ofSeconds(30));
+            } catch (final IOException | RuntimeException e) {
+                bridge.close();
+                throw e;
+            }
         } else {
             bridge = null;
         }
+    }
+
+    /** The bridge's command line: one console port and two named ports on the layout's sockets, QMP, and the
+     *  backend's own options. */
+    private static List<String> bridgeArguments(final PortLayout layout, final Backend backend) {
+        final List<String> args = new ArrayList<>(List.of(
+            "--socket-path", layout.vhostSocket().toString(),
+            "--chardev", "socket,id=c0," + layout.console().chardevAddress() + ",server=on,wait=off",
+            "--device", "virtconsole,chardev=c0,id=" + PortLayout.CONSOLE_ID,
+            "--chardev", "socket,id=c1," + layout.port1().chardevAddress() + ",server=on,wait=off",
+            "--device", "virtserialport,chardev=c1,name=" + PortLayout.PORT1_NAME + ",id=" + PortLayout.PORT1_ID,
+            "--chardev", "socket,id=c2," + layout.port2().chardevAddress() + ",server=on,wait=off",
+            "--device", "virtserialport,chardev=c2,name=" + PortLayout.PORT2_NAME + ",id=" + PortLayout.PORT2_ID,
+            "--qmp", "unix:" + layout.qmp().unixPath() + ",server=on,wait=off"));
+        args.addAll(backend.bridgeOptions());
+        return args;
     }
 
     /** A harness for {@code backend}; skips the calling test when the machine cannot run it. */
@@ -57,7 +81,7 @@ final class RealGuestHarness implements AutoCloseable {
         if (backend.isBridge()) {
             try {
                 h.connectPeers();
-                h.qmp = QmpClient.connect(h.layout.qmp(), 10_000);
+                h.qmp = QmpClient.connect(h.layout.qmp(), Duration.ofSeconds(10));
             } catch (final IOException | RuntimeException e) {
                 final String log = h.bridge.log();
                 h.close();
@@ -89,7 +113,7 @@ final class RealGuestHarness implements AutoCloseable {
 
     void connectPeers() throws IOException, InterruptedException {
         for (final HostPeer p : peers.values()) {
-            p.connect(15_000);
+            p.connect(Duration.ofSeconds(15));
         }
     }
 
@@ -106,7 +130,7 @@ final class RealGuestHarness implements AutoCloseable {
             // QEMU owns the chardevs and the QMP socket: attach once they exist, before the guest
             // is far enough to open a port (about 4 s of boot).
             connectPeers();
-            qmp = QmpClient.connect(layout.qmp(), 15_000);
+            qmp = QmpClient.connect(layout.qmp(), Duration.ofSeconds(15));
             run.attachQmp(qmp, 0);
         }
         return run;
@@ -115,7 +139,7 @@ final class RealGuestHarness implements AutoCloseable {
     /** Boots, waits for the guest to finish (at most {@code timeoutMillis}) and detaches. */
     GuestRun run(final String name, final GuestPlan plan, final long timeoutMillis) throws IOException, InterruptedException {
         final GuestRun run = start(name, plan);
-        run.awaitDone(timeoutMillis);
+        run.awaitDone(Duration.ofMillis(timeoutMillis));
         finish(run);
         return run;
     }
@@ -128,7 +152,7 @@ final class RealGuestHarness implements AutoCloseable {
         }
         if (backend == Backend.QEMU_BUILTIN) {
             for (final HostPeer p : peers.values()) {
-                p.disconnect();
+                p.close();
             }
             if (qmp != null) {
                 qmp.close();
@@ -158,7 +182,7 @@ final class RealGuestHarness implements AutoCloseable {
             r.close();
         }
         for (final HostPeer p : peers.values()) {
-            p.disconnect();
+            p.close();
         }
         if (qmp != null) {
             qmp.close();

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.vsbridge.nativetest.kit.HostPeer;
 
 /**
  * The checks a real Linux guest runs against a virtio-console device, shared by the bridge and
@@ -123,7 +124,7 @@ abstract class RealGuestSuite implements PrintDiagnosticsOnFailure.Source {
         assertEquals(sender.sent(), r.getLong("bytes"), () -> "bytes the host sent vs the guest received: " + r.raw());
         assertEquals(-1, r.getLong("first_bad"), "first byte the guest saw differ from the pattern");
         if (!"-".equals(r.get("md5"))) {
-            assertEquals(sender.md5(), r.get("md5"), "md5 host (sent) vs guest (received)");
+            assertEquals(sender.sum(), r.get("md5"), "md5 host (sent) vs guest (received)");
         }
     }
 
@@ -131,7 +132,7 @@ abstract class RealGuestSuite implements PrintDiagnosticsOnFailure.Source {
         final SerialLine r = result(run, step);
         assertOk(r);
         assertEquals(r.getLong("count"), r.getLong("good"), () -> "every reply equal: " + r.raw());
-        final HostPeer.EchoInbound echo = run.echo(step);
+        final GuestInbound.Echo echo = run.echo(step);
         assertEquals(echo.total(), echo.echoed(), "bytes the host echoed");
     }
 
@@ -199,11 +200,29 @@ abstract class RealGuestSuite implements PrintDiagnosticsOnFailure.Source {
         assertEcho(main, echoSteps[1]);
     }
 
+    /**
+     * Whether the device may drop console output the host side cannot take at once: QEMU's virtconsole does (its
+     * chardev write would block, the bytes are gone); the bridge must not.
+     */
+    boolean consoleMayDropOutput() {
+        return false;
+    }
+
     @Test
     @Order(7)
     void consolePortCarriesDataBothWaysInRawMode() {
-        assertGuestToHost(main, conG2hStep);
         assertHostToGuest(main, conH2gStep);
+        if (!consoleMayDropOutput()) {
+            assertGuestToHost(main, conG2hStep);
+            return;
+        }
+        // What such a device still guarantees: the guest wrote it all, and every byte that arrived is the
+        // pattern's, in order; the loss is a figure, not a failure.
+        final SerialLine r = result(main, conG2hStep);
+        assertOk(r);
+        final long lost = main.sink(conG2hStep).skippedIfInOrder(r.getLong("bytes"));
+        System.out.printf("%s: console guest->host: %d of %d bytes arrived, in order; %d lost (%.2f %%)%n",
+            backend(), r.getLong("bytes") - lost, r.getLong("bytes"), lost, 100.0 * lost / r.getLong("bytes"));
     }
 
     @Test

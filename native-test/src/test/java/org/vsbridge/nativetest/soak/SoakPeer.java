@@ -7,7 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
-import org.vsbridge.nativetest.PatternStream;
+import org.vsbridge.nativetest.kit.PatternStream;
 
 /**
  * The host side of one port for one frontend session: a client of the bridge's unix socket chardev. The

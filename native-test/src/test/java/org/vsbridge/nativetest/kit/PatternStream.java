@@ -1,4 +1,4 @@
-package org.vsbridge.nativetest;
+package org.vsbridge.nativetest.kit;
 
 /**
  * The byte pattern vsb-frontend writes and expects (see its --help): xorshift64 with shifts 13, 7, 17,
@@ -18,11 +18,11 @@ public final class PatternStream {
         this.state = seed == 0 ? 1 : seed;
     }
 
-    static PatternStream guestToHost(final int port) {
+    public static PatternStream guestToHost(final int port) {
         return new PatternStream(GOLDEN ^ ((long) port << 32) ^ 1);
     }
 
-    static PatternStream hostToGuest(final int port) {
+    public static PatternStream hostToGuest(final int port) {
         return new PatternStream(GOLDEN ^ ((long) port << 32) ^ 2);
     }
 

@@ -1,4 +1,4 @@
-package org.vsbridge.nativetest.realguest;
+package org.vsbridge.nativetest.kit;
 
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -7,19 +7,21 @@ import java.net.UnixDomainSocketAddress;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.io.IOException;
+import java.time.Duration;
+import org.awaitility.core.ConditionTimeoutException;
 
 /** Where a host peer finds a chardev that listens: a Unix socket path or a TCP port on loopback. */
-record Endpoint(Path unixPath, int tcpPort) {
+public record Endpoint(Path unixPath, int tcpPort) {
 
-    static Endpoint unix(final Path path) {
+    public static Endpoint unix(final Path path) {
         return new Endpoint(path, 0);
     }
 
-    static Endpoint tcp(final int port) {
+    public static Endpoint tcp(final int port) {
         return new Endpoint(null, port);
     }
 
-    SocketChannel open() throws IOException {
+    public SocketChannel open() throws IOException {
         final SocketAddress address;
         final SocketChannel channel;
         if (unixPath != null) {
@@ -38,8 +40,28 @@ record Endpoint(Path unixPath, int tcpPort) {
         }
     }
 
+    /**
+     * Connects, retrying while nobody listens yet (the chardev or QMP socket is still being set up) for at most
+     * {@code timeout}.
+     */
+    public SocketChannel connect(final Duration timeout) throws IOException {
+        final IOException[] last = new IOException[1];
+        try {
+            return Waits.upTo(timeout, "a connection to " + this).until(() -> {
+                try {
+                    return open();
+                } catch (final IOException e) {
+                    last[0] = e;
+                    return null;
+                }
+            }, java.util.Objects::nonNull);
+        } catch (final ConditionTimeoutException e) {
+            throw new IOException("cannot connect to " + this + " within " + timeout, last[0]);
+        }
+    }
+
     /** The address in QEMU's {@code -chardev socket} spelling, without id and server flags. */
-    String chardevAddress() {
+    public String chardevAddress() {
         return unixPath != null ? "path=" + unixPath : "host=127.0.0.1,port=" + tcpPort;
     }
 
