@@ -18,6 +18,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.vsbridge.nativetest.kit.BridgeProcess;
+import org.vsbridge.nativetest.kit.Fnv1a64;
 
 /**
  * The embedded default (the jar without options) in a real terminal, a tmux pane of 100x30, with vsb-frontend as
@@ -67,7 +69,8 @@ class EmbeddedConsoleTest {
         Files.copy(BridgeProcess.jar(), jar, StandardCopyOption.REPLACE_EXISTING);
         final String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         // The shell around the bridge records the terminal settings before and after, and the exit status.
-        final String script = "stty -g > stty.before; env --default-signal=HUP,INT,TERM " + java + " -jar " + jar
+        final String script = "stty -g > stty.before; env --default-signal=HUP,INT,TERM " + java + " "
+            + String.join(" ", BridgeProcess.jvmOptions()) + " -jar " + jar
             + "; echo $? > status; stty -g > stty.after; exec sleep 600";
         tmux("new-session", "-d", "-s", "console", "-x", "100", "-y", "30", "-c", dir.toString(), "sh", "-c", script);
         try (FrontendProcess guest = FrontendProcess.start(dir, "guest", List.of("--socket",
