@@ -2,26 +2,12 @@ package org.vsbridge.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.OutputStream;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
-import java.nio.channels.Channels;
-import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -35,16 +21,10 @@ import org.vsbridge.core.cli.CommandLine;
  */
 class DeviceCommandsTest {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     @TempDir
     Path dir;
 
-    private Bridge bridge;
-    private SocketChannel channel;
-    private BufferedReader in;
-    private OutputStream out;
-    private final List<JsonNode> events = new ArrayList<>();
+    private QmpTestClient qmp;
 
     @BeforeEach
     void start() throws Exception {
@@ -59,53 +39,16 @@ class DeviceCommandsTest {
             "--socket-path", dir.resolve("b.sock").toString(), "--max-ports", "2",
             "--device", "virtserialport,chardev=n0,id=b1,name=org.test.b1"}).config();
         assertEquals(1, config.moreDevices().size());
-        bridge = new Bridge(config, () -> { });
-        bridge.start();
-        channel = SocketChannel.open(StandardProtocolFamily.UNIX);
-        channel.connect(UnixDomainSocketAddress.of(dir.resolve("qmp.sock")));
-        in = new BufferedReader(new InputStreamReader(Channels.newInputStream(channel), StandardCharsets.UTF_8));
-        out = Channels.newOutputStream(channel);
-        assertTrue(read().has("QMP"));
-        assertTrue(call("qmp_capabilities", "{}").has("return"));
+        qmp = QmpTestClient.startBridge(config, dir.resolve("qmp.sock"));
     }
 
     @AfterEach
     void stop() throws IOException {
-        channel.close();
-        bridge.close();
-    }
-
-    private JsonNode read() throws Exception {
-        final String line = CompletableFuture.supplyAsync(() -> {
-            try {
-                return in.readLine();
-            } catch (final IOException e) {
-                throw new RuntimeException(e);
-            }
-        }).get(30, TimeUnit.SECONDS);
-        assertNotNull(line, "QMP connection closed");
-        return JSON.readTree(line);
-    }
-
-    private JsonNode call(final String command, final String args) throws Exception {
-        out.write(("{\"execute\":\"" + command + "\",\"arguments\":" + args + "}\r\n").getBytes(StandardCharsets.UTF_8));
-        out.flush();
-        JsonNode reply;
-        while ((reply = read()).has("event")) {
-            events.add(reply);
-        }
-        return reply;
-    }
-
-    private String error(final String command, final String args, final String errorClass) throws Exception {
-        final JsonNode reply = call(command, args);
-        assertTrue(reply.has("error"), reply.toString());
-        assertEquals(errorClass, reply.get("error").get("class").asText());
-        return reply.get("error").get("desc").asText();
+        qmp.close();
     }
 
     private JsonNode port(final String id) throws Exception {
-        for (final JsonNode p : call("query-vserport", "{}").get("return")) {
+        for (final JsonNode p : qmp.call("query-vserport", "{}").get("return")) {
             if (p.has("id") && p.get("id").asText().equals(id)) {
                 return p;
             }
@@ -117,7 +60,7 @@ class DeviceCommandsTest {
     void twoDevicesEachWithTheirSocketAndPorts() throws Exception {
         assertTrue(Files.exists(dir.resolve("a.sock")));
         assertTrue(Files.exists(dir.resolve("b.sock")));
-        assertEquals(2, bridge.units().size());
+        assertEquals(2, qmp.bridge().units().size());
         final JsonNode con = port("con0");
         assertEquals("vsb0.0", con.get("bus").asText());
         assertEquals("virtconsole", con.get("driver").asText());
@@ -139,77 +82,68 @@ class DeviceCommandsTest {
     @Test
     void deviceAddAndDelWithQemusErrorsAndEvent() throws Exception {
         assertEquals("'virtio-blk' is not a valid device model name",
-            error("device_add", "{\"driver\":\"virtio-blk\"}", "GenericError"));
+            qmp.error("device_add", "{\"driver\":\"virtio-blk\"}", "GenericError"));
         assertEquals("Property 'virtserialport.chardev' can't find value 'nope'",
-            error("device_add", "{\"driver\":\"virtserialport\",\"chardev\":\"nope\"}", "GenericError"));
+            qmp.error("device_add", "{\"driver\":\"virtserialport\",\"chardev\":\"nope\"}", "GenericError"));
         assertEquals("Property 'virtserialport.chardev' can't take value 'r1', it's in use",
-            error("device_add", "{\"driver\":\"virtserialport\",\"chardev\":\"r1\"}", "GenericError"));
+            qmp.error("device_add", "{\"driver\":\"virtserialport\",\"chardev\":\"r1\"}", "GenericError"));
         assertEquals("Duplicate ID 'p1' for device",
-            error("device_add", "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"id\":\"p1\"}", "GenericError"));
-        assertEquals("virtio-serial-bus: A port already exists by name org.test.1", error("device_add",
+            qmp.error("device_add", "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"id\":\"p1\"}",
+                "GenericError"));
+        assertEquals("virtio-serial-bus: A port already exists by name org.test.1", qmp.error("device_add",
             "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"name\":\"org.test.1\"}", "GenericError"));
-        assertEquals("virtio-serial-bus: A port already exists at id 1", error("device_add",
+        assertEquals("virtio-serial-bus: A port already exists at id 1", qmp.error("device_add",
             "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"nr\":1}", "GenericError"));
-        assertEquals("virtio-serial-bus: Out-of-range port id specified, max. allowed: 3", error("device_add",
+        assertEquals("virtio-serial-bus: Out-of-range port id specified, max. allowed: 3", qmp.error("device_add",
             "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"nr\":\"7\"}", "GenericError"));
-        assertEquals("Bus 'vsb9' not found", error("device_add",
+        assertEquals("Bus 'vsb9' not found", qmp.error("device_add",
             "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"bus\":\"vsb9\"}", "GenericError"));
 
-        assertEquals("{}", call("device_add",
+        assertEquals("{}", qmp.call("device_add",
             "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"id\":\"hot\",\"name\":\"org.hot\"}")
             .get("return").toString());
         assertEquals(2, port("hot").get("nr").asInt(), "lowest free number");
         assertEquals("n1", port("hot").get("chardev").asText());
         // The second device is full after one more port (max_nr_ports 2: port 0 is for a console).
-        assertEquals("virtio-serial-bus: Maximum port limit for this device reached", error("device_add",
+        assertEquals("virtio-serial-bus: Maximum port limit for this device reached", qmp.error("device_add",
             "{\"driver\":\"virtserialport\",\"chardev\":\"n2\",\"bus\":\"vsb1.0\"}", "GenericError"));
-        assertEquals("{}", call("device_add",
+        assertEquals("{}", qmp.call("device_add",
             "{\"driver\":\"virtconsole\",\"chardev\":\"n2\",\"bus\":\"vsb1\",\"id\":\"bcon\",\"cols\":100,\"rows\":30}")
             .get("return").toString());
         assertEquals(0, port("bcon").get("nr").asInt(), "a console takes port 0 when free");
         assertEquals("vsb1.0", port("bcon").get("bus").asText());
 
-        assertEquals("Device 'ghost' not found", error("device_del", "{\"id\":\"ghost\"}", "DeviceNotFound"));
-        assertEquals("{}", call("device_del", "{\"id\":\"hot\"}").get("return").toString());
+        assertEquals("Device 'ghost' not found", qmp.error("device_del", "{\"id\":\"ghost\"}", "DeviceNotFound"));
+        assertEquals("{}", qmp.call("device_del", "{\"id\":\"hot\"}").get("return").toString());
         // The event may have come with a reply already, or come later: read on until it is there (each read
         // fails after its own time bound).
-        JsonNode deleted = null;
-        while (deleted == null) {
-            for (final JsonNode e : events) {
-                if (e.get("event").asText().equals("DEVICE_DELETED")) {
-                    deleted = e;
-                }
-            }
-            if (deleted == null) {
-                events.add(read());
-            }
-        }
+        final JsonNode deleted = qmp.awaitEvent("DEVICE_DELETED");
         assertEquals("hot", deleted.get("data").get("device").asText());
         assertEquals("/machine/peripheral/hot", deleted.get("data").get("path").asText());
         assertTrue(deleted.has("timestamp"));
         assertEquals(null, port("hot"));
         // Its chardev is free again: it can be removed or given to a new port.
-        assertEquals("{}", call("device_add", "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"id\":\"again\"}")
+        assertEquals("{}", qmp.call("device_add", "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"id\":\"again\"}")
             .get("return").toString());
     }
 
     @Test
     void resizeAndPolicyByDeviceId() throws Exception {
-        assertEquals("{}", call("vserport-resize", "{\"id\":\"con0\",\"cols\":132,\"rows\":43}").get("return")
+        assertEquals("{}", qmp.call("vserport-resize", "{\"id\":\"con0\",\"cols\":132,\"rows\":43}").get("return")
             .toString());
         assertEquals(132, port("con0").get("cols").asInt());
         assertEquals(43, port("con0").get("rows").asInt());
         assertEquals("port 1 is not a console port (virtconsole)",
-            error("vserport-resize", "{\"id\":\"p1\",\"cols\":1,\"rows\":1}", "GenericError"));
+            qmp.error("vserport-resize", "{\"id\":\"p1\",\"cols\":1,\"rows\":1}", "GenericError"));
         assertEquals("Device 'x' not found",
-            error("vserport-resize", "{\"id\":\"x\",\"cols\":1,\"rows\":1}", "DeviceNotFound"));
-        assertEquals("{}", call("vserport-set-policy", "{\"id\":\"p1\",\"policy\":\"drop\"}").get("return")
+            qmp.error("vserport-resize", "{\"id\":\"x\",\"cols\":1,\"rows\":1}", "DeviceNotFound"));
+        assertEquals("{}", qmp.call("vserport-set-policy", "{\"id\":\"p1\",\"policy\":\"drop\"}").get("return")
             .toString());
         assertEquals("drop", port("p1").get("policy").asText());
-        assertTrue(error("vserport-set-policy", "{\"id\":\"p1\",\"policy\":\"keep\"}", "GenericError")
+        assertTrue(qmp.error("vserport-set-policy", "{\"id\":\"p1\",\"policy\":\"keep\"}", "GenericError")
             .contains("'drop' or 'hold'"));
         boolean listed = false;
-        for (final JsonNode c : call("query-commands", "{}").get("return")) {
+        for (final JsonNode c : qmp.call("query-commands", "{}").get("return")) {
             listed |= c.get("name").asText().equals("device_add");
         }
         assertTrue(listed, "query-commands lists device_add");

@@ -9,14 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.netty.channel.EventLoopGroup;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.OutputStream;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,6 +32,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vsbridge.chardev.Transports;
+import org.vsbridge.core.QmpTestClient;
 
 /**
  * Careless and hostile QMP clients: oversized and deeply nested input, many clients at once, a client that never
@@ -110,76 +105,14 @@ class QmpLimitsTest {
             }, Objects::nonNull);
     }
 
-    private final class Client implements AutoCloseable {
-        final SocketChannel channel;
-        final BufferedReader in;
-        final OutputStream out;
-
-        Client() throws IOException {
-            channel = SocketChannel.open(StandardProtocolFamily.UNIX);
-            channel.connect(UnixDomainSocketAddress.of(dir.resolve("qmp.sock")));
-            // Not Channels.newInputStream/newOutputStream: on a blocking channel they share one lock, so a blocked
-            // read would hold up a concurrent write.
-            in = new BufferedReader(new InputStreamReader(new java.io.InputStream() {
-                @Override
-                public int read() throws IOException {
-                    final byte[] one = new byte[1];
-                    return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
-                }
-
-                @Override
-                public int read(final byte[] b, final int off, final int len) throws IOException {
-                    return channel.read(ByteBuffer.wrap(b, off, len));
-                }
-            }, StandardCharsets.UTF_8));
-            out = new OutputStream() {
-                @Override
-                public void write(final int b) throws IOException {
-                    write(new byte[] {(byte) b}, 0, 1);
-                }
-
-                @Override
-                public void write(final byte[] b, final int off, final int len) throws IOException {
-                    final ByteBuffer buf = ByteBuffer.wrap(b, off, len);
-                    while (buf.hasRemaining()) {
-                        channel.write(buf);
-                    }
-                }
-            };
-        }
-
-        JsonNode read() throws IOException {
-            final String line = in.readLine();
-            assertTrue(line != null, "connection closed");
-            return JSON.readTree(line);
-        }
-
-        void send(final String text) throws IOException {
-            out.write(text.getBytes(StandardCharsets.UTF_8));
-            out.flush();
-        }
-
-        JsonNode call(final String text) throws IOException {
-            send(text);
-            return read();
-        }
-
-        Client negotiated() throws IOException {
-            read();
-            assertTrue(call("{\"execute\":\"qmp_capabilities\"}").has("return"));
-            return this;
-        }
-
-        @Override
-        public void close() throws IOException {
-            channel.close();
-        }
+    private QmpTestClient client() throws Exception {
+        return QmpTestClient.connect(dir.resolve("qmp.sock"));
     }
 
     @Test
     void aConfiguredInputLimitApplies() throws Exception {
         start("", 64 << 10, QmpServer.DEFAULT_MAX_OUTPUT);
-        try (Client c = new Client().negotiated()) {
+        try (QmpTestClient c = client()) {
             final String fits = "x".repeat(32 << 10);
             c.send("{\"execute\":\"echo\",\"arguments\":{\"text\":\"" + fits + "\"}}\n");
             assertEquals(fits, c.read().get("return").asText());
@@ -191,7 +124,7 @@ class QmpLimitsTest {
     @Test
     void oversizedInputIsRefusedAndTheSessionGoesOn() throws Exception {
         start("");
-        try (Client c = new Client().negotiated()) {
+        try (QmpTestClient c = client()) {
             // An unterminated string longer than QmpServer.DEFAULT_MAX_INPUT: refused once the limit is passed, without
             // buffering the rest.
             final byte[] huge = new byte[QmpServer.DEFAULT_MAX_INPUT + (1 << 20)];
@@ -199,7 +132,7 @@ class QmpLimitsTest {
             final CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
                 try {
                     c.send("{\"execute\":\"echo\",\"arguments\":{\"text\":\"");
-                    c.out.write(huge);
+                    c.send(huge);
                     c.send("\"}}\n{\"execute\":\"echo\",\"arguments\":{\"text\":\"after\"},\"id\":7}\n");
                 } catch (final IOException e) {
                     throw new IllegalStateException(e);
@@ -221,13 +154,14 @@ class QmpLimitsTest {
     @Test
     void deeplyNestedInputIsAParseErrorNotACrash() throws Exception {
         start("");
-        try (Client c = new Client().negotiated()) {
+        try (QmpTestClient c = client()) {
             final int depth = 200_000;
             c.send("[".repeat(depth) + "]".repeat(depth) + "\n");
             assertTrue(c.read().at("/error/desc").asText().startsWith("JSON parse error"));
             c.send("{\"a\":".repeat(50_000) + "1" + "}".repeat(50_000));
             assertTrue(c.read().at("/error/desc").asText().startsWith("JSON parse error"));
-            assertEquals("ok", c.call("{\"execute\":\"echo\",\"arguments\":{\"text\":\"ok\"}}").get("return").asText());
+            assertEquals("ok", c.exchange("{\"execute\":\"echo\",\"arguments\":{\"text\":\"ok\"}}").get("return")
+                .asText());
         }
     }
 
@@ -242,16 +176,17 @@ class QmpLimitsTest {
                 final int n = i;
                 results.add(pool.submit(() -> {
                     int ok = 0;
-                    try (Client c = new Client().negotiated()) {
+                    try (QmpTestClient c = client()) {
                         for (int k = 0; k < 50; k++) {
                             final String text = "c" + n + "-" + k;
-                            final JsonNode r = c.call("{\"execute\":\"echo\",\"arguments\":{\"text\":\"" + text
+                            final JsonNode r = c.exchange("{\"execute\":\"echo\",\"arguments\":{\"text\":\"" + text
                                 + "\"},\"id\":" + k + "}");
                             if (text.equals(r.get("return").asText()) && r.get("id").asInt() == k) {
                                 ok++;
                             }
                         }
-                        assertEquals("CommandNotFound", c.call("{\"execute\":\"nope\"}").at("/error/class").asText());
+                        assertEquals("CommandNotFound",
+                            c.exchange("{\"execute\":\"nope\"}").at("/error/class").asText());
                     }
                     return ok;
                 }));
@@ -267,7 +202,7 @@ class QmpLimitsTest {
     @Test
     void aClientThatNeverReadsIsDroppedAndOthersGetEveryEvent() throws Exception {
         start("");
-        try (Client deaf = new Client().negotiated(); Client good = new Client().negotiated()) {
+        try (QmpTestClient deaf = client(); QmpTestClient good = client()) {
             final String filler = "x".repeat(8000);
             final int events = (QmpServer.DEFAULT_MAX_OUTPUT / filler.length()) * 2; // twice the limit
             final CompletableFuture<Integer> reader = CompletableFuture.supplyAsync(() -> {
@@ -292,11 +227,11 @@ class QmpLimitsTest {
             final ByteBuffer buf = ByteBuffer.allocate(1 << 16);
             long got = 0;
             int n;
-            while ((n = deaf.channel.read(buf.clear())) >= 0) {
+            while ((n = deaf.channel().read(buf.clear())) >= 0) {
                 got += n;
             }
             assertTrue(got < (long) events * filler.length(), "dropped, not served in full: " + got + " bytes");
-            assertEquals("ok", good.call("{\"execute\":\"echo\",\"arguments\":{\"text\":\"ok\"}}").get("return")
+            assertEquals("ok", good.exchange("{\"execute\":\"echo\",\"arguments\":{\"text\":\"ok\"}}").get("return")
                 .asText(), "the other client is unaffected");
         }
     }
@@ -307,8 +242,9 @@ class QmpLimitsTest {
         assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(sock)));
         assertFalse(Files.list(dir).anyMatch(p -> p.getFileName().toString().contains(".bind-")),
             "no temporary name left behind");
-        try (Client c = new Client().negotiated()) {
-            assertEquals("ok", c.call("{\"execute\":\"echo\",\"arguments\":{\"text\":\"ok\"}}").get("return").asText());
+        try (QmpTestClient c = client()) {
+            assertEquals("ok", c.exchange("{\"execute\":\"echo\",\"arguments\":{\"text\":\"ok\"}}").get("return")
+                .asText());
         }
     }
 
@@ -326,8 +262,9 @@ class QmpLimitsTest {
     @Test
     void uidAllowListAdmitsListedUidsOnly() throws Exception {
         start(",mode=0666,uid=0:65534");
-        try (Client root = new Client().negotiated()) {
-            assertEquals("ok", root.call("{\"execute\":\"echo\",\"arguments\":{\"text\":\"ok\"}}").get("return").asText());
+        try (QmpTestClient root = client()) {
+            assertEquals("ok", root.exchange("{\"execute\":\"echo\",\"arguments\":{\"text\":\"ok\"}}")
+                .get("return").asText());
         }
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         assertTrue(greetingAs(65534).contains("\"QMP\""), "uid 65534 is listed: greeted");
@@ -336,8 +273,8 @@ class QmpLimitsTest {
     @Test
     void uidAllowListRefusesOthersWithALogLine() throws Exception {
         start(",mode=0666,uid=65534");
-        try (Client root = new Client()) {
-            assertEquals(null, root.in.readLine(), "root (uid 0) is not listed: closed before the greeting");
+        try (QmpTestClient root = QmpTestClient.open(dir.resolve("qmp.sock"))) {
+            assertEquals(null, root.readLine(), "root (uid 0) is not listed: closed before the greeting");
         }
         awaitLog("uid 0 (pid " + ProcessHandle.current().pid() + ") is not in the allow-list [65534]");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
