@@ -146,14 +146,18 @@ public final class SocketChardev extends AbstractChardev {
                 throw new ChardevException("abstract unix sockets need the native epoll transport");
             }
         }
-        if (o.addr() instanceof SocketAddressLegacy.Inet inet && Boolean.TRUE.equals(inet.mptcp())) {
-            throw new ChardevException("the bridge does not support 'mptcp' (multipath TCP) sockets");
-        }
+        refuseMptcp(o);
         if (o.addr() instanceof SocketAddressLegacy.Fd && !Transports.isEpoll(loop)) {
             throw new ChardevException("sockets passed as file descriptors need the native epoll transport");
         }
         if (o.addr() instanceof SocketAddressLegacy.Vsock) {
             throw new IllegalArgumentException("vsock addresses are opened by VsockChardev");
+        }
+    }
+
+    private static void refuseMptcp(final ChardevBackend.Socket o) throws ChardevException {
+        if (o.addr() instanceof SocketAddressLegacy.Inet inet && Boolean.TRUE.equals(inet.mptcp())) {
+            throw new ChardevException("the bridge does not support 'mptcp' (multipath TCP) sockets");
         }
     }
 
@@ -556,6 +560,25 @@ public final class SocketChardev extends AbstractChardev {
             LOG.log(Level.FINE, "removed stale socket {0}", path);
         } catch (final IOException e) {
             throw new ChardevException("Failed to unlink socket " + path + ": " + FileChardev.reason(e));
+        }
+    }
+
+    /**
+     * What the options alone decide, before anything is opened: port numbers, unix socket paths, and the directory
+     * a server's socket file goes to.
+     */
+    static void checkOpenable(final ChardevBackend.Socket o) throws ChardevException {
+        refuseMptcp(o);
+        if (o.addr() instanceof SocketAddressLegacy.Inet inet) {
+            port(inet, o.server());
+        } else if (o.addr() instanceof SocketAddressLegacy.Unix unix) {
+            checkUnixPath(unix.path());
+            if (o.server() && !unix.abstractNamespace()) {
+                final String why = UnixSocketFile.whyNotBindable(Path.of(unix.path()));
+                if (why != null) {
+                    throw new ChardevException(why);
+                }
+            }
         }
     }
 
