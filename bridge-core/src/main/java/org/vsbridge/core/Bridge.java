@@ -118,7 +118,11 @@ public final class Bridge implements AutoCloseable {
             final QmpServer monitor = new QmpServer(group, address, QmpCommands.version(), this::quit,
                 config.limits().qmpMaxInput(), config.limits().qmpMaxOutput());
             QmpCommands.registerAll(monitor, this);
-            monitor.start();
+            try {
+                monitor.start();
+            } catch (final IOException e) {
+                throw new UsageException("QMP: " + e.getMessage());
+            }
             monitors.add(monitor);
             portEvents.add(new EventThrottle(monitor, "VSERPORT_CHANGE", TimeUnit.SECONDS.toNanos(1), timer));
         }
@@ -138,7 +142,11 @@ public final class Bridge implements AutoCloseable {
                 : config.vhost().client()
                 ? VhostUserServer.connecting(unit.name, path, config.vhost().reconnectMs(), unit.device)
                 : new VhostUserServer(unit.name, path, unit.device);
-            unit.server.start();
+            try {
+                unit.server.start();
+            } catch (final IOException e) {
+                throw new UsageException("vhost-user: " + e.getMessage());
+            }
             LOG.info(unit.name + ": vhost-user socket " + (path != null ? path.toAbsolutePath() : "")
                 + (inherited ? " (inherited fd " + vhostFd + ")" : "")
                 + (config.vhost().client() && !inherited ? " (client mode)" : " listening") + "; "

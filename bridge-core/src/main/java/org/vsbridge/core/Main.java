@@ -100,12 +100,14 @@ public final class Main {
         startedOk(args, service, config, bridge, stop);
     }
 
+    /** One line in the log, no stack trace (it goes to the debug level), and {@link #EXIT_START_FAILED}. */
     private static void startFailed(final Bridge bridge, final Exception e) {
-        if (e instanceof UsageException) {
+        if (e instanceof UsageException || e instanceof java.io.IOException) {
             LOG.severe(e.getMessage());
         } else {
-            LOG.log(Level.SEVERE, "start-up failed: " + e.getMessage(), e);
+            LOG.severe("start-up failed: " + e);
         }
+        LOG.log(Level.FINE, "start-up failure", e);
         bridge.close();
         System.exit(EXIT_START_FAILED);
     }

@@ -18,7 +18,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArraySet;
 import java.util.logging.Logger;
+import org.vsbridge.chardev.Errno;
 import org.vsbridge.chardev.Transports;
+import org.vsbridge.chardev.UnixSocketFile;
 
 /**
  * The QMP monitor: a Netty server on a Unix or TCP socket speaking QEMU's Machine Protocol
@@ -84,6 +86,7 @@ public final class QmpServer implements AutoCloseable {
         return address;
     }
 
+    /** Binds and listens; a failure reads as one line. */
     public void start() throws IOException {
         final ServerBootstrap bootstrap = new ServerBootstrap()
             .group(group)
@@ -93,38 +96,52 @@ public final class QmpServer implements AutoCloseable {
                     ch.pipeline().addLast(new JsonSplitter(maxInput), new QmpSession(QmpServer.this, json));
                 }
             });
-        try {
-            if (address.isUnix()) {
-                if (!address.uids().isEmpty() && !Transports.isEpoll(group)) {
-                    throw new IOException("uid= needs SO_PEERCRED from the epoll transport, which is not available");
-                }
-                final Path path = Path.of(address.path());
-                Files.deleteIfExists(path);
-                bootstrap.channel(Transports.serverDomainSocketChannel(group));
+        if (address.isUnix()) {
+            if (!address.uids().isEmpty() && !Transports.isEpoll(group)) {
+                throw new IOException("uid= needs SO_PEERCRED from the epoll transport, which is not available");
+            }
+            final Path path = Path.of(address.path());
+            Files.deleteIfExists(path);
+            bootstrap.channel(Transports.serverDomainSocketChannel(group));
+            try {
                 if (address.mode() < 0) {
-                    listener = bootstrap.bind(Transports.domainSocketAddress(group, address.path())).sync().channel();
+                    listener = bind(bootstrap, Transports.domainSocketAddress(group, address.path()));
                 } else {
                     // Bind under a private name, set the mode, then rename: no client reaches the socket before
                     // its permissions hold.
                     final Path hidden = path.resolveSibling("." + path.getFileName() + ".bind-"
                         + ProcessHandle.current().pid());
                     Files.deleteIfExists(hidden);
-                    listener = bootstrap.bind(Transports.domainSocketAddress(group, hidden.toString())).sync()
-                        .channel();
+                    listener = bind(bootstrap, Transports.domainSocketAddress(group, hidden.toString()));
                     Files.setPosixFilePermissions(hidden, permissions(address.mode()));
                     Files.move(hidden, path, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
                 }
-            } else {
-                bootstrap.channel(Transports.serverSocketChannel(group));
-                listener = bootstrap.bind(address.host(), address.port()).sync().channel();
+            } catch (final IOException e) {
+                if (listener != null) {
+                    listener.close().syncUninterruptibly();
+                    listener = null;
+                }
+                throw new IOException(UnixSocketFile.bindFailure(path, e.getMessage()), e);
             }
-        } catch (final InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while binding QMP socket", e);
-        } catch (final Exception e) {
-            throw new IOException("QMP socket " + address + ": " + e.getMessage(), e);
+        } else {
+            bootstrap.channel(Transports.serverSocketChannel(group));
+            try {
+                listener = bind(bootstrap, new java.net.InetSocketAddress(address.host(), address.port()));
+            } catch (final IOException e) {
+                throw new IOException("Failed to bind socket: " + e.getMessage(), e);
+            }
         }
         LOG.info("QMP listening on " + address);
+    }
+
+    /** Binds {@code bootstrap} to {@code where}; a failure's message is its reason alone. */
+    private static Channel bind(final ServerBootstrap bootstrap, final java.net.SocketAddress where)
+        throws IOException {
+        final io.netty.channel.ChannelFuture bound = bootstrap.bind(where).awaitUninterruptibly();
+        if (!bound.isSuccess()) {
+            throw new IOException(Errno.reason(bound.cause()), bound.cause());
+        }
+        return bound.channel();
     }
 
     /**
