@@ -19,6 +19,7 @@ import org.vsbridge.chardev.ChardevException;
 import org.vsbridge.chardev.ChardevFactory;
 import org.vsbridge.chardev.ChardevOptions;
 import org.vsbridge.chardev.Transports;
+import org.vsbridge.chardev.UnixSocketFile;
 import org.vsbridge.console.ConsoleDevice;
 import org.vsbridge.console.PortSpec;
 import org.vsbridge.core.cli.BridgeConfig;
@@ -81,7 +82,11 @@ public final class Bridge implements AutoCloseable {
         });
     }
 
-    public void start() throws UsageException, IOException {
+    /**
+     * Opens everything. A {@link StartRefused} says a restart cannot help (a live socket at one of the paths); a
+     * {@link UsageException} is a one-line reason that may pass (a peer not there yet, a port in use).
+     */
+    public void start() throws UsageException, StartRefused, IOException {
         final List<DeviceGroup> groups = config.deviceGroups();
         final List<PortPlan> plans = config.plans();
         plan = plans.get(0);
@@ -101,6 +106,9 @@ public final class Bridge implements AutoCloseable {
             try {
                 chardevs.put(o.id(), factory.create(o));
             } catch (final ChardevException e) {
+                if (e.getCause() instanceof UnixSocketFile.InUseException) {
+                    throw new StartRefused("-chardev " + o.id() + ": " + e.getMessage());
+                }
                 throw new UsageException("-chardev " + o.id() + ": " + e.getMessage());
             }
         }
@@ -120,6 +128,8 @@ public final class Bridge implements AutoCloseable {
             QmpCommands.registerAll(monitor, this);
             try {
                 monitor.start();
+            } catch (final UnixSocketFile.InUseException e) {
+                throw new StartRefused("QMP: " + e.getMessage());
             } catch (final IOException e) {
                 throw new UsageException("QMP: " + e.getMessage());
             }
@@ -144,6 +154,8 @@ public final class Bridge implements AutoCloseable {
                 : new VhostUserServer(unit.name, path, unit.device);
             try {
                 unit.server.start();
+            } catch (final VhostUserServer.SocketInUseException e) {
+                throw new StartRefused("vhost-user: " + e.getMessage());
             } catch (final IOException e) {
                 throw new UsageException("vhost-user: " + e.getMessage());
             }
