@@ -19,6 +19,7 @@ import org.vsbridge.chardev.ChardevException;
 import org.vsbridge.chardev.ChardevFactory;
 import org.vsbridge.chardev.ChardevOptions;
 import org.vsbridge.chardev.Transports;
+import org.vsbridge.chardev.UnixSocketFile;
 import org.vsbridge.console.ConsoleDevice;
 import org.vsbridge.console.PortSpec;
 import org.vsbridge.core.cli.BridgeConfig;
@@ -83,7 +84,11 @@ public final class Bridge implements AutoCloseable {
         });
     }
 
-    public void start() throws UsageException, IOException {
+    /**
+     * Opens everything. A {@link StartRefused} says a restart cannot help (a live socket at one of the paths); a
+     * {@link UsageException} is a one-line reason that may pass (a peer not there yet, a port in use).
+     */
+    public void start() throws UsageException, StartRefused, IOException {
         final List<DeviceGroup> groups = config.deviceGroups();
         final List<PortPlan> plans = config.plans();
         plan = plans.get(0);
@@ -103,6 +108,9 @@ public final class Bridge implements AutoCloseable {
             try {
                 chardevs.put(o.id(), factory.create(o));
             } catch (final ChardevException e) {
+                if (e.getCause() instanceof UnixSocketFile.InUseException) {
+                    throw new StartRefused("-chardev " + o.id() + ": " + e.getMessage());
+                }
                 throw new UsageException("-chardev " + o.id() + ": " + e.getMessage());
             }
         }
@@ -122,7 +130,13 @@ public final class Bridge implements AutoCloseable {
             final QmpServer monitor = new QmpServer(group, address, QmpCommands.version(), this::quit,
                 config.limits().qmpMaxInput(), config.limits().qmpMaxOutput());
             QmpCommands.registerAll(monitor, this);
-            monitor.start();
+            try {
+                monitor.start();
+            } catch (final UnixSocketFile.InUseException e) {
+                throw new StartRefused("QMP: " + e.getMessage());
+            } catch (final IOException e) {
+                throw new UsageException("QMP: " + e.getMessage());
+            }
             monitors.add(monitor);
             portEvents.add(new EventThrottle(monitor, "VSERPORT_CHANGE", TimeUnit.SECONDS.toNanos(1), timer));
         }
@@ -142,7 +156,13 @@ public final class Bridge implements AutoCloseable {
                 : config.vhost().client()
                 ? VhostUserServer.connecting(unit.name, path, config.vhost().reconnectMs(), unit.device)
                 : new VhostUserServer(unit.name, path, unit.device);
-            unit.server.start();
+            try {
+                unit.server.start();
+            } catch (final VhostUserServer.SocketInUseException e) {
+                throw new StartRefused("vhost-user: " + e.getMessage());
+            } catch (final IOException e) {
+                throw new UsageException("vhost-user: " + e.getMessage());
+            }
             LOG.info(unit.name + ": vhost-user socket " + (path != null ? path.toAbsolutePath() : "")
                 + (inherited ? " (inherited fd " + vhostFd + ")" : "")
                 + (config.vhost().client() && !inherited ? " (client mode)" : " listening") + "; "

@@ -16,9 +16,9 @@ import org.vsbridge.core.systemd.Shutdown;
 public final class Main {
 
     /**
-     * Exit status when the configuration was valid but opening it failed (a socket in use, a peer that is not there
-     * yet, a missing certificate): sysexits' EX_TEMPFAIL, so systemd restarts the bridge, while a rejected
-     * configuration (status 1) is final.
+     * Exit status when the configuration was valid but opening it failed (a TCP port in use, a peer that is not
+     * there yet, a missing certificate): sysexits' EX_TEMPFAIL, so systemd restarts the bridge, while a rejected
+     * configuration (status 1) is final, and so is a unix socket path another process listens on.
      */
     static final int EXIT_START_FAILED = 75;
 
@@ -100,14 +100,19 @@ public final class Main {
         startedOk(args, service, config, bridge, stop);
     }
 
+    /**
+     * One line in the log, no stack trace (it goes to the debug level): status 1 when a restart cannot help
+     * ({@link StartRefused}), {@link #EXIT_START_FAILED} otherwise.
+     */
     private static void startFailed(final Bridge bridge, final Exception e) {
-        if (e instanceof UsageException) {
+        if (e instanceof StartRefused || e instanceof UsageException || e instanceof java.io.IOException) {
             LOG.severe(e.getMessage());
         } else {
-            LOG.log(Level.SEVERE, "start-up failed: " + e.getMessage(), e);
+            LOG.severe("start-up failed: " + e);
         }
+        LOG.log(Level.FINE, "start-up failure", e);
         bridge.close();
-        System.exit(EXIT_START_FAILED);
+        System.exit(e instanceof StartRefused ? 1 : EXIT_START_FAILED);
     }
 
     private static void startedOk(final String[] args, final Service service, final BridgeConfig config,

@@ -33,6 +33,19 @@ public final class ChardevFactory {
         options.kind().requireBuilt();
     }
 
+    /**
+     * Throws what the options alone say against opening them, without opening anything: a kind this bridge lacks,
+     * a port out of range, a unix socket path too long or a server's socket directory missing. What depends on
+     * other processes (a port in use, a peer not listening yet) is left to {@link #create}.
+     */
+    public static void checkOpenable(final ChardevOptions options) throws ChardevException {
+        checkSupported(options);
+        if (options.backend() instanceof ChardevBackend.Socket socket
+            && !(socket.addr() instanceof SocketAddressLegacy.Vsock)) {
+            SocketChardev.checkOpenable(socket);
+        }
+    }
+
     /** Opens the chardev described by {@code options}: files opened, sockets bound or connected. */
     public Chardev create(final ChardevOptions options) throws ChardevException {
         checkSupported(options);

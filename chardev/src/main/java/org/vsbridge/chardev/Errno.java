@@ -10,7 +10,7 @@ import java.util.regex.Pattern;
  * The strerror text of a failed socket call, so errors read like QEMU's ("Connection refused", not Netty's
  * "finishConnect(..) failed with error(-111)"). Used on error paths only.
  */
-final class Errno {
+public final class Errno {
 
     private static final Pattern NETTY_ERRNO = Pattern.compile("error\\((-?\\d+)\\)");
 
@@ -32,7 +32,7 @@ final class Errno {
     }
 
     /** The reason of a bind/connect failure, without the syscall prefix Netty puts in front. */
-    static String reason(final Throwable t) {
+    public static String reason(final Throwable t) {
         Throwable c = t;
         while (c.getCause() != null && c.getMessage() == null) {
             c = c.getCause();

@@ -24,8 +24,6 @@ import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
@@ -70,6 +68,8 @@ public final class SocketChardev extends AbstractChardev {
 
     /** Server only; set once bound. */
     private volatile Channel listener;
+    /** Server on a unix path: the identity of the socket file it bound, removed at close only if still there. */
+    private volatile Object ownFile;
     /** Event loop only. */
     private Channel connection;
     /** Event loop only: the input lent to the frontend ({@link #openDirectInput()}) and its connection, or null. */
@@ -146,14 +146,18 @@ public final class SocketChardev extends AbstractChardev {
                 throw new ChardevException("abstract unix sockets need the native epoll transport");
             }
         }
-        if (o.addr() instanceof SocketAddressLegacy.Inet inet && Boolean.TRUE.equals(inet.mptcp())) {
-            throw new ChardevException("the bridge does not support 'mptcp' (multipath TCP) sockets");
-        }
+        refuseMptcp(o);
         if (o.addr() instanceof SocketAddressLegacy.Fd && !Transports.isEpoll(loop)) {
             throw new ChardevException("sockets passed as file descriptors need the native epoll transport");
         }
         if (o.addr() instanceof SocketAddressLegacy.Vsock) {
             throw new IllegalArgumentException("vsock addresses are opened by VsockChardev");
+        }
+    }
+
+    private static void refuseMptcp(final ChardevBackend.Socket o) throws ChardevException {
+        if (o.addr() instanceof SocketAddressLegacy.Inet inet && Boolean.TRUE.equals(inet.mptcp())) {
+            throw new ChardevException("the bridge does not support 'mptcp' (multipath TCP) sockets");
         }
     }
 
@@ -194,7 +198,8 @@ public final class SocketChardev extends AbstractChardev {
             .childOption(ChannelOption.AUTO_READ, false)
             .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
             .childHandler(initializer);
-        final SocketAddress bindAddress;
+        SocketAddress bindAddress = null;
+        String unixFile = null;
         final String where;
         if (fdNumber >= 0) {
             if (!Posix.isListening(fdNumber)) {
@@ -207,7 +212,6 @@ public final class SocketChardev extends AbstractChardev {
             } else {
                 b.channelFactory(() -> new io.netty.channel.epoll.EpollServerSocketChannel(fd));
             }
-            bindAddress = null;
             where = "Failed to listen on fd " + fd;
         } else if (options.addr() instanceof SocketAddressLegacy.Unix unix) {
             checkUnixPath(unix.path());
@@ -215,15 +219,12 @@ public final class SocketChardev extends AbstractChardev {
                 // Netty's native bind reads a byte past a name that fills sun_path: the channel comes listening.
                 final int fd = listenPadded(unix);
                 b.channelFactory(() -> new io.netty.channel.epoll.EpollServerDomainSocketChannel(fd, true));
-                bindAddress = null;
-            } else {
-                if (unix.abstractNamespace()) {
-                    bindAddress = new io.netty.channel.unix.DomainSocketAddress("\0" + unix.path());
-                } else {
-                    removeStaleSocket(unix.path(), where(unix));
-                    bindAddress = Transports.domainSocketAddress(loop, unix.path());
-                }
+            } else if (unix.abstractNamespace()) {
+                bindAddress = new io.netty.channel.unix.DomainSocketAddress("\0" + unix.path());
                 b.channel(Transports.serverDomainSocketChannel(loop));
+            } else {
+                removeStaleSocket(unix.path());
+                unixFile = unix.path();
             }
             where = where(unix);
         } else {
@@ -240,7 +241,17 @@ public final class SocketChardev extends AbstractChardev {
             bindAddress = host == null ? new InetSocketAddress(port) : new InetSocketAddress(host, port);
             where = "Failed to bind socket";
         }
-        ChannelFuture bound = (bindAddress == null ? b.register() : b.bind(bindAddress)).awaitUninterruptibly();
+        ChannelFuture bound;
+        if (unixFile != null) {
+            try {
+                bound = Transports.bindUnix(b, loop, unixFile, 1);
+            } catch (final IOException e) {
+                throw new ChardevException(where + ": " + e.getMessage());
+            }
+        } else {
+            bound = bindAddress == null ? b.register() : b.bind(bindAddress);
+        }
+        bound.awaitUninterruptibly();
         final Integer to = options.addr() instanceof SocketAddressLegacy.Inet inet ? inet.to() : null;
         if (!bound.isSuccess() && to != null && bindAddress instanceof InetSocketAddress first
             && first.getPort() > 0) {
@@ -257,6 +268,9 @@ public final class SocketChardev extends AbstractChardev {
         }
         listener = bound.channel();
         localAddress = listener.localAddress();
+        if (options.addr() instanceof SocketAddressLegacy.Unix unix && !unix.abstractNamespace()) {
+            ownFile = UnixSocketFile.identity(Path.of(unix.path()));
+        }
         // The server shows its real address from now on (port 0 resolved), like QEMU's socket_local_address.
         loop.submit(this::bound).syncUninterruptibly();
         if (options.waitForClient()) {
@@ -537,25 +551,35 @@ public final class SocketChardev extends AbstractChardev {
     }
 
     /**
-     * A socket file left by an earlier run would make bind fail; QEMU unlinks it first, and so does Netty's epoll
-     * bind. Any other kind of file is refused instead of being deleted.
+     * A socket file left by an earlier run would make bind fail: it is removed when nobody listens on it. A live
+     * socket or any other kind of file is refused (the cause says so: retrying cannot help).
      */
-    private static void removeStaleSocket(final String path, final String where) throws ChardevException {
-        final Path p = Path.of(path);
-        final Object mode;
+    private static void removeStaleSocket(final String path) throws ChardevException {
         try {
-            mode = Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-        } catch (final IOException | UnsupportedOperationException | IllegalArgumentException e) {
-            return; // missing (the usual case) or no way to tell: bind reports any real problem
-        }
-        if (!(mode instanceof Integer m) || (m & 0170000) != 0140000) {
-            throw new ChardevException(where + ": Address already in use (a file that is not a socket is there)");
-        }
-        try {
-            Files.delete(p);
-            LOG.log(Level.FINE, "removed stale socket {0}", path);
+            UnixSocketFile.removeIfStale(Path.of(path));
+        } catch (final UnixSocketFile.InUseException e) {
+            throw new ChardevException(e.getMessage(), e);
         } catch (final IOException e) {
             throw new ChardevException("Failed to unlink socket " + path + ": " + FileChardev.reason(e));
+        }
+    }
+
+    /**
+     * What the options alone decide, before anything is opened: port numbers, unix socket paths, and the directory
+     * a server's socket file goes to.
+     */
+    static void checkOpenable(final ChardevBackend.Socket o) throws ChardevException {
+        refuseMptcp(o);
+        if (o.addr() instanceof SocketAddressLegacy.Inet inet) {
+            port(inet, o.server());
+        } else if (o.addr() instanceof SocketAddressLegacy.Unix unix) {
+            checkUnixPath(unix.path());
+            if (o.server() && !unix.abstractNamespace()) {
+                final String why = UnixSocketFile.whyNotBindable(Path.of(unix.path()));
+                if (why != null) {
+                    throw new ChardevException(why);
+                }
+            }
         }
     }
 
@@ -840,15 +864,15 @@ public final class SocketChardev extends AbstractChardev {
         }
         final Channel l = listener;
         if (l != null) {
-            l.close();
             if (options.addr() instanceof SocketAddressLegacy.Unix unix && !unix.abstractNamespace()) {
                 try {
-                    Files.deleteIfExists(Path.of(unix.path()));
+                    UnixSocketFile.removeIfOwn(Path.of(unix.path()), ownFile);
                 } catch (final IOException e) {
                     LOG.log(Level.WARNING, "chardev ''{0}'': could not remove {1}: {2}",
                         new Object[] {id, unix.path(), e.getMessage()});
                 }
             }
+            l.close();
         }
         firstClient.tryFailure(new IOException("chardev closed"));
         filename = disconnectedName;

@@ -114,6 +114,36 @@ public final class Transports {
         return isEpoll(group) ? EpollDomainSocketChannel.class : NioDomainSocketChannel.class;
     }
 
+    /**
+     * Binds {@code b}, a server bootstrap, to the unix socket file {@code path} (the caller has made sure nothing
+     * else is there). Netty's own unix server channels, epoll and NIO alike, delete their path when they close,
+     * whatever file is there by then; so on epoll the socket is bound and listened here and handed to Netty as a
+     * listening descriptor, and its owner removes the file itself, only while it is still its own
+     * ({@link UnixSocketFile#removeIfOwn}). The NIO fallback still deletes the path at close.
+     *
+     * @throws IOException with the strerror text of a failed bind or listen as its message (epoll)
+     */
+    public static io.netty.channel.ChannelFuture bindUnix(final io.netty.bootstrap.ServerBootstrap b,
+                                                          final EventLoopGroup group, final String path,
+                                                          final int backlog) throws java.io.IOException {
+        if (!isEpoll(group)) {
+            return b.channel(NioServerDomainSocketChannel.class).bind(UnixDomainSocketAddress.of(path));
+        }
+        final byte[] name = path.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        final byte[] sockaddr = new byte[2 + name.length + 1];
+        sockaddr[0] = (byte) Posix.AF_UNIX;
+        System.arraycopy(name, 0, sockaddr, 2, name.length);
+        final int fd = Posix.socket(Posix.AF_UNIX, Posix.SOCK_STREAM | Posix.SOCK_NONBLOCK | Posix.SOCK_CLOEXEC, 0);
+        try {
+            Posix.bind(fd, sockaddr, sockaddr.length);
+            Posix.listen(fd, backlog);
+        } catch (final com.sun.jna.LastErrorException e) {
+            Posix.closeQuietly(fd);
+            throw new java.io.IOException(Posix.reason(e));
+        }
+        return b.channelFactory(() -> new EpollServerDomainSocketChannel(fd, true)).register();
+    }
+
     /** The Unix socket address type the group's channels take. */
     public static SocketAddress domainSocketAddress(final EventLoopGroup group, final String path) {
         return isEpoll(group) ? new DomainSocketAddress(path) : UnixDomainSocketAddress.of(path);

@@ -8,8 +8,10 @@ import java.util.Set;
 import java.util.stream.Collectors;
 import org.vsbridge.chardev.ChardevBackend;
 import org.vsbridge.chardev.ChardevException;
+import org.vsbridge.chardev.ChardevFactory;
 import org.vsbridge.chardev.ChardevKind;
 import org.vsbridge.chardev.ChardevOptions;
+import org.vsbridge.chardev.UnixSocketFile;
 import org.vsbridge.core.qmp.QmpAddress;
 
 /**
@@ -79,6 +81,57 @@ public record BridgeConfig(Path socketPath, List<ChardevOptions> chardevs, List<
             plans.add(PortPlan.of(g.devices(), g.maxPorts(), muxes));
         }
         return List.copyOf(plans);
+    }
+
+    /**
+     * What the configuration alone decides against starting, checked before anything is opened so that such a
+     * configuration is refused (status 1) instead of failing at start-up again at every restart: chardev kinds this
+     * build lacks, port numbers, unix socket paths (length, a missing directory for a socket the bridge binds),
+     * {@code stdio} used by two chardevs, an emergency chardev that is not defined.
+     *
+     * @param firstSocketInherited the first device's vhost-user socket is a listening fd: its path is not bound
+     */
+    public void checkOpenable(final boolean firstSocketInherited) throws UsageException {
+        String stdio = null;
+        for (final ChardevOptions c : chardevs) {
+            try {
+                ChardevFactory.checkOpenable(c);
+            } catch (final ChardevException e) {
+                throw new UsageException("-chardev " + c.id() + ": " + e.getMessage());
+            }
+            if (c.kind() == ChardevKind.STDIO) {
+                if (stdio != null) {
+                    throw new UsageException("-chardev " + c.id() + ": stdio is taken by chardev '" + stdio
+                        + "' already: one chardev at most may use it");
+                }
+                stdio = c.id();
+            }
+        }
+        final String emergency = vhost.emergencyChardev();
+        if (emergency != null && chardevs.stream().noneMatch(c -> c.id().equals(emergency))) {
+            throw new UsageException("--emergency-chardev: Chardev '" + emergency + "' not found");
+        }
+        for (final QmpAddress q : qmp) {
+            if (q.isUnix()) {
+                requireBindable("QMP", Path.of(q.path()));
+            }
+        }
+        if (vhost.client()) {
+            return; // the frontend's socket: it may appear later
+        }
+        final List<DeviceGroup> groups = deviceGroups();
+        for (int g = firstSocketInherited ? 1 : 0; g < groups.size(); g++) {
+            if (groups.get(g).socketPath() != null) {
+                requireBindable("vhost-user", groups.get(g).socketPath());
+            }
+        }
+    }
+
+    private static void requireBindable(final String what, final Path path) throws UsageException {
+        final String why = UnixSocketFile.whyNotBindable(path);
+        if (why != null) {
+            throw new UsageException(what + ": " + why);
+        }
     }
 
     /**

@@ -18,7 +18,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArraySet;
 import java.util.logging.Logger;
+import org.vsbridge.chardev.Errno;
 import org.vsbridge.chardev.Transports;
+import org.vsbridge.chardev.UnixSocketFile;
 
 /**
  * The QMP monitor: a Netty server on a Unix or TCP socket speaking QEMU's Machine Protocol
@@ -37,6 +39,8 @@ public final class QmpServer implements AutoCloseable {
     private final Runnable onQuit;
     private Channel listener;
     private int inheritedFd = -1;
+    /** The identity of the unix socket file this monitor bound: removed at close only if it is still there. */
+    private Object ownFile;
 
     public QmpServer(final EventLoopGroup group, final QmpAddress address, final ObjectNode version, final Runnable onQuit) {
         this(group, address, version, onQuit, DEFAULT_MAX_INPUT, DEFAULT_MAX_OUTPUT);
@@ -84,6 +88,10 @@ public final class QmpServer implements AutoCloseable {
         return address;
     }
 
+    /**
+     * Binds and listens. A unix path that holds a live socket or another kind of file is refused with
+     * {@link UnixSocketFile.InUseException}; a stale socket there is replaced. Failures read as one line.
+     */
     public void start() throws IOException {
         final ServerBootstrap bootstrap = new ServerBootstrap()
             .group(group)
@@ -93,38 +101,53 @@ public final class QmpServer implements AutoCloseable {
                     ch.pipeline().addLast(new JsonSplitter(maxInput), new QmpSession(QmpServer.this, json));
                 }
             });
-        try {
-            if (address.isUnix()) {
-                if (!address.uids().isEmpty() && !Transports.isEpoll(group)) {
-                    throw new IOException("uid= needs SO_PEERCRED from the epoll transport, which is not available");
-                }
-                final Path path = Path.of(address.path());
-                Files.deleteIfExists(path);
-                bootstrap.channel(Transports.serverDomainSocketChannel(group));
+        if (address.isUnix()) {
+            if (!address.uids().isEmpty() && !Transports.isEpoll(group)) {
+                throw new IOException("uid= needs SO_PEERCRED from the epoll transport, which is not available");
+            }
+            final Path path = Path.of(address.path());
+            UnixSocketFile.removeIfStale(path);
+            try {
                 if (address.mode() < 0) {
-                    listener = bootstrap.bind(Transports.domainSocketAddress(group, address.path())).sync().channel();
+                    listener = bindUnix(bootstrap, path);
                 } else {
                     // Bind under a private name, set the mode, then rename: no client reaches the socket before
                     // its permissions hold.
                     final Path hidden = path.resolveSibling("." + path.getFileName() + ".bind-"
                         + ProcessHandle.current().pid());
                     Files.deleteIfExists(hidden);
-                    listener = bootstrap.bind(Transports.domainSocketAddress(group, hidden.toString())).sync()
-                        .channel();
+                    listener = bindUnix(bootstrap, hidden);
                     Files.setPosixFilePermissions(hidden, permissions(address.mode()));
                     Files.move(hidden, path, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
                 }
-            } else {
-                bootstrap.channel(Transports.serverSocketChannel(group));
-                listener = bootstrap.bind(address.host(), address.port()).sync().channel();
+            } catch (final IOException e) {
+                if (listener != null) {
+                    listener.close().syncUninterruptibly();
+                    listener = null;
+                }
+                throw new IOException(UnixSocketFile.bindFailure(path, e.getMessage()), e);
             }
-        } catch (final InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while binding QMP socket", e);
-        } catch (final Exception e) {
-            throw new IOException("QMP socket " + address + ": " + e.getMessage(), e);
+            ownFile = UnixSocketFile.identity(path);
+        } else {
+            bootstrap.channel(Transports.serverSocketChannel(group));
+            final io.netty.channel.ChannelFuture bound = bootstrap
+                .bind(new java.net.InetSocketAddress(address.host(), address.port())).awaitUninterruptibly();
+            if (!bound.isSuccess()) {
+                throw new IOException("Failed to bind socket: " + Errno.reason(bound.cause()), bound.cause());
+            }
+            listener = bound.channel();
         }
         LOG.info("QMP listening on " + address);
+    }
+
+    /** Binds {@code bootstrap} to the unix socket {@code file}; a failure's message is its reason alone. */
+    private Channel bindUnix(final ServerBootstrap bootstrap, final Path file) throws IOException {
+        final io.netty.channel.ChannelFuture bound = Transports.bindUnix(bootstrap, group, file.toString(),
+            io.netty.util.NetUtil.SOMAXCONN).awaitUninterruptibly();
+        if (!bound.isSuccess()) {
+            throw new IOException(Errno.reason(bound.cause()), bound.cause());
+        }
+        return bound.channel();
     }
 
     /**
@@ -219,15 +242,15 @@ public final class QmpServer implements AutoCloseable {
     @Override
     public void close() {
         if (listener != null) {
-            listener.close().syncUninterruptibly();
-            listener = null;
             if (inheritedFd < 0 && address.isUnix()) {
                 try {
-                    Files.deleteIfExists(Path.of(address.path()));
+                    UnixSocketFile.removeIfOwn(Path.of(address.path()), ownFile);
                 } catch (final IOException ignored) {
                     // best effort at shutdown
                 }
             }
+            listener.close().syncUninterruptibly();
+            listener = null;
         }
     }
 }

@@ -158,9 +158,14 @@ public final class Service {
         return qmpFds;
     }
 
-    /** Validates the merged configuration as the bridge will run it. */
+    /**
+     * Validates the merged configuration as the bridge will run it, including what it alone decides against
+     * opening it ({@link BridgeConfig#checkOpenable}): such a configuration exits 1, never the "retry me" status.
+     */
     public List<PortPlan> check() throws UsageException {
-        return ConfigFile.check(config, vhostFd >= 0);
+        final List<PortPlan> plans = ConfigFile.check(config, vhostFd >= 0);
+        config.checkOpenable(vhostFd >= 0);
+        return plans;
     }
 
     /**
@@ -170,6 +175,7 @@ public final class Service {
     public String checkReport() throws UsageException {
         final boolean fromSystemd = config.socketPath() == null && vhostFd < 0;
         final List<PortPlan> plans = ConfigFile.check(config, true);
+        config.checkOpenable(vhostFd >= 0);
         final String socket = vhostFd >= 0 ? "fd " + vhostFd
             : fromSystemd ? "(from socket activation: FileDescriptorName=" + ListenFds.VHOST_USER + ")"
             : config.socketPath().toString();

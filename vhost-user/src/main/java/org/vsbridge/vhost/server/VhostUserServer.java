@@ -8,9 +8,15 @@ import org.vsbridge.vhost.queue.QueueCounters;
 import org.vsbridge.vhost.sys.Sys;
 
 import java.io.IOException;
+import java.net.ConnectException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.logging.Logger;
 
@@ -37,12 +43,17 @@ public final class VhostUserServer implements AutoCloseable {
     /** Client mode: wait between connection attempts and after a disconnect; 0 = one attempt only. */
     private final long reconnectMs;
     private int listenFd;
+    /** The identity of the socket file this server bound, or null. */
+    private Object ownFile;
     private int stopFd = -1;
     private WorkerProxy worker;
     private Thread control;
     private volatile boolean closed;
 
-    /** Listen on {@code socketPath}; a stale socket file there is removed at {@link #start()}. */
+    /**
+     * Listen on {@code socketPath}; a stale socket file there (nobody listening) is removed at {@link #start()}, a
+     * live one is refused with {@link SocketInUseException}.
+     */
     public VhostUserServer(final String name, final Path socketPath, final VirtioDevice device) {
         this(name, socketPath, device, false, 0);
     }
@@ -92,6 +103,7 @@ public final class VhostUserServer implements AutoCloseable {
         if (socketPath != null && !client) {
             removeStaleSocket(socketPath);
             listenFd = Sys.unixListen(socketPath, 1);
+            ownFile = fileIdentity(socketPath);
         }
         try {
             stopFd = Sys.eventfd();
@@ -109,16 +121,57 @@ public final class VhostUserServer implements AutoCloseable {
             + " queues, device id " + device.deviceId() + ")");
     }
 
+    /**
+     * The socket path holds a live socket or a file of another kind: refused, never deleted, and retrying will not
+     * change it.
+     */
+    public static final class SocketInUseException extends IOException {
+
+        private static final long serialVersionUID = 1L;
+
+        SocketInUseException(final Path path, final String why) {
+            super("Failed to bind socket to " + path + ": Address already in use (" + why + ")");
+        }
+    }
+
+    /**
+     * A socket file nobody listens on (connect refused) is stale and removed; a socket somebody listens on, or any
+     * other kind of file, is refused. The same rule as the chardev module's {@code UnixSocketFile}.
+     */
     private static void removeStaleSocket(final Path path) throws IOException {
-        if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
+        final int mode;
+        try {
+            mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        } catch (final NoSuchFileException e) {
             return;
         }
-        final int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
         if ((mode & S_IFMT) != S_IFSOCK) {
-            throw new IOException("refusing to replace " + path + ": it exists and is not a socket");
+            throw new SocketInUseException(path, "a file that is not a socket is there");
         }
-        Sys.unlink(path);
-        LOG.info(() -> "removed stale socket " + path);
+        // Non-blocking: a full backlog answers "try again" instead of blocking; only a refusal means nobody listens.
+        try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            probe.configureBlocking(false);
+            probe.connect(UnixDomainSocketAddress.of(path));
+        } catch (final ConnectException e) {
+            Sys.unlink(path);
+            LOG.info(() -> "removed stale socket " + path);
+            return;
+        } catch (final IOException | RuntimeException e) {
+            if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
+                return;
+            }
+        }
+        throw new SocketInUseException(path, "another process is listening on it");
+    }
+
+    /** The identity (device, inode) of the file at {@code path}, or null. */
+    private static Object fileIdentity(final Path path) {
+        try {
+            return List.of(Files.getAttribute(path, "unix:dev", LinkOption.NOFOLLOW_LINKS),
+                Files.getAttribute(path, "unix:ino", LinkOption.NOFOLLOW_LINKS));
+        } catch (final IOException | RuntimeException e) {
+            return null;
+        }
     }
 
     /** Connections accepted so far (tests wait on it). */
@@ -253,15 +306,17 @@ public final class VhostUserServer implements AutoCloseable {
 
     private void closeListener() {
         if (listenFd >= 0) {
-            Sys.closeQuietly(listenFd);
-            listenFd = -1;
-            if (socketPath != null) {
+            // Only the file this server bound: another process may have put its own socket there since. Checked
+            // while the listener is open: it holds its file's inode, so that number cannot name another file.
+            if (socketPath != null && ownFile != null && ownFile.equals(fileIdentity(socketPath))) {
                 try {
                     Files.deleteIfExists(socketPath);
                 } catch (final IOException e) {
                     LOG.warning(() -> name + ": could not remove " + socketPath + ": " + e.getMessage());
                 }
             }
+            Sys.closeQuietly(listenFd);
+            listenFd = -1;
         }
     }
 

@@ -280,7 +280,8 @@ public final class Sys {
             throw error("socket(AF_UNIX)");
         }
         if (LibC.bind(fd, addr, addr.length) != 0) {
-            final IOException e = error("bind(" + path + ")");
+            final IOException e = new IOException("Failed to bind socket to " + path + ": "
+                + strerror(Native.getLastError()));
             closeQuietly(fd);
             throw e;
         }
