@@ -43,6 +43,9 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ChardevFaultTest {
 
+    /** Held here: the logging framework keeps loggers only weakly, and a collected one loses the handler. */
+    private static final Logger CHARDEV_LOG = Logger.getLogger("org.vsbridge.chardev");
+
     private static EventLoopGroup group;
     private static ChardevFactory factory;
 
@@ -85,12 +88,12 @@ class ChardevFaultTest {
 
     @BeforeEach
     void logs() {
-        Logger.getLogger("org.vsbridge.chardev").addHandler(handler);
+        CHARDEV_LOG.addHandler(handler);
     }
 
     @AfterEach
     void noLogs() {
-        Logger.getLogger("org.vsbridge.chardev").removeHandler(handler);
+        CHARDEV_LOG.removeHandler(handler);
     }
 
     private String awaitLog(final String... needles) {

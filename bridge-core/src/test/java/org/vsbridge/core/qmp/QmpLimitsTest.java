@@ -41,6 +41,9 @@ import org.vsbridge.core.QmpTestClient;
  */
 class QmpLimitsTest {
 
+    /** Held here: the logging framework keeps loggers only weakly, and a collected one loses the handler. */
+    private static final Logger QMP_LOG = Logger.getLogger("org.vsbridge.core.qmp");
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @TempDir
@@ -71,7 +74,7 @@ class QmpLimitsTest {
     }
 
     private Path start(final String options, final int maxInput, final int maxOutput) throws IOException {
-        Logger.getLogger("org.vsbridge.core.qmp").addHandler(handler);
+        QMP_LOG.addHandler(handler);
         group = Transports.newEventLoopGroup(1, "qmp-limits");
         final var version = JSON.createObjectNode();
         version.putObject("qemu").put("major", 0).put("minor", 1).put("micro", 0);
@@ -87,7 +90,7 @@ class QmpLimitsTest {
 
     @AfterEach
     void stop() {
-        Logger.getLogger("org.vsbridge.core.qmp").removeHandler(handler);
+        QMP_LOG.removeHandler(handler);
         if (server != null) {
             server.close();
         }
