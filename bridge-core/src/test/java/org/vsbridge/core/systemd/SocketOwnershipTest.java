@@ -87,7 +87,7 @@ class SocketOwnershipTest {
         final Path chardev = dir.resolve("c.sock");
         final Path qmp = dir.resolve("q.qmp");
         try (BridgeChild first = BridgeChild.start(dir, "first", args(vhost, chardev, qmp))) {
-            first.awaitLine("QEMU: ");
+            first.awaitLine("QEMU:");
             final Map<Path, Object> before = inodes(vhost, chardev, qmp);
             // Each second bridge shares one path with the first; its other paths are its own.
             try (BridgeChild onVhost = BridgeChild.start(dir, "on-vhost",
@@ -123,7 +123,7 @@ class SocketOwnershipTest {
         final Path chardev = dir.resolve("c.sock");
         final Path qmp = dir.resolve("q.qmp");
         try (BridgeChild killed = BridgeChild.start(dir, "killed", args(vhost, chardev, qmp))) {
-            killed.awaitLine("QEMU: ");
+            killed.awaitLine("QEMU:");
             killed.process().destroyForcibly(); // SIGKILL: nothing is cleaned up
             killed.exitStatus();
         }
@@ -131,7 +131,7 @@ class SocketOwnershipTest {
             assertTrue(Files.exists(p), "kill -9 left " + p);
         }
         try (BridgeChild next = BridgeChild.start(dir, "next", args(vhost, chardev, qmp))) {
-            next.awaitLine("QEMU: ");
+            next.awaitLine("QEMU:");
             for (final Path p : List.of(vhost, chardev, qmp)) {
                 assertEquals(1, next.lines("removed stale socket " + p).size(), next.output());
             }
@@ -153,7 +153,7 @@ class SocketOwnershipTest {
         final Path qmp = dir.resolve("q.qmp");
         final List<ServerSocketChannel> theirs = new ArrayList<>();
         try (BridgeChild first = BridgeChild.start(dir, "first", args(vhost, chardev, qmp))) {
-            first.awaitLine("QEMU: ");
+            first.awaitLine("QEMU:");
             // Someone else unlinks the bridge's files and binds their own sockets there.
             for (final Path p : List.of(vhost, chardev, qmp)) {
                 Files.delete(p);
