@@ -84,7 +84,7 @@ final class ChardevCommands {
         qmp.register(new QmpCommand("chardev-change", idAndBackend,
             (QmpCommand.AsyncHandler) args -> change(bridge, args.get("id").asText(), args.get("backend"))));
         qmp.register(new QmpCommand("chardev-remove", Map.of("id", required(Type.STRING)),
-            args -> remove(bridge, args.get("id").asText())));
+            (QmpCommand.AsyncHandler) args -> remove(bridge, args.get("id").asText())));
         qmp.register(new QmpCommand("chardev-send-break", Map.of("id", required(Type.STRING)), args -> {
             final String id = args.get("id").asText();
             final Chardev c = bridge.chardevs().get(id);
@@ -132,7 +132,7 @@ final class ChardevCommands {
         if (bridge.chardevs().containsKey(id) || !OPENING.add(id)) {
             return failed("Chardev with id '" + id + "' already exists");
         }
-        return open(bridge, options, "Failed to add chardev '" + id + "': ").handle((chardev, failure) -> {
+        return open(bridge, options, "Failed to add chardev '" + id + "': ", null).handle((chardev, failure) -> {
             try {
                 if (failure != null) {
                     throw new java.util.concurrent.CompletionException(unwrap(failure));
@@ -159,14 +159,17 @@ final class ChardevCommands {
         return ret;
     }
 
-    /** Opens on the opener thread; a failure is a GenericError with {@code prefix} before the reason. */
+    /**
+     * Opens on the opener thread; a failure is a GenericError with {@code prefix} before the reason. A socket server
+     * that replaces {@code predecessor} (or null) on the same address takes over its listening socket.
+     */
     private static CompletableFuture<Chardev> open(final Bridge bridge, final ChardevOptions options,
-                                                   final String prefix) {
+                                                   final String prefix, final Chardev predecessor) {
         final CompletableFuture<Chardev> f = new CompletableFuture<>();
         try {
             bridge.chardevOpener().execute(() -> {
                 try {
-                    f.complete(bridge.factory().create(options));
+                    f.complete(bridge.factory().create(options, predecessor));
                 } catch (final ChardevException e) {
                     f.completeExceptionally(QmpException.generic(prefix + e.getMessage()));
                 } catch (final RuntimeException e) {
@@ -193,8 +196,8 @@ final class ChardevCommands {
         } catch (final ChardevException e) {
             return failed(e.getMessage());
         }
-        if (old instanceof MuxChardev || old.kind().equals(ChardevKind.HUB.qapiName())
-            || options.kind() == ChardevKind.MUX || options.kind() == ChardevKind.HUB) {
+        // As QEMU: a mux or hub cannot be swapped; any chardev may become one.
+        if (old instanceof MuxChardev || old.kind().equals(ChardevKind.HUB.qapiName())) {
             return failed("For mux or hub device hotswap is not supported yet");
         }
         final PortLink link = bridge.linkOf(id);
@@ -202,16 +205,18 @@ final class ChardevCommands {
             // Its user is a mux or hub built on it, which cannot follow a swap.
             return failed("Chardev user does not support chardev hotswap");
         }
-        return open(bridge, options, "").thenApplyAsync(next -> {
-            if (link != null) {
-                try {
-                    link.rebind(next);
-                } catch (final RuntimeException e) {
-                    LOG.log(Level.WARNING, "chardev-change ''{0}'': rolled back: {1}", new Object[] {id, e.getMessage()});
-                    next.close();
-                    throw new java.util.concurrent.CompletionException(
-                        QmpException.generic("Chardev '" + id + "' change failed"));
-                }
+        if (link == null) {
+            return replaceUnused(bridge, id, old, options);
+        }
+        return open(bridge, options, "", old).thenApplyAsync(next -> {
+            try {
+                // A mux hands the port one of its frontend views.
+                link.rebind(next.newFrontendView());
+            } catch (final ChardevException | RuntimeException e) {
+                LOG.log(Level.WARNING, "chardev-change ''{0}'': rolled back: {1}", new Object[] {id, e.getMessage()});
+                next.close();
+                throw new java.util.concurrent.CompletionException(
+                    QmpException.generic("Chardev '" + id + "' change failed"));
             }
             bridge.chardevs().put(id, next);
             old.close();
@@ -220,21 +225,78 @@ final class ChardevCommands {
         }, bridge.chardevOpener());
     }
 
+    /**
+     * QEMU's change of a chardev no frontend uses: it is removed, then the new one is added as by chardev-add, so
+     * the new one may take what the old one held (a port, a socket file, a pty link). If the new one fails, the id
+     * is gone, as in QEMU.
+     */
+    private static CompletionStage<JsonNode> replaceUnused(final Bridge bridge, final String id, final Chardev old,
+                                                           final ChardevOptions options) {
+        if (!OPENING.add(id)) {
+            return failed("Chardev with id '" + id + "' already exists");
+        }
+        bridge.chardevs().remove(id, old);
+        final String prefix = "Failed to add chardev '" + id + "': ";
+        return closeOnItsLoop(old).thenCompose(closed -> open(bridge, options, prefix, null))
+            .handle((next, failure) -> {
+                try {
+                    if (failure != null) {
+                        LOG.info(() -> "chardev-change '" + id + "': removed, the new backend failed");
+                        throw new java.util.concurrent.CompletionException(unwrap(failure));
+                    }
+                    if (bridge.chardevs().putIfAbsent(id, next) != null) {
+                        next.close();
+                        throw new java.util.concurrent.CompletionException(
+                            QmpException.generic("Chardev with id '" + id + "' already exists"));
+                    }
+                    LOG.info(() -> "chardev-change '" + id + "': now " + next.filename());
+                    return result(next);
+                } finally {
+                    OPENING.remove(id);
+                }
+            });
+    }
+
     // ------------------------------------------------------------------ chardev-remove
 
-    private static JsonNode remove(final Bridge bridge, final String id) throws QmpException {
+    /**
+     * Answers once the chardev is closed: what it held (its base's use by a mux or hub, a socket file, a listening
+     * port) is free when the reply arrives, as in QEMU, where the removal is done before the reply.
+     */
+    private static CompletionStage<JsonNode> remove(final Bridge bridge, final String id) {
         final Chardev c = bridge.chardevs().get(id);
         if (c == null) {
-            throw QmpException.generic("Chardev '" + id + "' not found");
+            return failed("Chardev '" + id + "' not found");
         }
         if (bridge.linkOf(id) != null || c.isBusy()) {
-            throw QmpException.generic("Chardev '" + id + "' is busy");
+            return failed("Chardev '" + id + "' is busy");
         }
         bridge.chardevs().remove(id, c);
-        // Closing may wait for the chardev's loop, which is this QMP loop: hand it to the opener thread.
-        bridge.chardevOpener().execute(c::close);
         LOG.info(() -> "chardev-remove '" + id + "'");
-        return QmpCommands.json().createObjectNode();
+        return closeOnItsLoop(c).thenApply(done -> QmpCommands.json().createObjectNode());
+    }
+
+    /**
+     * Closes {@code c} on its own event loop (which may be the caller's: nothing here waits for it) and completes
+     * when the close is done.
+     */
+    private static CompletableFuture<Void> closeOnItsLoop(final Chardev c) {
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+        final Runnable close = () -> {
+            try {
+                c.close();
+            } catch (final RuntimeException e) {
+                LOG.log(Level.WARNING, "closing chardev '" + c.id() + "' failed", e);
+            } finally {
+                done.complete(null);
+            }
+        };
+        try {
+            c.eventLoop().execute(close);
+        } catch (final RejectedExecutionException e) {
+            close.run(); // the loop is gone: close() runs here
+        }
+        return done;
     }
 
     private static CompletionStage<JsonNode> failed(final String message) {

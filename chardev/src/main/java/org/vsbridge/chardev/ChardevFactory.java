@@ -48,11 +48,19 @@ public final class ChardevFactory {
 
     /** Opens the chardev described by {@code options}: files opened, sockets bound or connected. */
     public Chardev create(final ChardevOptions options) throws ChardevException {
+        return create(options, null);
+    }
+
+    /**
+     * Opens a chardev that is to replace {@code predecessor} (chardev-change): a socket server on the address the
+     * predecessor listens on takes over its listening socket.
+     */
+    public Chardev create(final ChardevOptions options, final Chardev predecessor) throws ChardevException {
         checkSupported(options);
         final EventLoop loop = pickLoop();
         final Logfile logfile = Logfile.open(options.id(), options.logfile(), options.logappend());
         try {
-            final Chardev chardev = open(options, loop, logfile, objects);
+            final Chardev chardev = open(options, loop, logfile, objects, predecessor);
             LOG.log(Level.INFO, "chardev ''{0}'' ({1}) created: {2}",
                 new Object[] {options.id(), chardev.kind(), chardev.filename()});
             return chardev;
@@ -65,14 +73,15 @@ public final class ChardevFactory {
     }
 
     private static Chardev open(final ChardevOptions options, final EventLoop loop, final Logfile logfile,
-                                final ChardevObjects objects) throws ChardevException {
+                                final ChardevObjects objects, final Chardev predecessor) throws ChardevException {
         final String id = options.id();
         final ChardevBackend b = options.backend();
         if (b instanceof ChardevBackend.Socket socket) {
             if (socket.addr() instanceof SocketAddressLegacy.Vsock) {
                 return VsockChardev.open(id, loop, logfile, socket);
             }
-            return SocketChardev.open(id, loop, logfile, socket, objects);
+            return SocketChardev.open(id, loop, logfile, socket, objects,
+                predecessor instanceof SocketChardev s ? s : null);
         }
         if (b instanceof ChardevBackend.File file) {
             return FileChardev.open(id, loop, logfile, file);

@@ -81,6 +81,19 @@ abstract class FdChardev extends AbstractChardev {
         }
     }
 
+    /** True when epoll refused {@code e}'s descriptor as one it cannot watch (EPERM). */
+    private static boolean notPollable(final Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof io.netty.channel.unix.Errors.NativeIoException n && Math.abs(n.expectedErr()) == 1) {
+                return true;
+            }
+            if (t.getMessage() != null && t.getMessage().contains("Operation not permitted")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Event loop, once registered: subclasses start polling or announce their state here. */
     protected void started() {
         inputStateChanged();
@@ -247,6 +260,11 @@ abstract class FdChardev extends AbstractChardev {
             }
             buf.writerIndex(n);
             frontend.received(buf);
+            if (in.alwaysReady) {
+                // A file is always readable: one chunk per task, so that a large one does not hold the loop.
+                inputStateChanged();
+                return;
+            }
         }
     }
 
@@ -306,6 +324,8 @@ abstract class FdChardev extends AbstractChardev {
 
         final FileDescriptor fd;
         IoRegistration registration;
+        /** Not watched by epoll: reads and writes never wait on it. */
+        boolean alwaysReady;
 
         FdHandle(final int fd) {
             this.fd = new FileDescriptor(fd);
@@ -317,7 +337,6 @@ abstract class FdChardev extends AbstractChardev {
         }
 
         void register() throws Exception {
-            registration = ((IoEventLoop) loop).register(this).get();
             EpollIoOps ops = EpollIoOps.EPOLLET;
             if (this == in) {
                 ops = ops.with(EpollIoOps.EPOLLIN);
@@ -325,7 +344,21 @@ abstract class FdChardev extends AbstractChardev {
             if (this == out) {
                 ops = ops.with(EpollIoOps.EPOLLOUT);
             }
-            registration.submit(ops);
+            try {
+                registration = ((IoEventLoop) loop).register(this).get();
+                registration.submit(ops);
+            } catch (final Exception e) {
+                if (!notPollable(e)) {
+                    throw e;
+                }
+                if (registration != null) {
+                    registration.cancel();
+                    registration = null;
+                }
+                // A regular file or a device without poll (/dev/null): epoll refuses it (EPERM), and it never
+                // makes a reader or writer wait. QEMU polls it as always ready; so does this chardev.
+                alwaysReady = true;
+            }
         }
 
         @Override

@@ -34,7 +34,8 @@ final class HubChardev extends AbstractChardev {
             throw new ChardevException("hub: 'chardevs' list is not defined");
         }
         if (options.chardevs().size() > MAX_BACKENDS) {
-            throw new ChardevException("hub: too many uses of chardevs '" + id + "' (at most " + MAX_BACKENDS + ")");
+            throw new ChardevException("hub: too many uses of chardevs '" + id + "' (maximum is " + MAX_BACKENDS
+                + ")");
         }
         final List<Chardev> backends = new java.util.ArrayList<>();
         for (final String name : options.chardevs()) {
@@ -42,12 +43,12 @@ final class HubChardev extends AbstractChardev {
             if (c == null) {
                 throw new ChardevException("hub: chardev can't be found by id '" + name + "'");
             }
-            if (c instanceof MuxChardev) {
+            if (c instanceof MuxChardev || c instanceof HubChardev) {
                 throw new ChardevException("hub: multiplexers and hub devices can't be stacked, check chardev '"
                     + name + "', chardev should not be a hub device or have 'mux=on' enabled");
             }
             if (c.isBusy() || backends.contains(c)) {
-                throw new ChardevException("Chardev '" + name + "' is busy");
+                throw new ChardevException("chardev '" + name + "' is already in use");
             }
             if (!backends.isEmpty() && c.eventLoop() != backends.get(0).eventLoop()) {
                 throw new ChardevException("hub: chardev '" + name + "' runs on another event loop");

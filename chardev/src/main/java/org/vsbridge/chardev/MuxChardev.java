@@ -59,15 +59,14 @@ public final class MuxChardev implements Chardev, ChardevFrontend {
 
     static MuxChardev open(final String id, final ChardevBackend.Mux options, final ChardevObjects objects)
         throws ChardevException {
-        final Chardev backend = objects.chardev(options.chardev());
-        if (backend == null) {
+        final Chardev base = objects.chardev(options.chardev());
+        if (base == null) {
             throw new ChardevException("mux: base chardev " + options.chardev() + " not found");
         }
-        if (backend instanceof MuxChardev) {
-            throw new ChardevException("mux: base chardev " + options.chardev() + " is itself a mux");
-        }
+        // A mux on a mux (QEMU accepts it) takes one of the base mux's frontend slots.
+        final Chardev backend = base instanceof MuxChardev inner ? inner.newFrontendView() : base;
         if (backend.isBusy()) {
-            throw new ChardevException("Chardev '" + options.chardev() + "' is busy");
+            throw new ChardevException("chardev '" + options.chardev() + "' is already in use");
         }
         final boolean console = ChardevKind.STDIO.qapiName().equals(backend.kind());
         final MuxChardev mux = new MuxChardev(id, backend, console ? objects : null);
@@ -78,7 +77,10 @@ public final class MuxChardev implements Chardev, ChardevFrontend {
             Thread.currentThread().interrupt();
             throw new ChardevException("interrupted while opening mux '" + id + "'");
         } catch (final java.util.concurrent.ExecutionException e) {
-            throw new ChardevException("Chardev '" + options.chardev() + "' is busy");
+            if (backend != base) {
+                loop.execute(backend::detach); // the view taken from the base mux goes back
+            }
+            throw new ChardevException("chardev '" + options.chardev() + "' is already in use");
         }
         return mux;
     }

@@ -5,6 +5,7 @@ import io.netty.channel.EventLoop;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -60,10 +61,13 @@ public final class PtyChardev extends FdChardev {
             if (options.path() != null) {
                 link = Path.of(options.path());
                 try {
-                    Files.deleteIfExists(link);
+                    // As QEMU: whatever is at the path already (a file, a directory, any symlink) is the user's and
+                    // stays; the pty is refused instead.
                     Files.createSymbolicLink(link, Path.of(slave));
+                } catch (final FileAlreadyExistsException e) {
+                    throw new ChardevException("Failed to create PTY symlink: File exists");
                 } catch (final IOException | UnsupportedOperationException e) {
-                    throw new ChardevException("Failed to create symlink \"" + options.path() + "\": "
+                    throw new ChardevException("Failed to create PTY symlink: "
                         + FileChardev.reason(e instanceof IOException io ? io : new IOException(e)));
                 }
             }

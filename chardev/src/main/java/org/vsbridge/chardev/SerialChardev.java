@@ -7,7 +7,8 @@ import java.util.logging.Logger;
 
 /**
  * {@code serial} (CLI alias {@code tty}): a host tty opened non-blocking without becoming our controlling
- * terminal, put in raw mode; {@link #sendBreak()} sends a real break with {@code tcsendbreak}.
+ * terminal, put in raw mode; {@link #sendBreak()} sends a real break with {@code tcsendbreak}. Anything else that
+ * opens ({@code /dev/null}, a file, a FIFO) is used as it is, as QEMU does.
  */
 final class SerialChardev extends FdChardev {
 
@@ -28,20 +29,17 @@ final class SerialChardev extends FdChardev {
             throw new ChardevException("Could not open '" + options.device() + "': " + Posix.reason(e));
         }
         try {
-            if (Posix.isatty(fd) != 1) {
-                throw new ChardevException("'" + options.device() + "' is not a tty");
+            // QEMU's tty_serial_init: raw, 8 bits, no echo; the line speed is left as the device has it. QEMU takes
+            // what is not a tty too (/dev/null, a file, a FIFO) and uses it as it is: so does the bridge.
+            if (Posix.isatty(fd) == 1) {
+                final byte[] termios = new byte[Posix.TERMIOS_SIZE];
+                Posix.tcgetattr(fd, termios);
+                Posix.cfmakeraw(termios);
+                Posix.tcsetattr(fd, Posix.TCSANOW, termios);
             }
-            // QEMU's tty_serial_init: raw, 8 bits, no echo; the line speed is left as the device has it.
-            final byte[] termios = new byte[Posix.TERMIOS_SIZE];
-            Posix.tcgetattr(fd, termios);
-            Posix.cfmakeraw(termios);
-            Posix.tcsetattr(fd, Posix.TCSANOW, termios);
         } catch (final LastErrorException e) {
             Posix.closeQuietly(fd);
             throw new ChardevException("Could not set up '" + options.device() + "': " + Posix.reason(e));
-        } catch (final ChardevException e) {
-            Posix.closeQuietly(fd);
-            throw e;
         }
         final SerialChardev chardev = new SerialChardev(id, loop, logfile, fd);
         try {

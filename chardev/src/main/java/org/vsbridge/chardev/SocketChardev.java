@@ -108,6 +108,17 @@ public final class SocketChardev extends AbstractChardev {
     static SocketChardev open(final String id, final EventLoop loop, final Logfile logfile,
                               final ChardevBackend.Socket options, final ChardevObjects objects)
         throws ChardevException {
+        return open(id, loop, logfile, options, objects, null);
+    }
+
+    /**
+     * As {@link #open(String, EventLoop, Logfile, ChardevBackend.Socket, ChardevObjects)}, in place of
+     * {@code predecessor} (chardev-change): a server on the very address the predecessor listens on takes over its
+     * listening socket instead of binding a second one, which would fail with "Address already in use".
+     */
+    static SocketChardev open(final String id, final EventLoop loop, final Logfile logfile,
+                              final ChardevBackend.Socket options, final ChardevObjects objects,
+                              final SocketChardev predecessor) throws ChardevException {
         requireBuilt(options, loop);
         if (loop.inEventLoop()) {
             throw new ChardevException("socket chardev '" + id + "' cannot be opened from its own event loop");
@@ -126,6 +137,7 @@ public final class SocketChardev extends AbstractChardev {
         }
         final SocketChardev chardev = new SocketChardev(id, loop, logfile, options, tls, authz);
         chardev.fdNumber = options.addr() instanceof SocketAddressLegacy.Fd fd ? resolveFd(fd, objects) : -1;
+        chardev.predecessor = predecessor;
         try {
             if (options.server()) {
                 chardev.listen();
@@ -198,6 +210,8 @@ public final class SocketChardev extends AbstractChardev {
             .childOption(ChannelOption.AUTO_READ, false)
             .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
             .childHandler(initializer);
+        final SocketChardev from = predecessor;
+        final int inherited = from == null || fdNumber >= 0 ? -1 : from.lendListener(this);
         SocketAddress bindAddress = null;
         String unixFile = null;
         final String where;
@@ -215,7 +229,9 @@ public final class SocketChardev extends AbstractChardev {
             where = "Failed to listen on fd " + fd;
         } else if (options.addr() instanceof SocketAddressLegacy.Unix unix) {
             checkUnixPath(unix.path());
-            if (unix.abstractNamespace() && !unix.tight()) {
+            if (inherited >= 0) {
+                b.channelFactory(() -> new io.netty.channel.epoll.EpollServerDomainSocketChannel(inherited, true));
+            } else if (unix.abstractNamespace() && !unix.tight()) {
                 // Netty's native bind reads a byte past a name that fills sun_path: the channel comes listening.
                 final int fd = listenPadded(unix);
                 b.channelFactory(() -> new io.netty.channel.epoll.EpollServerDomainSocketChannel(fd, true));
@@ -229,16 +245,20 @@ public final class SocketChardev extends AbstractChardev {
             where = where(unix);
         } else {
             final SocketAddressLegacy.Inet inet = (SocketAddressLegacy.Inet) options.addr();
-            b.channel(Transports.serverSocketChannel(loop))
-                .option(ChannelOption.SO_REUSEADDR, true)
+            if (inherited >= 0) {
+                b.channelFactory(() -> new io.netty.channel.epoll.EpollServerSocketChannel(inherited));
+            } else {
+                b.channel(Transports.serverSocketChannel(loop));
+            }
+            b.option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.TCP_NODELAY, options.nodelay());
             if (Boolean.TRUE.equals(inet.keepAlive())) {
                 b.childOption(ChannelOption.SO_KEEPALIVE, true);
             }
             final int port = port(inet, true);
-            final InetAddress host = inet.host().isEmpty() && inet.ipv4() == null && inet.ipv6() == null ? null
-                : resolve(inet);
-            bindAddress = host == null ? new InetSocketAddress(port) : new InetSocketAddress(host, port);
+            // An empty host is the any-address of one family, IPv4 unless only IPv6 is asked for: QEMU binds
+            // 0.0.0.0 and shows it, not the dual-stack "::" of Java's wildcard.
+            bindAddress = new InetSocketAddress(resolve(inet), port);
             where = "Failed to bind socket";
         }
         ChannelFuture bound;
@@ -249,7 +269,7 @@ public final class SocketChardev extends AbstractChardev {
                 throw new ChardevException(where + ": " + e.getMessage());
             }
         } else {
-            bound = bindAddress == null ? b.register() : b.bind(bindAddress);
+            bound = bindAddress == null || inherited >= 0 ? b.register() : b.bind(bindAddress);
         }
         bound.awaitUninterruptibly();
         final Integer to = options.addr() instanceof SocketAddressLegacy.Inet inet ? inet.to() : null;
@@ -268,7 +288,8 @@ public final class SocketChardev extends AbstractChardev {
         }
         listener = bound.channel();
         localAddress = listener.localAddress();
-        if (options.addr() instanceof SocketAddressLegacy.Unix unix && !unix.abstractNamespace()) {
+        if (options.addr() instanceof SocketAddressLegacy.Unix unix && !unix.abstractNamespace() && inherited < 0) {
+            // (A taken-over socket's file stays the predecessor's until it closes: see doClose.)
             ownFile = UnixSocketFile.identity(Path.of(unix.path()));
         }
         // The server shows its real address from now on (port 0 resolved), like QEMU's socket_local_address.
@@ -334,6 +355,11 @@ public final class SocketChardev extends AbstractChardev {
             b.channel(Transports.socketChannel(loop)).option(ChannelOption.TCP_NODELAY, options.nodelay());
             if (Boolean.TRUE.equals(inet.keepAlive())) {
                 b.option(ChannelOption.SO_KEEPALIVE, true);
+            }
+            if (inet.host().isEmpty()) {
+                // QEMU's client resolves no host at all, where Java would take an empty name as the any-address.
+                throw new ChardevException("address resolution failed for :" + inet.port()
+                    + ": Name or service not known");
             }
             remote = new InetSocketAddress(resolve(inet), port(inet, false));
             if (tls != null) {
@@ -439,10 +465,18 @@ public final class SocketChardev extends AbstractChardev {
                     .websocketPath("/").checkStartsWith(true).subprotocols("binary")
                     .allowExtensions(false).maxFramePayloadLength(1 << 20).build()));
             p.addLast("websocket-bytes", new WebSocketBytes());
-        } else if (options.telnet() || options.tn3270()) {
+        } else if (negotiatesTelnet()) {
             p.addLast("telnet", new TelnetDecoder(options.tn3270()));
         }
         p.addLast("chardev", handler);
+    }
+
+    /**
+     * Telnet (tn3270) is spoken by a server only, as QEMU does: a client with {@code telnet=on} sends no options
+     * and passes every byte, IAC included, as data; only its {@code filename} says "telnet".
+     */
+    private boolean negotiatesTelnet() {
+        return options.server() && (options.telnet() || options.tn3270());
     }
 
     /** Handshakes that ended (either way): lets a test know a refused peer has been dealt with. */
@@ -862,8 +896,19 @@ public final class SocketChardev extends AbstractChardev {
                 c.close();
             }, CLOSE_FLUSH_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
         }
+        final SocketChardev from = predecessor;
+        if (from != null) {
+            predecessor = null;
+            from.listenerReturned(this); // a change that did not go through: the predecessor accepts again
+        }
+        final SocketChardev heir = lentTo;
         final Channel l = listener;
-        if (l != null) {
+        if (l != null && heir != null && !heir.isClosed()) {
+            // chardev-change went through: the successor listens on this socket now, and its file is the successor's.
+            heir.ownFile = ownFile;
+            heir.predecessor = null;
+            l.close();
+        } else if (l != null) {
             if (options.addr() instanceof SocketAddressLegacy.Unix unix && !unix.abstractNamespace()) {
                 try {
                     UnixSocketFile.removeIfOwn(Path.of(unix.path()), ownFile);
@@ -876,6 +921,80 @@ public final class SocketChardev extends AbstractChardev {
         }
         firstClient.tryFailure(new IOException("chardev closed"));
         filename = disconnectedName;
+    }
+
+    // ------------------------------------------------------------------ chardev-change on the same address
+
+    /** fcntl command: duplicate with close-on-exec. */
+    private static final int F_DUPFD_CLOEXEC = 1030;
+
+    /** The chardev this one replaces (chardev-change) and whose listening socket it may take over, or null. */
+    private volatile SocketChardev predecessor;
+    /** The successor this server's listening socket is lent to: it does not accept meanwhile. */
+    private volatile SocketChardev lentTo;
+
+    /**
+     * Opener thread: lends the listening socket (a duplicate descriptor) to {@code successor} when both listen on
+     * the same address, and stops accepting on it; -1 when there is nothing to lend. Clients waiting in the backlog
+     * stay there for the successor.
+     */
+    private int lendListener(final SocketChardev successor) {
+        if (!Transports.isEpoll(loop) || !Transports.isEpoll(successor.loop) || listener == null || isClosed()
+            || !options.server() || !successor.options.server() || !sameAddress(options.addr(), successor.options.addr())) {
+            return -1;
+        }
+        try {
+            return loop.submit(() -> {
+                final Channel l = listener;
+                if (isClosed() || lentTo != null || !(l instanceof UnixChannel unix)) {
+                    return -1;
+                }
+                final int fd = Posix.fcntl(unix.fd().intValue(), F_DUPFD_CLOEXEC, 0);
+                lentTo = successor;
+                l.config().setAutoRead(false);
+                LOG.log(Level.FINE, "chardev ''{0}'': listening socket handed over to its replacement", id);
+                return fd;
+            }).get();
+        } catch (final InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
+        } catch (final java.util.concurrent.ExecutionException | java.util.concurrent.RejectedExecutionException e) {
+            LOG.log(Level.FINE, "chardev ''{0}'': cannot hand over its listening socket: {1}",
+                new Object[] {id, reason(e.getCause() != null ? e.getCause() : e)});
+            return -1;
+        }
+    }
+
+    /** The successor closed before it replaced this chardev: accept again. */
+    private void listenerReturned(final SocketChardev successor) {
+        try {
+            loop.execute(() -> {
+                if (lentTo != successor) {
+                    return;
+                }
+                lentTo = null;
+                final Channel l = listener;
+                if (l != null && !isClosed() && connection == null && handshaking == null) {
+                    l.config().setAutoRead(true);
+                }
+            });
+        } catch (final java.util.concurrent.RejectedExecutionException e) {
+            // the loop is gone, and this chardev with it
+        }
+    }
+
+    /** The same listening address: a unix path (or abstract name) or a host and a fixed port of one family. */
+    private static boolean sameAddress(final SocketAddressLegacy a, final SocketAddressLegacy b) {
+        if (a instanceof SocketAddressLegacy.Unix x && b instanceof SocketAddressLegacy.Unix y) {
+            return x.path().equals(y.path()) && x.abstractNamespace() == y.abstractNamespace()
+                && x.tight() == y.tight();
+        }
+        if (a instanceof SocketAddressLegacy.Inet x && b instanceof SocketAddressLegacy.Inet y) {
+            return x.host().equals(y.host()) && x.port().equals(y.port()) && !"0".equals(x.port())
+                && java.util.Objects.equals(x.to(), y.to()) && java.util.Objects.equals(x.ipv4(), y.ipv4())
+                && java.util.Objects.equals(x.ipv6(), y.ipv6());
+        }
+        return false;
     }
 
     // ------------------------------------------------------------------ filename
@@ -1022,7 +1141,7 @@ public final class SocketChardev extends AbstractChardev {
                 c.close();
                 return;
             }
-            if (options.telnet() || options.tn3270()) {
+            if (negotiatesTelnet()) {
                 c.writeAndFlush(TelnetDecoder.init(options.tn3270()), c.voidPromise());
             }
             connection = c;
@@ -1054,7 +1173,7 @@ public final class SocketChardev extends AbstractChardev {
             if (ctx.channel() == handshaking) {
                 handshaking = null;
                 final Channel l = listener;
-                if (l != null && !isClosed()) {
+                if (l != null && !isClosed() && lentTo == null) {
                     l.config().setAutoRead(true);
                 }
                 scheduleReconnect();
@@ -1078,7 +1197,7 @@ public final class SocketChardev extends AbstractChardev {
             }
             writeBlocked = false;
             final Channel l = listener;
-            if (l != null && !isClosed()) {
+            if (l != null && !isClosed() && lentTo == null) {
                 l.config().setAutoRead(true); // accept the next client (maybe already in the backlog)
             }
             scheduleReconnect();
