@@ -245,20 +245,21 @@ public final class SocketChardev extends AbstractChardev {
             where = where(unix);
         } else {
             final SocketAddressLegacy.Inet inet = (SocketAddressLegacy.Inet) options.addr();
+            final int port = port(inet, true);
+            // An empty host is the any-address of one family, IPv4 unless only IPv6 is asked for: QEMU binds
+            // 0.0.0.0 and shows it, not the dual-stack "::" of Java's wildcard.
+            final InetAddress host = resolve(inet);
             if (inherited >= 0) {
                 b.channelFactory(() -> new io.netty.channel.epoll.EpollServerSocketChannel(inherited));
             } else {
-                b.channel(Transports.serverSocketChannel(loop));
+                b.channelFactory(Transports.serverSocketChannelFactory(loop, host));
             }
             b.option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.TCP_NODELAY, options.nodelay());
             if (Boolean.TRUE.equals(inet.keepAlive())) {
                 b.childOption(ChannelOption.SO_KEEPALIVE, true);
             }
-            final int port = port(inet, true);
-            // An empty host is the any-address of one family, IPv4 unless only IPv6 is asked for: QEMU binds
-            // 0.0.0.0 and shows it, not the dual-stack "::" of Java's wildcard.
-            bindAddress = new InetSocketAddress(resolve(inet), port);
+            bindAddress = new InetSocketAddress(host, port);
             where = "Failed to bind socket";
         }
         ChannelFuture bound;

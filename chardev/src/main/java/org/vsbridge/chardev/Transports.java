@@ -96,6 +96,21 @@ public final class Transports {
         return isEpoll(group) ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
     }
 
+    /**
+     * A factory of listening TCP channels for {@code host}: an IPv4 address gets an IPv4 socket, as QEMU's. (On a
+     * default, dual-stack socket, epoll turns a bind to 0.0.0.0 into one to "::", which listens on IPv6 too.)
+     */
+    public static io.netty.channel.ChannelFactory<ServerChannel> serverSocketChannelFactory(
+        final EventLoopGroup group, final java.net.InetAddress host) {
+        final boolean v4 = host instanceof java.net.Inet4Address;
+        if (isEpoll(group)) {
+            return v4 ? () -> new EpollServerSocketChannel(io.netty.channel.socket.SocketProtocolFamily.INET)
+                : EpollServerSocketChannel::new;
+        }
+        return v4 ? () -> new NioServerSocketChannel(java.nio.channels.spi.SelectorProvider.provider(),
+            io.netty.channel.socket.SocketProtocolFamily.INET) : NioServerSocketChannel::new;
+    }
+
     public static Class<? extends Channel> socketChannel(final EventLoopGroup group) {
         return isEpoll(group) ? EpollSocketChannel.class : NioSocketChannel.class;
     }

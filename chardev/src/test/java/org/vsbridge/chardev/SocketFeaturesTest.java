@@ -471,7 +471,7 @@ class SocketFeaturesTest {
         }
         final ChardevException busy = assertThrows(ChardevException.class,
             () -> rig.create("hub,id=h2,chardevs.0=ha"));
-        assertEquals("Chardev 'ha' is busy", busy.getMessage());
+        assertEquals("chardev 'ha' is already in use", busy.getMessage());
     }
 
     /** The refused client has been through its handshake and is gone (it was never connected, or no longer). */
