@@ -157,9 +157,121 @@ class ChardevCommandsTest {
             + "{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"" + bad + "\"}},\"server\":true}}}");
         assertTrue(err.startsWith("Failed to bind socket to " + bad), err);
         assertTrue(filename("r0").contains(sock.toString()), filename("r0"));
+        // QEMU swaps in a mux (or a hub) but never swaps one out.
+        assertEquals("{}", qmp.call("chardev-change",
+            "{\"id\":\"r0\",\"backend\":{\"type\":\"mux\",\"data\":{\"chardev\":\"spare\"}}}").get("return")
+            .toString());
+        assertEquals("mux", filename("r0"));
         assertEquals("For mux or hub device hotswap is not supported yet",
-            qmp.error("chardev-change",
-                "{\"id\":\"r0\",\"backend\":{\"type\":\"mux\",\"data\":{\"chardev\":\"spare\"}}}"));
+            qmp.error("chardev-change", "{\"id\":\"r0\",\"backend\":{\"type\":\"null\",\"data\":{}}}"));
+        assertEquals("Chardev 'spare' is busy", qmp.error("chardev-remove", "{\"id\":\"spare\"}"));
+    }
+
+    private static String unixServer(final Path path, final String more) {
+        return "{\"type\":\"socket\",\"data\":{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"" + path
+            + "\"}},\"server\":true,\"wait\":false" + more + "}}";
+    }
+
+    private static String tcpServer(final int port, final String more) {
+        return "{\"type\":\"socket\",\"data\":{\"addr\":{\"type\":\"inet\",\"data\":{\"host\":\"127.0.0.1\","
+            + "\"port\":\"" + port + "\"}},\"server\":true,\"wait\":false" + more + "}}";
+    }
+
+    private static int freePort() throws IOException {
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return probe.getLocalPort();
+        }
+    }
+
+    /** The bytes a new client of a telnet server gets first: QEMU's options. */
+    private static void expectTelnetOptions(final SocketChannel peer) throws IOException {
+        final java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(12);
+        while (b.hasRemaining() && peer.read(b) >= 0) {
+            // until the options are in
+        }
+        assertEquals("[-1, -5, 1, -1, -5, 3, -1, -5, 0, -1, -3, 0]", java.util.Arrays.toString(b.array()));
+    }
+
+    @Test
+    void changeToTheSameAddressSwitchesTelnetOnAsInQemu() throws Exception {
+        // No frontend: QEMU removes the old chardev first, then adds the new one on the freed address.
+        final int port = freePort();
+        qmp.call("chardev-add", "{\"id\":\"t\",\"backend\":" + tcpServer(port, "") + "}");
+        assertEquals("{}", qmp.call("chardev-change", "{\"id\":\"t\",\"backend\":" + tcpServer(port,
+            ",\"telnet\":true") + "}").get("return").toString());
+        assertEquals("disconnected:telnet:127.0.0.1:" + port + ",server=on", filename("t"));
+        final Path free = dir.resolve("free.sock");
+        qmp.call("chardev-add", "{\"id\":\"u\",\"backend\":" + unixServer(free, "") + "}");
+        assertEquals("{}", qmp.call("chardev-change", "{\"id\":\"u\",\"backend\":" + unixServer(free,
+            ",\"telnet\":true") + "}").get("return").toString());
+        try (SocketChannel peer = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            peer.connect(UnixDomainSocketAddress.of(free));
+            expectTelnetOptions(peer);
+        }
+
+        // The port's chardev: the new one takes over the listening socket (QEMU's own virtio ports cannot be
+        // swapped at all), for tcp and for unix, and the socket file stays.
+        final int portOfPort = freePort();
+        assertEquals("{}", qmp.call("chardev-change", "{\"id\":\"r0\",\"backend\":" + tcpServer(portOfPort, "")
+            + "}").get("return").toString());
+        assertEquals("{}", qmp.call("chardev-change", "{\"id\":\"r0\",\"backend\":" + tcpServer(portOfPort,
+            ",\"telnet\":true") + "}").get("return").toString());
+        try (SocketChannel peer = SocketChannel.open(new java.net.InetSocketAddress("127.0.0.1", portOfPort))) {
+            expectTelnetOptions(peer);
+        }
+        final Path linked = dir.resolve("linked.sock");
+        qmp.call("chardev-change", "{\"id\":\"r0\",\"backend\":" + unixServer(linked, "") + "}");
+        assertEquals("{}", qmp.call("chardev-change", "{\"id\":\"r0\",\"backend\":" + unixServer(linked,
+            ",\"telnet\":true") + "}").get("return").toString());
+        assertTrue(java.nio.file.Files.exists(linked), "the socket file outlives the old chardev");
+        try (SocketChannel peer = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            peer.connect(UnixDomainSocketAddress.of(linked));
+            expectTelnetOptions(peer);
+        }
+    }
+
+    @Test
+    void changeOfAnUnusedChardevThatFailsRemovesItAsQemuDoes() throws Exception {
+        final Path missing = dir.resolve("no/such/dir/out");
+        assertEquals("Failed to add chardev 'spare': Could not create '" + missing + "': No such file or directory",
+            qmp.error("chardev-change", "{\"id\":\"spare\",\"backend\":{\"type\":\"file\",\"data\":{\"out\":\""
+                + missing + "\"}}}"));
+        assertEquals(null, filename("spare"));
+    }
+
+    @Test
+    void ptyRefusesAnExistingPathOverQmp() throws Exception {
+        final Path file = dir.resolve("user-file");
+        java.nio.file.Files.writeString(file, "keep me");
+        assertEquals("Failed to add chardev 'p': Failed to create PTY symlink: File exists",
+            qmp.error("chardev-add", "{\"id\":\"p\",\"backend\":{\"type\":\"pty\",\"data\":{\"path\":\"" + file
+                + "\"}}}"));
+        assertEquals("keep me", java.nio.file.Files.readString(file));
+    }
+
+    /**
+     * chardev-remove answers once the chardev is gone with all it held: its base is free for the next command, and
+     * a server's socket file is gone. Sent back to back, many times, so that a removal still running would show.
+     */
+    @Test
+    void removeIsCompleteWhenItAnswers() throws Exception {
+        for (int i = 0; i < 25; i++) {
+            final Path sock = dir.resolve("b" + i + ".sock");
+            final String front = i % 2 == 0 ? "{\"type\":\"mux\",\"data\":{\"chardev\":\"b\"}}"
+                : "{\"type\":\"hub\",\"data\":{\"chardevs\":[\"b\"]}}";
+            assertTrue(qmp.call("chardev-add", "{\"id\":\"b\",\"backend\":" + unixServer(sock, "") + "}")
+                .has("return"));
+            assertTrue(qmp.call("chardev-add", "{\"id\":\"f\",\"backend\":" + front + "}").has("return"));
+            assertTrue(java.nio.file.Files.exists(sock));
+            qmp.send("chardev-remove", "{\"id\":\"f\"}", "front");
+            qmp.send("chardev-remove", "{\"id\":\"b\"}", "base");
+            final JsonNode first = qmp.read();
+            final JsonNode second = qmp.read();
+            assertEquals("{}", String.valueOf(first.get("return")), "round " + i + ": " + first);
+            assertEquals("{}", String.valueOf(second.get("return")), "round " + i + ": " + second);
+            assertFalse(java.nio.file.Files.exists(sock, java.nio.file.LinkOption.NOFOLLOW_LINKS),
+                "round " + i + ": the socket file is gone when chardev-remove answers");
+        }
     }
 
     @Test
