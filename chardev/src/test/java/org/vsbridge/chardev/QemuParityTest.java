@@ -80,6 +80,13 @@ class QemuParityTest {
         assertEquals(pty.slavePath(), Files.readSymbolicLink(link).toString());
         pty.close();
         assertFalse(Files.exists(link, LinkOption.NOFOLLOW_LINKS));
+
+        // Unlike QEMU, which unlinks the path whatever it has become, a file put there meanwhile stays.
+        final PtyChardev again = (PtyChardev) rig.create("pty,id=q,path=" + link);
+        Files.delete(link);
+        Files.writeString(link, "put here by the user");
+        again.close();
+        assertEquals("put here by the user", Files.readString(link));
     }
 
     // ------------------------------------------------------------------ telnet roles
