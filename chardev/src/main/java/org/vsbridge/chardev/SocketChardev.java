@@ -246,9 +246,9 @@ public final class SocketChardev extends AbstractChardev {
         } else {
             final SocketAddressLegacy.Inet inet = (SocketAddressLegacy.Inet) options.addr();
             final int port = port(inet, true);
-            // An empty host is the any-address of one family, IPv4 unless only IPv6 is asked for: QEMU binds
-            // 0.0.0.0 and shows it, not the dual-stack "::" of Java's wildcard.
-            final InetAddress host = resolve(inet);
+            // An empty host with no family asked for listens on both families, as QEMU does (its filename names
+            // 0.0.0.0: see describe); else on the one address it resolves to.
+            final InetAddress host = anyFamily(inet) ? null : resolve(inet);
             if (inherited >= 0) {
                 b.channelFactory(() -> new io.netty.channel.epoll.EpollServerSocketChannel(inherited));
             } else {
@@ -259,7 +259,7 @@ public final class SocketChardev extends AbstractChardev {
             if (Boolean.TRUE.equals(inet.keepAlive())) {
                 b.childOption(ChannelOption.SO_KEEPALIVE, true);
             }
-            bindAddress = new InetSocketAddress(host, port);
+            bindAddress = host == null ? new InetSocketAddress(port) : new InetSocketAddress(host, port);
             where = "Failed to bind socket";
         }
         ChannelFuture bound;
@@ -565,6 +565,11 @@ public final class SocketChardev extends AbstractChardev {
             throw new ChardevException("address resolution failed for " + inet.host() + ":" + inet.port()
                 + ": Name or service not known");
         }
+    }
+
+    /** An empty host and neither family asked for: every address of both families. */
+    private static boolean anyFamily(final SocketAddressLegacy.Inet inet) {
+        return inet.host().isEmpty() && inet.ipv4() == null && inet.ipv6() == null;
     }
 
     /** An IPv6 literal without the brackets the option may carry. */
@@ -1012,7 +1017,10 @@ public final class SocketChardev extends AbstractChardev {
         }
         if (addr instanceof SocketAddressLegacy.Inet inet) {
             if (bound instanceof InetSocketAddress b) {
-                return protocol() + ":" + SocketNames.numericHost(b.getAddress()) + ":" + b.getPort() + suffix;
+                // QEMU listens on 0.0.0.0 and :: for an empty host and names the first: the dual-stack socket here
+                // is both.
+                return protocol() + ":" + (anyFamily(inet) ? "0.0.0.0" : SocketNames.numericHost(b.getAddress()))
+                    + ":" + b.getPort() + suffix;
             }
             return protocol() + ":" + inet.host() + ":" + inet.port() + suffix;
         }

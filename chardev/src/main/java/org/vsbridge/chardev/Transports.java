@@ -97,8 +97,9 @@ public final class Transports {
     }
 
     /**
-     * A factory of listening TCP channels for {@code host}: an IPv4 address gets an IPv4 socket, as QEMU's. (On a
-     * default, dual-stack socket, epoll turns a bind to 0.0.0.0 into one to "::", which listens on IPv6 too.)
+     * A factory of listening TCP channels for {@code host}: an IPv4 address gets an IPv4 socket, as QEMU's (on a
+     * default, dual-stack socket, epoll turns a bind to 0.0.0.0 into one to "::", which listens on IPv6 too); any
+     * other address, or null for the wildcard, the default one.
      */
     public static io.netty.channel.ChannelFactory<ServerChannel> serverSocketChannelFactory(
         final EventLoopGroup group, final java.net.InetAddress host) {

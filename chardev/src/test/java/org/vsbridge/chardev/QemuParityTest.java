@@ -209,13 +209,39 @@ class QemuParityTest {
     // ------------------------------------------------------------------ empty host
 
     @Test
-    void anEmptyHostListensOnIpv4AnyAndAClientRefusesIt() throws Exception {
+    void anEmptyHostListensOnBothFamiliesNamedAsQemuNamesItAndAClientRefusesIt() throws Exception {
         final Chardev server = rig.create("socket,id=s,host=,port=0,server=on,wait=off");
         final int port = ChardevRig.port(server);
         assertEquals("disconnected:tcp:0.0.0.0:" + port + ",server=on", server.filename());
+        // QEMU listens on 0.0.0.0 and on :: for it.
+        final RecordingFrontend fe = ChardevRig.attach(server);
+        try (Socket v4 = new Socket("127.0.0.1", port)) {
+            fe.expect("opened");
+        }
+        fe.expect("closed");
+        if (ipv6Loopback()) {
+            try (Socket v6 = new Socket("::1", port)) {
+                fe.expect("opened");
+            }
+            fe.expect("closed");
+        }
+        // An IPv4 address, 0.0.0.0 included, is IPv4 only, as in QEMU.
+        final Chardev v4only = rig.create("socket,id=v4,host=0.0.0.0,port=0,server=on,wait=off");
+        assertEquals("disconnected:tcp:0.0.0.0:" + ChardevRig.port(v4only) + ",server=on", v4only.filename());
+        if (ipv6Loopback()) {
+            assertThrows(java.io.IOException.class, () -> new Socket("::1", ChardevRig.port(v4only)).close());
+        }
         final ChardevException client = assertThrows(ChardevException.class,
             () -> rig.create("socket,id=c,host=,port=" + port));
         assertEquals("address resolution failed for :" + port + ": Name or service not known", client.getMessage());
+    }
+
+    private static boolean ipv6Loopback() {
+        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName("::1"))) {
+            return true;
+        } catch (final java.io.IOException e) {
+            return false;
+        }
     }
 
     // ------------------------------------------------------------------ chardev-change on the same address
