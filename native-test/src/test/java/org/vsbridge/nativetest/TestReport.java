@@ -30,7 +30,8 @@ public final class TestReport {
         "org.vsbridge.vhost.queue.PackedVirtqueue", "org.vsbridge.vhost.queue.DescriptorChain",
         "org.vsbridge.vhost.queue.InflightRegion", "org.vsbridge.vhost.memory.GuestMemory",
         "org.vsbridge.vhost.memory.MemoryRegion", "org.vsbridge.vhost.device.DeviceWorker",
-        "org.vsbridge.console.ConsoleDevice", "org.vsbridge.console.Port", "org.vsbridge.console.PortChannel",
+        "org.vsbridge.console.ConsoleDevice", "org.vsbridge.console.TransmitPath", "org.vsbridge.console.ReceivePath",
+        "org.vsbridge.console.Port", "org.vsbridge.console.PortChannel",
         "org.vsbridge.console.ControlOutbox", "org.vsbridge.core.port.PortLink", "org.vsbridge.core.port.ByteRing",
         "org.vsbridge.chardev.SocketChardev", "org.vsbridge.chardev.DirectInput", "org.vsbridge.chardev.DirectOutput",
         "org.vsbridge.chardev.InputPump");

@@ -4,7 +4,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * One configured port and its device-side state. Everything here is owned by the device worker except
- * {@link #guestConnected}, which other threads may read.
+ * {@link #guestConnected}, which other threads may read, and {@link #policy} and {@link #size}, which other
+ * threads write.
  */
 final class Port {
 
@@ -27,9 +28,8 @@ final class Port {
 
     /** Guest output while no host peer is connected (generic ports); any thread writes, the worker reads. */
     volatile OutputPolicy policy = OutputPolicy.DROP;
-    /** Console size (VIRTIO_CONSOLE_F_SIZE), 0 = unknown; any thread writes both, then posts RESIZE. */
-    volatile int cols;
-    volatile int rows;
+    /** Console size (VIRTIO_CONSOLE_F_SIZE); any thread replaces it whole, then posts RESIZE. */
+    volatile ConsoleSize size = ConsoleSize.UNSET;
 
     /** A transmitq chain partly written to a full host side, kept (not advanced) until there is room. */
     boolean holding;

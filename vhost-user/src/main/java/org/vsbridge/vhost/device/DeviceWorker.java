@@ -21,13 +21,16 @@ import java.util.logging.Logger;
 
 /**
  * The data-plane thread of one device (an Agrona {@link Agent}). It owns every queue and all queue state; the
- * vhost-user control thread talks to it only through {@link WorkerCommands}, which offers commands into a
+ * vhost-user control thread talks to it only through {@link WorkerProxy}, which offers commands into a
  * queue and wakes it. It sleeps in its own epoll on the kick eventfds of the queues plus one wake eventfd.
  *
  * <p>Loop: drain commands, epoll_wait (no wait after an iteration that did work or while spinning, else up to
  * {@link #IDLE_WAIT_MS}), drain kicked eventfds and call {@link VirtioDevice#queueKicked}, call
  * {@link VirtioDevice#doWork()}. A device exception is logged and the loop goes on: one bad queue must never
  * stop the thread that serves the others.
+ *
+ * <p>Owner: the agent's thread. The {@link DeviceContext} methods marked "worker only" and the command methods
+ * check that they run on it and throw {@link IllegalStateException} otherwise (see {@link WorkerThread}).
  */
 public final class DeviceWorker implements Agent, DeviceContext {
 
@@ -69,6 +72,8 @@ public final class DeviceWorker implements Agent, DeviceContext {
     private final int wakeFd;
     private final Memory events = new Memory((long) MAX_EVENTS * Sys.EPOLL_EVENT_SIZE);
     private final long eventsAddress = Pointer.nativeValue(events);
+    /** The agent's thread, bound in {@link #onStart()}: the queue and command methods check they run on it. */
+    private final WorkerThread thread;
 
     private volatile boolean stopping;
     /** The connection's backend request channel, or null; set by the control thread. */
@@ -90,6 +95,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
     public DeviceWorker(final String name, final VirtioDevice device) throws IOException {
         this.name = name;
         this.device = device;
+        this.thread = new WorkerThread(roleName());
         final int count = device.queueCount();
         if (count <= 0 || count > MAX_QUEUES) {
             throw new IllegalArgumentException("device " + name + ": queue count " + count + " not in 1.."
@@ -125,6 +131,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
 
     @Override
     public void onStart() {
+        thread.bind();
         device.attach(this);
     }
 
@@ -224,6 +231,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
 
     @Override
     public boolean watchOnce(final int fd, final int events, final int token) {
+        thread.check("watchOnce");
         if (token < 0 || token > MAX_FD_TOKEN) {
             throw new IllegalArgumentException("descriptor watch token " + token + " out of range");
         }
@@ -314,11 +322,13 @@ public final class DeviceWorker implements Agent, DeviceContext {
 
     @Override
     public Virtqueue queue(final int index) {
+        thread.check("queue");
         return queues[index];
     }
 
     @Override
     public long ackedFeatures() {
+        thread.check("ackedFeatures");
         return ackedFeatures;
     }
 
@@ -358,11 +368,14 @@ public final class DeviceWorker implements Agent, DeviceContext {
         Sys.eventfdSignal(wakeFd);
     }
 
+    /** Worker (commands): queue {@code index} for a vhost-user setter. */
     AbstractVirtqueue q(final int index) {
+        thread.check("a queue command");
         return queues[index];
     }
 
     void setMemoryTable(final GuestMemory table) {
+        thread.check("setMemoryTable");
         memory = table;
         for (final AbstractVirtqueue q : queues) {
             q.setMemory(table);
@@ -370,6 +383,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
     }
 
     void setFeatures(final long acked) {
+        thread.check("setFeatures");
         ackedFeatures = acked & ~VHOST_USER_F_PROTOCOL_FEATURES;
         final boolean eventIdx = (acked & VIRTIO_RING_F_EVENT_IDX) != 0;
         final boolean indirect = (acked & VIRTIO_RING_F_INDIRECT_DESC) != 0;
@@ -410,6 +424,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
 
     /** SET_INFLIGHT_FD (or null: none, at disconnect). The caller keeps the region and closes it after this. */
     void setInflight(final InflightRegion region) {
+        thread.check("setInflight");
         inflight = region;
         for (int i = 0; i < queues.length; i++) {
             queues[i].setInflight(inflightQueue(i));
@@ -422,6 +437,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
     }
 
     void setKick(final int index, final int fd) throws IOException {
+        thread.check("setKick");
         final int old = kickFds[index];
         if (old >= 0) {
             Sys.epollDel(epfd, old);
@@ -449,6 +465,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
 
     /** GET_VRING_BASE: stops the ring; the answer is in the layout's encoding (packed: both positions). */
     int getBase(final int index) {
+        thread.check("getBase");
         final AbstractVirtqueue q = queues[index];
         stopQueue(index);
         return q.vringBase();
@@ -471,6 +488,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
 
     /** Stop every queue, forget all ring state and reset the device; {@code dropMemory} on disconnect. */
     void resetAll(final boolean dropMemory) {
+        thread.check("resetAll");
         for (int i = 0; i < queues.length; i++) {
             stopQueue(i);
         }
@@ -499,6 +517,7 @@ public final class DeviceWorker implements Agent, DeviceContext {
     }
 
     void statusChanged(final int status) {
+        thread.check("statusChanged");
         device.statusChanged(status);
     }
 

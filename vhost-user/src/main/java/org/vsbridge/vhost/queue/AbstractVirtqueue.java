@@ -1,16 +1,24 @@
 package org.vsbridge.vhost.queue;
 
+import org.agrona.concurrent.UnsafeBuffer;
 import org.vsbridge.vhost.memory.GuestMemory;
 import org.vsbridge.vhost.sys.Sys;
 
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
  * What both ring layouts share: the control state the engine sets from vhost-user messages (size, ring
- * addresses, memory table, call and error fds, ring features, enable and start) and the broken-queue rule. The
- * layout itself (virtio 1.x §2.7 split, §2.8 packed) lives in the two permitted subclasses. Owned by the device
- * worker thread: every method, including the setters the worker calls for vhost-user commands, runs on it.
+ * addresses, memory table, call and error fds, ring features, enable and start), the broken-queue rule, and the
+ * parts of the device's work whose logic does not depend on the layout: the peek/advance/used/flush sequence,
+ * notification suppression (asking for kicks, deciding whether a batch of used buffers needs a call), the
+ * checks every descriptor chain goes through (indirect tables, readable before writable, buffers inside guest
+ * memory) and the mapping of the three ring areas. Where the formats differ (where a chain starts and ends,
+ * how a used entry and the event fields are written) the two permitted subclasses (virtio 1.x §2.7 split, §2.8
+ * packed) fill in. Owned by the device worker thread: every method, including the setters the worker calls for
+ * vhost-user commands, runs on it.
  *
  * <p>Ring addresses are frontend virtual addresses, translated once per (memory table, SET_VRING_ADDR,
  * SET_VRING_NUM) into range-checked views by the layout; descriptor addresses are guest-physical and checked on
@@ -20,6 +28,11 @@ import java.util.logging.Logger;
 public abstract sealed class AbstractVirtqueue implements Virtqueue permits SplitVirtqueue, PackedVirtqueue {
 
     private static final Logger LOG = Logger.getLogger(AbstractVirtqueue.class.getName());
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Bytes of one descriptor, split and packed alike (§2.7.5, §2.8.13). */
+    public static final int DESC_SIZE = 16;
+    /** Most entries one indirect table may have (QEMU's limit too). */
+    static final long MAX_INDIRECT_ENTRIES = 65536;
 
     final int index;
     final int maxSize;
@@ -43,6 +56,19 @@ public abstract sealed class AbstractVirtqueue implements Virtqueue permits Spli
     private int errFd = -1;
     private boolean broken;
     private String brokenReason;
+
+    /** {@link #peek} found a chain that {@link #advance} may consume. */
+    boolean peeked;
+    /** The driver is asked for kicks (not suppressed while the device polls anyway). */
+    boolean notificationsEnabled = true;
+    /** The used position the last notification decision saw ({@link #usedMark()}), if {@link #signalledValid}. */
+    private int signalledMark;
+    /** False after a start or a remap: the next flush decides without comparing with a previous one. */
+    boolean signalledValid;
+    /** The indirect table being walked, re-wrapped per table. */
+    final UnsafeBuffer indirect = new UnsafeBuffer(0, 0);
+    /** A writable descriptor was seen in the chain being walked: a readable one may not follow (§2.7.4.2). */
+    private boolean seenWritable;
 
     AbstractVirtqueue(final String deviceName, final int index, final int maxSize, final QueueCounters counters) {
         this.index = index;
@@ -127,6 +153,108 @@ public abstract sealed class AbstractVirtqueue implements Virtqueue permits Spli
         return brokenReason;
     }
 
+    @Override
+    public final void advance() {
+        if (!peeked || !isReady()) {
+            return;
+        }
+        peeked = false;
+        consumePeeked();
+        if (eventIdx && notificationsEnabled) {
+            // As QEMU does on every pop: ask for a kick as soon as the driver adds past what we consumed.
+            publishAvailEvent();
+        }
+    }
+
+    @Override
+    public final void addUsed(final int head, final int writtenLength) {
+        if (!isReady()) {
+            return;
+        }
+        if (head < 0 || head >= size || !isInFlight(head)) {
+            markBroken("device returned " + idName() + " " + head + ", which is not in flight (queue size " + size
+                + ")");
+            return;
+        }
+        writeUsed(head, writtenLength);
+        counters.onUsed(index);
+    }
+
+    /** Publishes the batch, then decides (once per new used position) whether the driver wants a call. */
+    @Override
+    public final void flushUsed() {
+        if (!isReady()) {
+            return;
+        }
+        publishUsed();
+        // The used publication before the driver's event fields are read (vring_need_event needs a full barrier).
+        VarHandle.fullFence();
+        final int mark = usedMark();
+        final int old = signalledMark;
+        final boolean valid = signalledValid;
+        if (valid && old == mark) {
+            return;
+        }
+        signalledMark = mark;
+        signalledValid = true;
+        if (driverWantsCall(valid, old, mark)) {
+            signalCall();
+        }
+    }
+
+    @Override
+    public final boolean enableNotifications() {
+        if (!isReady()) {
+            return false;
+        }
+        notificationsEnabled = true;
+        requestKicks();
+        VarHandle.fullFence(); // publish the request before re-checking the ring
+        return available() > 0;
+    }
+
+    @Override
+    public final void disableNotifications() {
+        if (!isReady()) {
+            return;
+        }
+        notificationsEnabled = false;
+        suppressKicks();
+    }
+
+    // ------------------------------------------------------------------ what a layout writes and reads
+
+    /** Move next avail past the peeked chain (and record it in flight). */
+    abstract void consumePeeked();
+
+    /** EVENT_IDX: tell the driver to kick once it makes a buffer available past next avail. */
+    abstract void publishAvailEvent();
+
+    /** Whether {@code head} names a chain taken and not yet used (a layout that cannot tell says true). */
+    abstract boolean isInFlight(int head);
+
+    /** How log lines call what {@link #addUsed} takes ("head" or "buffer id"). */
+    abstract String idName();
+
+    /** Write the used entry of {@code head} at next used, not yet visible to the driver as a whole batch. */
+    abstract void writeUsed(int head, int writtenLength);
+
+    /** Make the batch's used entries visible to the driver (release). */
+    abstract void publishUsed();
+
+    /** The used position as one number, compared between flushes (packed: with its wrap counter). */
+    abstract int usedMark();
+
+    /** Whether the driver's event fields ask for a call now that used moved from {@code old} to {@code now};
+     *  {@code valid} false: no earlier decision to compare with. */
+    abstract boolean driverWantsCall(boolean valid, int old, int now);
+
+    /** Ask the driver for kicks (EVENT_IDX or the flags the layout has). */
+    abstract void requestKicks();
+
+    /** Ask the driver not to kick. */
+    abstract void suppressKicks();
+
     // ------------------------------------------------------------------ for the layouts
 
     /** Marks the queue broken for a bad guest number (logged and signalled on the error fd once); returns false
@@ -159,6 +287,51 @@ public abstract sealed class AbstractVirtqueue implements Virtqueue permits Spli
     /** How a log line names the chain a layout calls {@code where} (split: its head; packed: its position). */
     abstract String chainName(int where);
 
+    /** A chain walk starts: {@code chain} is emptied for {@code head} (split) or a buffer id still to be read. */
+    final void beginChain(final DescriptorChain chain, final int head) {
+        chain.reset(head);
+        seenWritable = false;
+    }
+
+    /** A descriptor with VIRTQ_DESC_F_INDIRECT: false (queue broken) unless the driver acked indirect ones. */
+    final boolean checkIndirectAllowed(final int descriptor) {
+        return indirectAllowed || markBroken("descriptor " + descriptor
+            + " is INDIRECT but VIRTIO_RING_F_INDIRECT_DESC was not acked");
+    }
+
+    /**
+     * Maps the indirect table of {@code len} bytes at {@code gpa} into {@link #indirect}; returns its entry count,
+     * or -1 (queue broken) when the length is not a non-zero multiple of a descriptor, the table is too large, or
+     * it is not inside one memory region.
+     */
+    final int mapIndirect(final long gpa, final long len, final int where) {
+        if (len == 0 || len % DESC_SIZE != 0 || len / DESC_SIZE > MAX_INDIRECT_ENTRIES) {
+            markBroken("indirect table of " + chainName(where) + " has bad length " + len + " (not a non-zero"
+                + " multiple of " + DESC_SIZE + " up to " + MAX_INDIRECT_ENTRIES + " entries)");
+            return -1;
+        }
+        final long host = memory.translateGpa(gpa, len);
+        if (host == GuestMemory.BAD) {
+            markBroken("indirect table gpa 0x" + Long.toHexString(gpa) + " + " + len
+                + " is not inside one memory region");
+            return -1;
+        }
+        indirect.wrap(host, (int) len);
+        return (int) (len / DESC_SIZE);
+    }
+
+    /** One buffer descriptor of the chain being walked: readable ones first (§2.7.4.2, §2.8.4), then its buffer
+     *  added through {@link #addSegments}. {@code inIndirect} only words the error. */
+    final boolean addDescriptor(final DescriptorChain chain, final long gpa, final long len, final boolean writable,
+                                final int where, final boolean inIndirect) {
+        if (!writable && seenWritable) {
+            return markBroken("readable descriptor after a writable one in " + (inIndirect ? "the indirect table of "
+                : "") + chainName(where));
+        }
+        seenWritable |= writable;
+        return addSegments(chain, gpa, len, writable, where);
+    }
+
     /** Translates one descriptor buffer into {@code chain}, split at region boundaries; false (queue broken) when
      *  it is not all inside guest memory or the chain has too many segments. */
     final boolean addSegments(final DescriptorChain chain, final long gpa, final long len, final boolean writable,
@@ -189,6 +362,31 @@ public abstract sealed class AbstractVirtqueue implements Virtqueue permits Spli
      *  run yet. */
     abstract boolean mapRings(long descUva, long availUva, long usedUva);
 
+    /**
+     * Wraps the three ring areas (descriptors, driver area, device area) of the given lengths, or logs which of them
+     * is not inside mapped memory and returns false. {@code driverArea} and {@code deviceArea} name the areas as the
+     * layout's spec section does.
+     */
+    final boolean mapAreas(final UnsafeBuffer desc, final long descUva, final long descLen,
+                           final UnsafeBuffer driver, final long driverUva, final long driverLen, final String driverArea,
+                           final UnsafeBuffer device, final long deviceUva, final long deviceLen,
+                           final String deviceArea) {
+        final long d = memory.translateUva(descUva, descLen);
+        final long a = memory.translateUva(driverUva, driverLen);
+        final long u = memory.translateUva(deviceUva, deviceLen);
+        if (d == GuestMemory.BAD || a == GuestMemory.BAD || u == GuestMemory.BAD) {
+            LOG.warning(() -> name + ": ring not inside mapped memory (desc=0x" + Long.toHexString(descUva)
+                + (d == GuestMemory.BAD ? " bad" : "") + ", " + driverArea + "=0x" + Long.toHexString(driverUva)
+                + (a == GuestMemory.BAD ? " bad" : "") + ", " + deviceArea + "=0x" + Long.toHexString(deviceUva)
+                + (u == GuestMemory.BAD ? " bad" : "") + ", size " + size + ")");
+            return false;
+        }
+        desc.wrap(d, (int) descLen);
+        driver.wrap(a, (int) driverLen);
+        device.wrap(u, (int) deviceLen);
+        return true;
+    }
+
     /** Unmap the rings and forget every ring position (reset). */
     abstract void resetRing();
 
@@ -200,11 +398,7 @@ public abstract sealed class AbstractVirtqueue implements Virtqueue permits Spli
     void addressesChanged() {
     }
 
-    /** The ring may run again: notification state must be recomputed. */
-    void started() {
-    }
-
-    /** The ring stopped (GET_VRING_BASE): drop what refers to a peeked chain. */
+    /** The ring stopped (GET_VRING_BASE); a peeked chain is already forgotten. */
     void stopped() {
     }
 
@@ -253,13 +447,14 @@ public abstract sealed class AbstractVirtqueue implements Virtqueue permits Spli
     public final void start(final boolean polled) {
         this.started = true;
         this.polled = polled;
-        started();
+        signalledValid = false; // the driver may have changed its event fields while the ring was stopped
     }
 
     /** GET_VRING_BASE: stop without forgetting where we are. */
     public final void stop() {
         started = false;
         polled = false;
+        peeked = false;
         stopped();
     }
 
@@ -299,6 +494,10 @@ public abstract sealed class AbstractVirtqueue implements Virtqueue permits Spli
         indirectAllowed = false;
         broken = false;
         brokenReason = null;
+        peeked = false;
+        notificationsEnabled = true;
+        signalledValid = false;
+        signalledMark = 0;
         resetRing();
     }
 

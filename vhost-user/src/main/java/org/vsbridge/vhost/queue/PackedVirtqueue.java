@@ -1,10 +1,8 @@
 package org.vsbridge.vhost.queue;
 
 import org.agrona.concurrent.UnsafeBuffer;
-import org.vsbridge.vhost.memory.GuestMemory;
 
 import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.logging.Logger;
 
@@ -13,7 +11,8 @@ import java.util.logging.Logger;
  * descriptors {@code {le64 addr, le32 len, le16 id, le16 flags}} that the driver makes available and the device
  * overwrites with used descriptors, and two 4-byte event suppression structures {@code {le16 off_wrap, le16
  * flags}}: the driver's, read here (the driver area, "avail" in SET_VRING_ADDR), and the device's, written here
- * (the device area, "used"). The control state and the broken-queue rule are {@link AbstractVirtqueue}'s.
+ * (the device area, "used"). The control state, the broken-queue rule and what the layouts do alike (descriptor
+ * checks, the advance/used/flush sequence, notification decisions) are {@link AbstractVirtqueue}'s.
  *
  * <p>The device keeps two positions, each with its ring wrap counter (§2.8.1, both start at 0 with counter 1):
  * next avail, where it reads the next chain, and next used, where it writes the next used descriptor. A chain of
@@ -30,7 +29,6 @@ import java.util.logging.Logger;
 public final class PackedVirtqueue extends AbstractVirtqueue {
 
     private static final Logger LOG = Logger.getLogger(PackedVirtqueue.class.getName());
-    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     public static final int VIRTQ_DESC_F_NEXT = 1;
     public static final int VIRTQ_DESC_F_WRITE = 2;
@@ -41,7 +39,6 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
     public static final int RING_EVENT_FLAGS_DISABLE = 1;
     /** Only with VIRTIO_RING_F_EVENT_IDX: notify when the descriptor at off_wrap is made available / used. */
     public static final int RING_EVENT_FLAGS_DESC = 2;
-    public static final int DESC_SIZE = 16;
     /** Size of one event suppression structure. */
     public static final int EVENT_SIZE = 4;
     /** §2.8: a packed virtqueue has at most 2^15 entries. */
@@ -53,13 +50,10 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
     private static final int LEN_OFFSET = 8;
     private static final int ID_OFFSET = 12;
     private static final int FLAGS_OFFSET = 14;
-    /** Entries one indirect table may have (the split ring's limit too). */
-    private static final long MAX_INDIRECT_ENTRIES = 65536;
 
     private final UnsafeBuffer desc = new UnsafeBuffer(0, 0);
     private final UnsafeBuffer driverEvent = new UnsafeBuffer(0, 0);
     private final UnsafeBuffer deviceEvent = new UnsafeBuffer(0, 0);
-    private final UnsafeBuffer indirect = new UnsafeBuffer(0, 0);
 
     private int nextAvail;
     private boolean availWrap = true;
@@ -68,17 +62,11 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
     /** By buffer id: the ring descriptors of its chain while in flight (advanced, not used yet), 0 when not.
      *  Unsigned: a chain may take all 2^15 descriptors. */
     private short[] inFlight = new short[0];
-    private boolean peeked;
     private int peekedId;
     private int peekedDescriptors;
     /** Offset of the batch's first used descriptor (its flags are stored last, by flushUsed), or -1. */
     private int pendingOffset = -1;
     private short pendingFlags;
-    private boolean notificationsEnabled = true;
-    /** Used position and wrap counter at the last notification decision; not valid after a start. */
-    private int signalledUsed;
-    private boolean signalledWrap;
-    private boolean signalledValid;
 
     public PackedVirtqueue(final String deviceName, final int index, final int maxSize,
                            final QueueCounters counters) {
@@ -137,12 +125,11 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
 
     /** Walks the chain at next avail into {@code chain}; false (queue broken) on the first bad descriptor. */
     private boolean walk(final int headFlags, final DescriptorChain chain) {
-        chain.reset(0);
+        beginChain(chain, 0);
         final int start = nextAvail;
         int position = start;
         boolean wrap = availWrap;
         int flags = headFlags;
-        boolean seenWritable = false;
         for (int count = 1; ; count++) {
             if (count > size) {
                 return markBroken("descriptor chain at position " + start + " is longer than the queue size "
@@ -163,26 +150,18 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
             final int id = desc.getShort(off + ID_OFFSET, LE) & 0xffff;
             final boolean next = (flags & VIRTQ_DESC_F_NEXT) != 0;
             if ((flags & VIRTQ_DESC_F_INDIRECT) != 0) {
-                if (!indirectAllowed) {
-                    return markBroken("descriptor " + position
-                        + " is INDIRECT but VIRTIO_RING_F_INDIRECT_DESC was not acked");
+                if (!checkIndirectAllowed(position)) {
+                    return false;
                 }
                 if (count > 1 || next) {
                     return markBroken("indirect descriptor " + position + " is chained with NEXT in the chain at "
                         + "position " + start);
                 }
-                if (!walkIndirect(chain, addr, len, position)) {
+                if (!walkIndirect(chain, addr, len, start)) {
                     return false;
                 }
-            } else {
-                final boolean writable = (flags & VIRTQ_DESC_F_WRITE) != 0;
-                if (!writable && seenWritable) {
-                    return markBroken("readable descriptor after a writable one in the chain at position " + start);
-                }
-                seenWritable |= writable;
-                if (!addSegments(chain, addr, len, writable, start)) {
-                    return false;
-                }
+            } else if (!addDescriptor(chain, addr, len, (flags & VIRTQ_DESC_F_WRITE) != 0, start, false)) {
+                return false;
             }
             if (++position == size) {
                 position = 0;
@@ -207,35 +186,21 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
         }
     }
 
-    /** §2.8.7: a table of {@code len / 16} packed descriptors; only WRITE counts in them, INDIRECT (nesting) is
-     *  refused. */
-    private boolean walkIndirect(final DescriptorChain chain, final long addr, final long len, final int position) {
-        if (len == 0 || len % DESC_SIZE != 0 || len / DESC_SIZE > MAX_INDIRECT_ENTRIES) {
-            return markBroken("indirect table of descriptor " + position + " has bad length " + len
-                + " (not a non-zero multiple of " + DESC_SIZE + ")");
+    /** §2.8.7: a table of {@code len / 16} packed descriptors, the whole chain at {@code start} (it was its only
+     *  ring descriptor); only WRITE counts in them, INDIRECT (nesting) is refused. */
+    private boolean walkIndirect(final DescriptorChain chain, final long addr, final long len, final int start) {
+        final int entries = mapIndirect(addr, len, start);
+        if (entries < 0) {
+            return false;
         }
-        final long host = memory.translateGpa(addr, len);
-        if (host == GuestMemory.BAD) {
-            return markBroken("indirect table gpa 0x" + Long.toHexString(addr) + " + " + len
-                + " is not inside one memory region");
-        }
-        indirect.wrap(host, (int) len);
-        final int entries = (int) (len / DESC_SIZE);
-        boolean seenWritable = false;
         for (int i = 0; i < entries; i++) {
             final int off = i * DESC_SIZE;
             final int flags = indirect.getShort(off + FLAGS_OFFSET, LE) & 0xffff;
             if ((flags & VIRTQ_DESC_F_INDIRECT) != 0) {
-                return markBroken("nested indirect descriptor " + i + " in the table of descriptor " + position);
+                return markBroken("nested indirect descriptor " + i + " in the table of descriptor " + start);
             }
-            final boolean writable = (flags & VIRTQ_DESC_F_WRITE) != 0;
-            if (!writable && seenWritable) {
-                return markBroken("readable descriptor after a writable one in the indirect table of descriptor "
-                    + position);
-            }
-            seenWritable |= writable;
-            if (!addSegments(chain, indirect.getLong(off, LE), indirect.getInt(off + LEN_OFFSET, LE) & 0xffffffffL,
-                writable, nextAvail)) {
+            if (!addDescriptor(chain, indirect.getLong(off, LE), indirect.getInt(off + LEN_OFFSET, LE) & 0xffffffffL,
+                (flags & VIRTQ_DESC_F_WRITE) != 0, start, true)) {
                 return false;
             }
         }
@@ -249,35 +214,36 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
     }
 
     @Override
-    public void advance() {
-        if (!peeked || !isReady()) {
-            return;
-        }
-        peeked = false;
+    void consumePeeked() {
         inFlight[peekedId] = (short) peekedDescriptors;
         nextAvail += peekedDescriptors;
         if (nextAvail >= size) {
             nextAvail -= size;
             availWrap = !availWrap;
         }
-        if (eventIdx && notificationsEnabled) {
-            // As the split ring's avail_event: ask for a kick as soon as the driver adds past what we consumed.
-            writeDeviceEvent(RING_EVENT_FLAGS_DESC);
-        }
+    }
+
+    /** The device event: notify at the descriptor at next avail (as the split ring's avail_event). */
+    @Override
+    void publishAvailEvent() {
+        writeDeviceEvent(RING_EVENT_FLAGS_DESC);
+    }
+
+    @Override
+    boolean isInFlight(final int head) {
+        return inFlight[head] != 0;
+    }
+
+    @Override
+    String idName() {
+        return "buffer id";
     }
 
     /** Writes the used descriptor of buffer {@code head} at next used (§2.8.3: id, length, AVAIL = USED = the
      *  device ring wrap counter, WRITE when something was written) and moves next used past its chain. The
      *  batch's first flags wait for {@link #flushUsed}. */
     @Override
-    public void addUsed(final int head, final int writtenLength) {
-        if (!isReady()) {
-            return;
-        }
-        if (head < 0 || head >= size || inFlight[head] == 0) {
-            markBroken("device returned buffer id " + head + ", which is not in flight (queue size " + size + ")");
-            return;
-        }
+    void writeUsed(final int head, final int writtenLength) {
         final int descriptors = inFlight[head] & 0xffff;
         inFlight[head] = 0;
         final int off = nextUsed * DESC_SIZE;
@@ -297,7 +263,6 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
             nextUsed -= size;
             usedWrap = !usedWrap;
         }
-        counters.onUsed(index);
     }
 
     private void publishPending() {
@@ -309,36 +274,28 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
     }
 
     @Override
-    public void flushUsed() {
-        if (!isReady()) {
-            return;
-        }
+    void publishUsed() {
         publishPending();
-        // The flags store before the driver event suppression load (the same full barrier as vring_need_event).
-        VarHandle.fullFence();
-        final int newUsed = nextUsed;
-        final boolean newWrap = usedWrap;
-        final boolean valid = signalledValid;
-        if (valid && signalledUsed == newUsed && signalledWrap == newWrap) {
-            return;
-        }
-        final int oldUsed = signalledUsed;
-        final boolean oldWrap = signalledWrap;
-        signalledUsed = newUsed;
-        signalledWrap = newWrap;
-        signalledValid = true;
+    }
+
+    /** Next used with the device ring wrap counter in bit 15, as the driver's off_wrap names a position. */
+    @Override
+    int usedMark() {
+        return nextUsed | (usedWrap ? WRAP_BIT : 0);
+    }
+
+    /** The driver event suppression structure (§2.8.10): its flags, and with DESC the position it names. */
+    @Override
+    boolean driverWantsCall(final boolean valid, final int old, final int now) {
         final int event = driverEvent.getInt(0, LE);
         final int offWrap = event & 0xffff;
-        final boolean notify = switch ((event >>> 16) & 3) {
+        return switch ((event >>> 16) & 3) {
             case RING_EVENT_FLAGS_DISABLE -> false;
-            case RING_EVENT_FLAGS_DESC -> !eventIdx || !valid || eventPassed(offWrap, oldUsed, oldWrap, newUsed,
-                newWrap);
+            case RING_EVENT_FLAGS_DESC -> !eventIdx || !valid || eventPassed(offWrap, old & POSITION_MASK,
+                (old & WRAP_BIT) != 0, now & POSITION_MASK, (now & WRAP_BIT) != 0);
             // ENABLE, and the reserved value 3: a needless notification costs little, a missing one hangs the driver.
             default -> true;
         };
-        if (notify) {
-            signalCall();
-        }
     }
 
     /**
@@ -363,22 +320,12 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
     }
 
     @Override
-    public boolean enableNotifications() {
-        if (!isReady()) {
-            return false;
-        }
-        notificationsEnabled = true;
+    void requestKicks() {
         writeDeviceEvent(eventIdx ? RING_EVENT_FLAGS_DESC : RING_EVENT_FLAGS_ENABLE);
-        VarHandle.fullFence(); // publish the request before re-checking the ring
-        return available() > 0;
     }
 
     @Override
-    public void disableNotifications() {
-        if (!isReady()) {
-            return;
-        }
-        notificationsEnabled = false;
+    void suppressKicks() {
         writeDeviceEvent(RING_EVENT_FLAGS_DISABLE);
     }
 
@@ -444,13 +391,7 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
     }
 
     @Override
-    void started() {
-        signalledValid = false;
-    }
-
-    @Override
     void stopped() {
-        peeked = false;
         if (isTranslated()) {
             publishPending(); // a batch without its flush: next used already counts it
         }
@@ -458,13 +399,10 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
 
     @Override
     void resetRing() {
-        nextAvail = nextUsed = signalledUsed = 0;
+        nextAvail = nextUsed = 0;
         availWrap = usedWrap = true;
         inFlight = new short[0];
-        peeked = false;
         pendingOffset = -1;
-        notificationsEnabled = true;
-        signalledValid = false;
         desc.wrap(0, 0);
         driverEvent.wrap(0, 0);
         deviceEvent.wrap(0, 0);
@@ -485,20 +423,8 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
                 + ") is beyond the queue size " + size);
             return false;
         }
-        final long d = memory.translateUva(descUva, descLen);
-        final long a = memory.translateUva(availUva, EVENT_SIZE);
-        final long u = memory.translateUva(usedUva, EVENT_SIZE);
-        if (d == GuestMemory.BAD || a == GuestMemory.BAD || u == GuestMemory.BAD) {
-            LOG.warning(() -> name + ": ring not inside mapped memory (desc=0x" + Long.toHexString(descUva)
-                + (d == GuestMemory.BAD ? " bad" : "") + ", driver area=0x" + Long.toHexString(availUva)
-                + (a == GuestMemory.BAD ? " bad" : "") + ", device area=0x" + Long.toHexString(usedUva)
-                + (u == GuestMemory.BAD ? " bad" : "") + ", size " + size + ")");
-            return false;
-        }
-        desc.wrap(d, (int) descLen);
-        driverEvent.wrap(a, EVENT_SIZE);
-        deviceEvent.wrap(u, EVENT_SIZE);
-        return true;
+        return mapAreas(desc, descUva, descLen, driverEvent, availUva, EVENT_SIZE, "driver area", deviceEvent,
+            usedUva, EVENT_SIZE, "device area");
     }
 
     @Override

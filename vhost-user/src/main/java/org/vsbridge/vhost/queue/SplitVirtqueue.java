@@ -1,42 +1,35 @@
 package org.vsbridge.vhost.queue;
 
 import org.agrona.concurrent.UnsafeBuffer;
-import org.vsbridge.vhost.memory.GuestMemory;
 
 import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
 import java.util.logging.Logger;
 
 /**
  * A split virtqueue (virtio 1.x §2.7) as the device side sees it: descriptor table, avail ring, used ring. The
- * control state (size, addresses, memory, fds, features, enable and start) and the broken-queue rule are
- * {@link AbstractVirtqueue}'s. Worker thread only.
+ * control state (size, addresses, memory, fds, features, enable and start), the broken-queue rule and what the
+ * layouts do alike (descriptor checks, the advance/used/flush sequence, notification decisions) are
+ * {@link AbstractVirtqueue}'s; here are the split ring's own formats and its INFLIGHT_SHMFD tracking. Worker thread
+ * only.
  */
 public final class SplitVirtqueue extends AbstractVirtqueue {
 
     private static final Logger LOG = Logger.getLogger(SplitVirtqueue.class.getName());
-    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     public static final int VIRTQ_DESC_F_NEXT = 1;
     public static final int VIRTQ_DESC_F_WRITE = 2;
     public static final int VIRTQ_DESC_F_INDIRECT = 4;
     public static final int VIRTQ_USED_F_NO_NOTIFY = 1;
     public static final int VIRTQ_AVAIL_F_NO_INTERRUPT = 1;
-    public static final int DESC_SIZE = 16;
 
     private final UnsafeBuffer desc = new UnsafeBuffer(0, 0);
     private final UnsafeBuffer avail = new UnsafeBuffer(0, 0);
     private final UnsafeBuffer used = new UnsafeBuffer(0, 0);
-    private final UnsafeBuffer indirect = new UnsafeBuffer(0, 0);
 
     private boolean reloadUsedIdx;
     private int nextAvail;
     private int nextUsed;
-    private int signalledUsed;
-    private boolean signalledValid;
-    private boolean peeked;
     private int peekedHead;
-    private boolean notificationsEnabled = true;
 
     /** INFLIGHT_SHMFD state (null: none); see {@link #recoverInflight}. */
     private InflightRegion.Queue inflight;
@@ -108,14 +101,13 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
 
     /** Walks one chain into {@code chain}; false (queue broken) on the first bad descriptor. */
     private boolean walk(final int head, final DescriptorChain chain) {
-        chain.reset(head);
+        beginChain(chain, head);
         UnsafeBuffer table = desc;
         int tableSize = size;
         int hopLimit = size;
         int hops = 0;
         int i = head;
         boolean inIndirect = false;
-        boolean seenWritable = false;
         while (true) {
             if (++hops > hopLimit) {
                 return markBroken("descriptor chain from head " + head + " is longer than " + hopLimit
@@ -127,8 +119,8 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
             final int flags = table.getShort(off + 12, LE) & 0xffff;
             final int next = table.getShort(off + 14, LE) & 0xffff;
             if ((flags & VIRTQ_DESC_F_INDIRECT) != 0) {
-                if (!indirectAllowed) {
-                    return markBroken("descriptor " + i + " is INDIRECT but VIRTIO_RING_F_INDIRECT_DESC was not acked");
+                if (!checkIndirectAllowed(i)) {
+                    return false;
                 }
                 if (inIndirect) {
                     return markBroken("nested indirect descriptor in the table of head " + head);
@@ -136,28 +128,17 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
                 if ((flags & VIRTQ_DESC_F_NEXT) != 0) {
                     return markBroken("descriptor " + i + " has both INDIRECT and NEXT");
                 }
-                if (len == 0 || len % DESC_SIZE != 0 || len / DESC_SIZE > 65536) {
-                    return markBroken("indirect table of head " + head + " has bad length " + len);
+                tableSize = mapIndirect(addr, len, head);
+                if (tableSize < 0) {
+                    return false;
                 }
-                final long host = memory.translateGpa(addr, len);
-                if (host == GuestMemory.BAD) {
-                    return markBroken("indirect table gpa 0x" + Long.toHexString(addr) + " + " + len
-                        + " is not inside one memory region");
-                }
-                indirect.wrap(host, (int) len);
                 table = indirect;
-                tableSize = (int) (len / DESC_SIZE);
                 hopLimit += tableSize;
                 inIndirect = true;
                 i = 0;
                 continue;
             }
-            final boolean writable = (flags & VIRTQ_DESC_F_WRITE) != 0;
-            if (!writable && seenWritable) {
-                return markBroken("readable descriptor after a writable one in the chain of head " + head);
-            }
-            seenWritable |= writable;
-            if (!addSegments(chain, addr, len, writable, head)) {
+            if (!addDescriptor(chain, addr, len, (flags & VIRTQ_DESC_F_WRITE) != 0, head, false)) {
                 return false;
             }
             if ((flags & VIRTQ_DESC_F_NEXT) == 0) {
@@ -174,15 +155,11 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
 
     @Override
     String chainName(final int where) {
-        return "head " + where;
+        return "the chain of head " + where;
     }
 
     @Override
-    public void advance() {
-        if (!peeked || !isReady()) {
-            return;
-        }
-        peeked = false;
+    void consumePeeked() {
         nextAvail = (nextAvail + 1) & 0xffff;
         if (inflight != null) {
             inflight.setInflight(peekedHead, ++inflightCounter);
@@ -190,26 +167,32 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
                 inflight.setDelivered(nextAvail, 0, 0); // the chain before it went out in full
             }
         }
-        if (eventIdx && notificationsEnabled) {
-            // As QEMU does on every pop: ask for a kick as soon as the driver adds past what we consumed.
-            used.putShort(4 + 8 * size, (short) nextAvail, LE);
-        }
+    }
+
+    /** avail_event (in the used ring, after its entries) = next avail. */
+    @Override
+    void publishAvailEvent() {
+        used.putShort(4 + 8 * size, (short) nextAvail, LE);
+    }
+
+    /** A split ring does not track its heads (the inflight buffer does, for another process): any head of the
+     *  ring is taken as in flight. */
+    @Override
+    boolean isInFlight(final int head) {
+        return true;
     }
 
     @Override
-    public void addUsed(final int head, final int writtenLength) {
-        if (!isReady()) {
-            return;
-        }
-        if (head < 0 || head >= size) {
-            markBroken("device returned head " + head + " outside the queue size " + size);
-            return;
-        }
+    String idName() {
+        return "head";
+    }
+
+    @Override
+    void writeUsed(final int head, final int writtenLength) {
         final int off = 4 + 8 * (nextUsed & (size - 1));
         used.putInt(off, head, LE);
         used.putInt(off + 4, writtenLength, LE);
         nextUsed = (nextUsed + 1) & 0xffff;
-        counters.onUsed(index);
         if (inflight != null) {
             if (batchCount < batchHeads.length) {
                 batchHeads[batchCount++] = head;
@@ -220,10 +203,7 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
     }
 
     @Override
-    public void flushUsed() {
-        if (!isReady()) {
-            return;
-        }
+    void publishUsed() {
         final int published = used.getShort(2, LE) & 0xffff;
         if (inflight != null && batchCount > 0) {
             inflight.setLastBatchHead(batchHeads[batchCount - 1]);
@@ -240,49 +220,34 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
             batchCount = 0;
             inflight.setUsedIdx(nextUsed);
         }
-        // used.idx store before the used_event / flags load (vring_need_event needs a full barrier).
-        VarHandle.fullFence();
-        final int newIdx = nextUsed;
-        final int old = signalledUsed;
-        final boolean valid = signalledValid;
-        if (valid && old == newIdx) {
-            return;
-        }
-        signalledUsed = newIdx;
-        signalledValid = true;
-        final boolean notify;
-        if (eventIdx) {
-            final int usedEvent = avail.getShort(4 + 2 * size, LE) & 0xffff;
-            notify = !valid || ((newIdx - usedEvent - 1) & 0xffff) < ((newIdx - old) & 0xffff);
-        } else {
-            notify = (avail.getShort(0, LE) & VIRTQ_AVAIL_F_NO_INTERRUPT) == 0;
-        }
-        if (notify) {
-            signalCall();
-        }
     }
 
     @Override
-    public boolean enableNotifications() {
-        if (!isReady()) {
-            return false;
+    int usedMark() {
+        return nextUsed;
+    }
+
+    /** EVENT_IDX: vring_need_event against used_event (after the avail ring's entries); else the avail flags. */
+    @Override
+    boolean driverWantsCall(final boolean valid, final int old, final int now) {
+        if (eventIdx) {
+            final int usedEvent = avail.getShort(4 + 2 * size, LE) & 0xffff;
+            return !valid || ((now - usedEvent - 1) & 0xffff) < ((now - old) & 0xffff);
         }
-        notificationsEnabled = true;
+        return (avail.getShort(0, LE) & VIRTQ_AVAIL_F_NO_INTERRUPT) == 0;
+    }
+
+    @Override
+    void requestKicks() {
         if (eventIdx) {
             used.putShort(4 + 8 * size, (short) (avail.getShortVolatile(2) & 0xffff), LE);
         } else {
             used.putShort(0, (short) 0, LE);
         }
-        VarHandle.fullFence(); // publish the request before re-checking avail
-        return available() > 0;
     }
 
     @Override
-    public void disableNotifications() {
-        if (!isReady()) {
-            return;
-        }
-        notificationsEnabled = false;
+    void suppressKicks() {
         if (!eventIdx) {
             used.putShort(0, (short) VIRTQ_USED_F_NO_NOTIFY, LE);
         }
@@ -443,16 +408,6 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
         }
     }
 
-    @Override
-    void started() {
-        signalledValid = false;
-    }
-
-    @Override
-    void stopped() {
-        peeked = false;
-    }
-
     /** A device reset (not a disconnect): what the inflight buffer says about these rings no longer holds. */
     public void forgetInflight() {
         if (inflight != null) {
@@ -466,10 +421,7 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
         batchCount = 0;
         resumePosition = -1;
         reloadUsedIdx = false;
-        nextAvail = nextUsed = signalledUsed = 0;
-        signalledValid = false;
-        peeked = false;
-        notificationsEnabled = true;
+        nextAvail = nextUsed = 0;
         desc.wrap(0, 0);
         avail.wrap(0, 0);
         used.wrap(0, 0);
@@ -485,23 +437,12 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
                 + " avail=0x" + Long.toHexString(availUva) + " used=0x" + Long.toHexString(usedUva));
             return false;
         }
-        final long d = memory.translateUva(descUva, descLen);
-        final long a = memory.translateUva(availUva, availLen);
-        final long u = memory.translateUva(usedUva, usedLen);
-        if (d == GuestMemory.BAD || a == GuestMemory.BAD || u == GuestMemory.BAD) {
-            LOG.warning(() -> name + ": ring not inside mapped memory (desc=0x" + Long.toHexString(descUva)
-                + (d == GuestMemory.BAD ? " bad" : "") + ", avail=0x" + Long.toHexString(availUva)
-                + (a == GuestMemory.BAD ? " bad" : "") + ", used=0x" + Long.toHexString(usedUva)
-                + (u == GuestMemory.BAD ? " bad" : "") + ", size " + size + ")");
+        if (!mapAreas(desc, descUva, descLen, avail, availUva, availLen, "avail", used, usedUva, usedLen, "used")) {
             return false;
         }
-        desc.wrap(d, (int) descLen);
-        avail.wrap(a, (int) availLen);
-        used.wrap(u, (int) usedLen);
         if (reloadUsedIdx) {
             reloadUsedIdx = false;
             nextUsed = used.getShortVolatile(2) & 0xffff;
-            signalledUsed = nextUsed;
             signalledValid = false;
         }
         return true;

@@ -373,6 +373,21 @@ class VhostUserServerTest {
     }
 
     @Test
+    void workerOnlyContextMethodsRefuseOtherThreads() throws Exception {
+        await("the device attached").atMost(LogCapture.TIMEOUT).pollInterval(Duration.ofMillis(5))
+            .until(() -> device.context() != null);
+        final IllegalStateException e = assertThrows(IllegalStateException.class, () -> device.context().queue(0));
+        assertTrue(e.getMessage().contains("queue may only run on the worker thread vsb-worker-t"), e.getMessage());
+        assertThrows(IllegalStateException.class, () -> device.context().ackedFeatures());
+        assertThrows(IllegalStateException.class, () -> device.context().watchOnce(0, 1, 0));
+        // wakeup() is for any thread, and the worker still answers it.
+        final long before = device.doWorkCalls();
+        device.context().wakeup();
+        await("wakeup runs doWork").atMost(LogCapture.TIMEOUT).pollInterval(Duration.ofMillis(1))
+            .until(() -> device.doWorkCalls() != before);
+    }
+
+    @Test
     void shortHeaderThenHangUpIsSurvived() throws Exception {
         final VhostUserClient c = connect();
         c.sendRaw(new byte[] {1, 0, 0, 0, 1});
