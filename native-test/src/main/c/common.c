@@ -3,13 +3,7 @@
 
 #include <time.h>
 
-static void (*io_failure_handler)(const char *fmt, va_list ap);
 static void (*diag_hook)(void);
-
-void set_io_failure_handler(void (*handler)(const char *fmt, va_list ap))
-{
-    io_failure_handler = handler;
-}
 
 void set_diag_hook(void (*hook)(void))
 {
@@ -20,11 +14,6 @@ void die_code(int code, const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout);
-    if (code == EXIT_IO && io_failure_handler) {
-        va_start(ap, fmt);
-        io_failure_handler(fmt, ap); /* returns unless it takes the failure over */
-        va_end(ap);
-    }
     fprintf(stderr, "vsb-frontend: error: ");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);

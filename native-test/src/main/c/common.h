@@ -27,12 +27,10 @@
 
 #define PAGE_SIZE_GUEST  4096u
 
-/* Prints "vsb-frontend: error: ..." and exits with code. Two hooks change that: an EXIT_IO failure first goes to
- * the I/O failure handler (a reconnect attempt in progress ends there instead; see reconnect.c), and a protocol
- * violation or a stall dumps the state with the diagnosis hook. */
+/* Prints "vsb-frontend: error: ..." and exits with code; a protocol violation or a stall first dumps the state with
+ * the diagnosis hook. */
 void die_code(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 #define die(...) die_code(EXIT_VIOLATION, __VA_ARGS__)
-void set_io_failure_handler(void (*handler)(const char *fmt, va_list ap));
 void set_diag_hook(void (*hook)(void));
 
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -5,46 +5,46 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
-static int new_eventfd(void)
+static int new_eventfd(int *fd)
 {
-    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (fd < 0)
-        die_code(EXIT_IO, "eventfd: %s", strerror(errno));
-    return fd;
+    *fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return *fd < 0 ? vu_io_fail(&g.vu, "eventfd: %s", strerror(errno)) : 0;
 }
 
-static void create_queue_fds(void)
+static int create_queue_fds(void)
 {
     for (unsigned i = 0; i < g.num_vqs; i++) {
         struct vq *q = &g.vq[i];
         q->index = i;
         if (!q->kick_fd) { /* a reconnect keeps the guest's eventfds, as QEMU does */
-            q->masked_fd = new_eventfd();
-            q->err_fd = new_eventfd();
-            q->call_fd = new_eventfd();
-            q->kick_fd = new_eventfd();
+            TRY(new_eventfd(&q->masked_fd));
+            TRY(new_eventfd(&q->err_fd));
+            TRY(new_eventfd(&q->call_fd));
+            TRY(new_eventfd(&q->kick_fd));
         }
     }
+    return 0;
 }
 
 /* BACKEND_REQ: a socketpair, one end to the backend with SET_BACKEND_REQ_FD, the other watched by the poll loop
  * for CONFIG_CHANGE_MSG (QEMU does this at realize, before SET_OWNER). */
-static void setup_backend_channel(void)
+static int setup_backend_channel(void)
 {
     if (!(g.proto_acked & (1ull << PF_BACKEND_REQ)))
-        return;
+        return 0;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        die_code(EXIT_IO, "socketpair: %s", strerror(errno));
+        return vu_io_fail(&g.vu, "socketpair: %s", strerror(errno));
     if (g.backend_fd >= 0)
         close(g.backend_fd);
     g.backend_fd = sv[0];
-    vu_acked(&g.vu, VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1);
+    int r = vu_acked(&g.vu, VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1);
     close(sv[1]);
+    return r;
 }
 
 /* The guest reads the whole config space (GET_CONFIG offset 0, size 12): cols, rows, max_nr_ports. */
-static void read_config(void)
+static int read_config(void)
 {
     uint8_t cfg[12 + 12];
     memset(cfg, 0, sizeof cfg);
@@ -52,8 +52,8 @@ static void read_config(void)
     memcpy(cfg, &off, 4);
     memcpy(cfg + 4, &size, 4);
     memcpy(cfg + 8, &flags, 4);
-    vu_send(&g.vu, VU_GET_CONFIG, VU_FLAG_VERSION, cfg, sizeof cfg, NULL, 0);
-    vu_reply(&g.vu, VU_GET_CONFIG, cfg, sizeof cfg);
+    TRY(vu_send(&g.vu, VU_GET_CONFIG, VU_FLAG_VERSION, cfg, sizeof cfg, NULL, 0));
+    TRY(vu_reply(&g.vu, VU_GET_CONFIG, cfg, sizeof cfg));
     memcpy(&off, cfg, 4);
     memcpy(&size, cfg + 4, 4);
     if (off != 0 || size != 12)
@@ -61,6 +61,7 @@ static void read_config(void)
     memcpy(&g.cfg_cols, cfg + 12, 2);
     memcpy(&g.cfg_rows, cfg + 14, 2);
     memcpy(&g.cfg_max_nr_ports, cfg + 16, 4);
+    return 0;
 }
 
 /*
@@ -68,21 +69,30 @@ static void read_config(void)
  * STATUS is not negotiated. The fd is one end of a socketpair: once the backend closed its copy (it has no use for
  * it) the other end reads end of file. Prints LOOPBACK_FD ack=A closed=0|1.
  */
-static void share_loopback_fd(void)
+static int share_loopback_fd(void)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        die_code(EXIT_IO, "socketpair: %s", strerror(errno));
+        return vu_io_fail(&g.vu, "socketpair: %s", strerror(errno));
     uint64_t v = (uint64_t)getpid() << 32 | (uint32_t)sv[0];
     char ack[24] = "none";
+    int r;
     if (g.vu.reply_ack) {
-        vu_send(&g.vu, VU_SHARE_LOOPBACK_FD, VU_FLAG_VERSION | VU_FLAG_NEED_REPLY, &v, sizeof v, &sv[0], 1);
-        uint64_t a;
-        vu_reply(&g.vu, VU_SHARE_LOOPBACK_FD, &a, sizeof a);
+        uint64_t a = 0;
+        r = vu_send(&g.vu, VU_SHARE_LOOPBACK_FD, VU_FLAG_VERSION | VU_FLAG_NEED_REPLY, &v, sizeof v, &sv[0], 1);
+        if (r == 0)
+            r = vu_reply(&g.vu, VU_SHARE_LOOPBACK_FD, &a, sizeof a);
         snprintf(ack, sizeof ack, "%" PRIu64, a);
     } else {
-        vu_send(&g.vu, VU_SHARE_LOOPBACK_FD, VU_FLAG_VERSION, &v, sizeof v, &sv[0], 1);
-        (void)vu_get_u64(&g.vu, VU_GET_FEATURES); /* the barrier QEMU's code uses without acks */
+        uint64_t f;
+        r = vu_send(&g.vu, VU_SHARE_LOOPBACK_FD, VU_FLAG_VERSION, &v, sizeof v, &sv[0], 1);
+        if (r == 0)
+            r = vu_get_u64(&g.vu, VU_GET_FEATURES, &f); /* the barrier QEMU's code uses without acks */
+    }
+    if (r < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
     }
     close(sv[0]);
     struct pollfd p = { .fd = sv[1], .events = POLLIN };
@@ -93,6 +103,7 @@ static void share_loopback_fd(void)
     }
     close(sv[1]);
     out("LOOPBACK_FD ack=%s closed=%u", ack, closed ? 1 : 0);
+    return 0;
 }
 
 /*
@@ -104,14 +115,14 @@ static void share_loopback_fd(void)
  *   loopback  GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, GET_MAX_MEM_SLOTS,
  *             SET_OWNER, GET_FEATURES, SET_VRING_CALL per queue, GET_CONFIG, request 39 with an fd (no STATUS)
  */
-void negotiate_connect(void)
+int negotiate_connect(void)
 {
-    g.features_offered = vu_get_u64(&g.vu, VU_GET_FEATURES);
+    TRY(vu_get_u64(&g.vu, VU_GET_FEATURES, &g.features_offered));
     if (g.features_offered & (1ull << F_PROTOCOL_FEATURES)) {
         uint64_t known = opt.family == FAM_CHV ? PF_CHV : opt.family == FAM_LOOPBACK ? PF_LOOPBACK : PF_QEMU;
-        g.proto_offered = vu_get_u64(&g.vu, VU_GET_PROTOCOL_FEATURES);
+        TRY(vu_get_u64(&g.vu, VU_GET_PROTOCOL_FEATURES, &g.proto_offered));
         g.proto_acked = g.proto_offered & (known | (opt.inflight ? 1ull << PF_INFLIGHT_SHMFD : 0)) & opt.proto_mask;
-        vu_plain(&g.vu, VU_SET_PROTOCOL_FEATURES, &g.proto_acked, sizeof g.proto_acked);
+        TRY(vu_plain(&g.vu, VU_SET_PROTOCOL_FEATURES, &g.proto_acked, sizeof g.proto_acked));
     }
     g.vu.reply_ack = g.proto_acked & (1ull << PF_REPLY_ACK);
     g.status = g.proto_acked & (1ull << PF_STATUS);
@@ -122,14 +133,14 @@ void negotiate_connect(void)
         die("the backend does not offer VHOST_USER_PROTOCOL_F_CONFIG (protocol features 0x%" PRIx64
             "); QEMU's vhost-user-test-device-pci with config_size=12 refuses it", g.proto_offered);
     if (opt.family == FAM_CHV)
-        vu_plain(&g.vu, VU_SET_OWNER, NULL, 0);
+        TRY(vu_plain(&g.vu, VU_SET_OWNER, NULL, 0));
     if (g.proto_acked & (1ull << PF_MQ)) {
-        g.queue_num = vu_get_u64(&g.vu, VU_GET_QUEUE_NUM);
+        TRY(vu_get_u64(&g.vu, VU_GET_QUEUE_NUM, &g.queue_num));
         if (g.queue_num == 0 || g.queue_num > 1024)
             die("GET_QUEUE_NUM answered %" PRIu64 " queues", g.queue_num);
     }
     if (opt.family != FAM_CHV && (g.proto_acked & (1ull << PF_CONFIGURE_MEM_SLOTS))) {
-        g.max_mem_slots = vu_get_u64(&g.vu, VU_GET_MAX_MEM_SLOTS);
+        TRY(vu_get_u64(&g.vu, VU_GET_MAX_MEM_SLOTS, &g.max_mem_slots));
         if (g.max_mem_slots == 0)
             die("GET_MAX_MEM_SLOTS answered 0 slots");
     }
@@ -138,38 +149,42 @@ void negotiate_connect(void)
         die_code(EXIT_USAGE, "the backend does not do MQ: give --num-queues");
     if (g.num_vqs > MAX_QUEUES)
         g.num_vqs = MAX_QUEUES;
-    create_queue_fds();
+    TRY(create_queue_fds());
     if (opt.family == FAM_CHV) {
-        setup_backend_channel();
-        return;
+        TRY(setup_backend_channel());
+        return 0;
     }
     if (opt.family == FAM_QEMU)
-        setup_backend_channel();
-    vu_plain(&g.vu, VU_SET_OWNER, NULL, 0);
-    uint64_t again = vu_get_u64(&g.vu, VU_GET_FEATURES);
+        TRY(setup_backend_channel());
+    TRY(vu_plain(&g.vu, VU_SET_OWNER, NULL, 0));
+    uint64_t again;
+    TRY(vu_get_u64(&g.vu, VU_GET_FEATURES, &again));
     if (again != g.features_offered)
         die("GET_FEATURES changed from 0x%" PRIx64 " to 0x%" PRIx64, g.features_offered, again);
     for (unsigned i = 0; i < g.num_vqs; i++) {
-        vu_fd(&g.vu, VU_SET_VRING_CALL, i, g.vq[i].masked_fd);
+        TRY(vu_fd(&g.vu, VU_SET_VRING_CALL, i, g.vq[i].masked_fd));
         if (opt.family == FAM_QEMU)
-            vu_fd(&g.vu, VU_SET_VRING_ERR, i, g.vq[i].err_fd);
+            TRY(vu_fd(&g.vu, VU_SET_VRING_ERR, i, g.vq[i].err_fd));
     }
     if (opt.family == FAM_LOOPBACK) {
         /* The adapter requires F_CONFIG: it reads the whole config space at realize, before any feature. */
-        read_config();
+        TRY(read_config());
         g.have_config = true;
         if (!g.status)
-            share_loopback_fd();
+            TRY(share_loopback_fd());
     }
+    return 0;
 }
 
-void add_status(uint64_t bits)
+int add_status(uint64_t bits)
 {
-    uint64_t s = vu_get_u64(&g.vu, VU_GET_STATUS);
+    uint64_t s;
+    TRY(vu_get_u64(&g.vu, VU_GET_STATUS, &s));
     if ((s & bits) != bits) {
         s |= bits;
-        vu_plain(&g.vu, VU_SET_STATUS, &s, sizeof s);
+        TRY(vu_plain(&g.vu, VU_SET_STATUS, &s, sizeof s));
     }
+    return 0;
 }
 
 /* Where the guest's rings and buffers are. QEMU and cloud-hypervisor: one region, everything packed from
@@ -233,15 +248,15 @@ static void layout_memory(void)
 /* QEMU and cloud-hypervisor: one region at guest-physical 0, userspace_addr our own mapping. Loopback: every
  * region a window of the same memfd at mmap_offset == guest_phys_addr == userspace_addr, each by ADD_MEM_REG when
  * CONFIGURE_MEM_SLOTS is negotiated (cloud-hypervisor never uses it at start), else all in one SET_MEM_TABLE. */
-static void send_mem_table(void)
+static int send_mem_table(void)
 {
     if (opt.family != FAM_CHV && (g.proto_acked & (1ull << PF_CONFIGURE_MEM_SLOTS))) {
         for (unsigned i = 0; i < g.mem.nregions; i++) {
             uint64_t gpa = g.mem.start[i], size = g.mem.start[i + 1] - gpa;
             uint64_t r[5] = { 0, gpa, size, gpa_uva(&g.mem, gpa), gpa };
-            vu_acked(&g.vu, VU_ADD_MEM_REG, r, sizeof r, &g.mem.fd, 1);
+            TRY(vu_acked(&g.vu, VU_ADD_MEM_REG, r, sizeof r, &g.mem.fd, 1));
         }
-        return;
+        return 0;
     }
     uint8_t t[8 + 32 * 8];
     uint32_t n = g.mem.nregions, pad = 0;
@@ -254,7 +269,8 @@ static void send_mem_table(void)
         memcpy(t + 8 + 32 * i, reg, sizeof reg);
         fds[i] = g.mem.fd;
     }
-    vu_acked(&g.vu, VU_SET_MEM_TABLE, t, 8 + 32 * n, fds, n);
+    TRY(vu_acked(&g.vu, VU_SET_MEM_TABLE, t, 8 + 32 * n, fds, n));
+    return 0;
 }
 
 /*
@@ -263,16 +279,21 @@ static void send_mem_table(void)
  * never looks inside. Payload {u64 mmap_size, mmap_offset; u16 num_queues, queue_size} (24 bytes as QEMU lays
  * it out).
  */
-void setup_inflight(void)
+int setup_inflight(void)
 {
     struct { uint64_t mmap_size, mmap_offset; uint16_t num_queues, queue_size; uint32_t pad; } in = {
         0, 0, (uint16_t)g.num_vqs, (uint16_t)opt.queue_size, 0 };
     if (g.inflight_fd < 0) {
         int fd = -1;
-        vu_send(&g.vu, VU_GET_INFLIGHT_FD, VU_FLAG_VERSION, &in, sizeof in, NULL, 0);
+        TRY(vu_send(&g.vu, VU_GET_INFLIGHT_FD, VU_FLAG_VERSION, &in, sizeof in, NULL, 0));
         g.vu.accept_fd = &fd;
-        vu_reply(&g.vu, VU_GET_INFLIGHT_FD, &in, sizeof in);
+        int r = vu_reply(&g.vu, VU_GET_INFLIGHT_FD, &in, sizeof in);
         g.vu.accept_fd = NULL;
+        if (r < 0) {
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
         if (fd < 0)
             die("the reply to GET_INFLIGHT_FD carries no file descriptor");
         if (in.mmap_size == 0)
@@ -286,7 +307,8 @@ void setup_inflight(void)
     in.mmap_offset = g.inflight_offset;
     in.num_queues = (uint16_t)g.num_vqs;
     in.queue_size = (uint16_t)opt.queue_size;
-    vu_acked(&g.vu, VU_SET_INFLIGHT_FD, &in, sizeof in, &g.inflight_fd, 1);
+    TRY(vu_acked(&g.vu, VU_SET_INFLIGHT_FD, &in, sizeof in, &g.inflight_fd, 1));
+    return 0;
 }
 
 /*
@@ -299,35 +321,36 @@ void setup_inflight(void)
  * CONFIGURE_MEM_SLOTS is negotiated: its copy of the backend's regions says nothing changed, and a device reset
  * keeps them; without mem slots it sends SET_MEM_TABLE again, as cloud-hypervisor always does.
  */
-void start_rings(enum start_kind kind)
+int start_rings(enum start_kind kind)
 {
     bool slots = g.proto_acked & (1ull << PF_CONFIGURE_MEM_SLOTS);
     if (kind != START_REBOOT || opt.family == FAM_CHV || !slots)
-        send_mem_table();
+        TRY(send_mem_table());
     for (unsigned i = 0; i < g.needed_vqs; i++) {
         struct vq *q = &g.vq[i];
         uint32_t base = kind == START_RECONNECT ? ld16_acq(q->used_idx_p) : opt.packed ? PACKED_FRESH_BASE : 0;
         struct { uint32_t index, flags; uint64_t desc, used, avail, log; } a = {
             i, 0, gpa_uva(&g.mem, q->desc_gpa), gpa_uva(&g.mem, q->used_gpa), gpa_uva(&g.mem, q->avail_gpa), 0 };
-        vu_state(&g.vu, VU_SET_VRING_NUM, i, q->num);
+        TRY(vu_state(&g.vu, VU_SET_VRING_NUM, i, q->num));
         if (opt.family == FAM_CHV) {
-            vu_plain(&g.vu, VU_SET_VRING_ADDR, &a, sizeof a);
-            vu_state(&g.vu, VU_SET_VRING_BASE, i, base);
-            vu_fd(&g.vu, VU_SET_VRING_CALL, i, q->call_fd);
-            vu_fd(&g.vu, VU_SET_VRING_KICK, i, q->kick_fd);
-            vu_state(&g.vu, VU_SET_VRING_ENABLE, i, 1);
+            TRY(vu_plain(&g.vu, VU_SET_VRING_ADDR, &a, sizeof a));
+            TRY(vu_state(&g.vu, VU_SET_VRING_BASE, i, base));
+            TRY(vu_fd(&g.vu, VU_SET_VRING_CALL, i, q->call_fd));
+            TRY(vu_fd(&g.vu, VU_SET_VRING_KICK, i, q->kick_fd));
+            TRY(vu_state(&g.vu, VU_SET_VRING_ENABLE, i, 1));
             continue;
         }
-        vu_state(&g.vu, VU_SET_VRING_BASE, i, base);
-        vu_plain(&g.vu, VU_SET_VRING_ADDR, &a, sizeof a);
-        vu_fd(&g.vu, VU_SET_VRING_KICK, i, q->kick_fd);
-        vu_fd(&g.vu, VU_SET_VRING_CALL, i, kind == START_RECONNECT ? q->call_fd : q->masked_fd);
+        TRY(vu_state(&g.vu, VU_SET_VRING_BASE, i, base));
+        TRY(vu_plain(&g.vu, VU_SET_VRING_ADDR, &a, sizeof a));
+        TRY(vu_fd(&g.vu, VU_SET_VRING_KICK, i, q->kick_fd));
+        TRY(vu_fd(&g.vu, VU_SET_VRING_CALL, i, kind == START_RECONNECT ? q->call_fd : q->masked_fd));
     }
     if (opt.family != FAM_CHV)
         for (unsigned i = 0; i < g.num_vqs; i++)
-            vu_state(&g.vu, VU_SET_VRING_ENABLE, i, 1);
+            TRY(vu_state(&g.vu, VU_SET_VRING_ENABLE, i, 1));
     if (g.status)
-        add_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+        TRY(add_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK));
+    return 0;
 }
 
 /* The guest probes (GET_CONFIG; the loopback adapter read it at realize already), acks features and sets

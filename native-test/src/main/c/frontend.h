@@ -177,12 +177,15 @@ extern struct frontend g;
 static inline unsigned rx_queue_of(unsigned port) { return port == 0 ? 0 : 2 * port + 2; }
 static inline unsigned tx_queue_of(unsigned port) { return port == 0 ? 1 : 2 * port + 3; }
 
-/* ---- device.c ---- */
+/* ---- device.c ----
+ * The functions that return int are those a reconnect attempt runs: 0, or -1 after an I/O failure while g.vu has
+ * soft_fail set (see vhost_user.h); without soft_fail an I/O failure ends the program and they return 0. */
+#define TRY(call) do { if ((call) < 0) return -1; } while (0)
 enum start_kind { START_FRESH, START_RECONNECT, START_REBOOT };
-void negotiate_connect(void);
-void add_status(uint64_t bits);
-void setup_inflight(void);
-void start_rings(enum start_kind kind);
+int negotiate_connect(void);
+int add_status(uint64_t bits);
+int setup_inflight(void);
+int start_rings(enum start_kind kind);
 void start_device(bool reboot);
 void stop_rings(void);
 void stop_device(void);

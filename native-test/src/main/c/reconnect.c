@@ -1,30 +1,7 @@
-/*
- * vsb-frontend: --reconnect, and the one place that uses setjmp/longjmp.
- *
- * While a reconnect attempt runs, an I/O failure (the new backend is not there yet, or goes away again) ends the
- * attempt, not the program: die_code(EXIT_IO, ...) anywhere below reconnect_attempt() comes to on_io_failure(),
- * which jumps back to the loop in reconnect_device(). Everything in between (the vhost-user client, negotiation,
- * the ring start) holds no resource that the jump would leak beyond what the next attempt replaces: the socket is
- * closed and reopened by the loop, eventfds and guest memory are kept for the guest.
- */
+/* vsb-frontend: --reconnect. */
 #include "frontend.h"
 
-#include <setjmp.h>
 #include <sys/socket.h>
-
-static jmp_buf reconnect_env;
-static volatile bool reconnect_armed;
-
-static void on_io_failure(const char *fmt, va_list ap)
-{
-    if (!reconnect_armed)
-        return;
-    reconnect_armed = false;
-    fprintf(stderr, "vsb-frontend: warning: reconnect attempt failed: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    longjmp(reconnect_env, 1);
-}
 
 /*
  * --reconnect: the backend process went away (killed, crashed). As QEMU does for a backend it reconnects to, the
@@ -33,25 +10,26 @@ static void on_io_failure(const char *fmt, va_list ap)
  * the dead backend had is lost: QEMU's virtio_queue_restore_last_avail_idx). What the old backend had taken but
  * not completed is in the avail ring still; the new backend finds it there.
  */
-static void reconnect_attempt(void);
+static int reconnect_attempt(void);
 
 static void reconnect_device(void)
 {
     g.reconnects++;
     out("BACKEND_GONE run=%u reconnects=%u", g.run, g.reconnects);
-    static double deadline; /* static: kept across longjmp */
-    deadline = now_s() + opt.connect_timeout;
-    set_io_failure_handler(on_io_failure);
+    double deadline = now_s() + opt.connect_timeout;
     for (;;) {
         if (g.vu.sock >= 0)
             close(g.vu.sock);
         g.vu.sock = -1;
-        if (setjmp(reconnect_env) == 0) {
-            reconnect_armed = true;
-            reconnect_attempt();
-            reconnect_armed = false;
+        /* An I/O failure (the new backend is not there yet, or goes away again) ends the attempt, not the
+         * program: every step returns -1 up to here. */
+        g.vu.soft_fail = true;
+        g.vu.failed = false;
+        int r = reconnect_attempt();
+        g.vu.soft_fail = false;
+        if (r == 0)
             break;
-        }
+        warn("reconnect attempt failed: %s", g.vu.error);
         if (now_s() > deadline)
             die_code(EXIT_IO, "no backend to reconnect to within %.0f s", opt.connect_timeout);
         usleep(20000);
@@ -60,20 +38,20 @@ static void reconnect_device(void)
     g.last_progress = now_s();
 }
 
-static void reconnect_attempt(void)
+static int reconnect_attempt(void)
 {
-    vu_connect(&g.vu, opt.socket, opt.connect_timeout);
-    negotiate_connect();
+    TRY(vu_connect(&g.vu, opt.socket, opt.connect_timeout));
+    TRY(negotiate_connect());
     uint64_t acked = g.features_acked;
     if ((g.features_offered & acked) != acked)
         die("the new backend offers features 0x%" PRIx64 ", without bits 0x%" PRIx64 " acked before",
             g.features_offered, acked & ~g.features_offered);
-    vu_plain(&g.vu, VU_SET_FEATURES, &acked, sizeof acked);
+    TRY(vu_plain(&g.vu, VU_SET_FEATURES, &acked, sizeof acked));
     if (g.status)
-        add_status(S_FEATURES_OK);
+        TRY(add_status(S_FEATURES_OK));
     if (opt.inflight)
-        setup_inflight();
-    start_rings(START_RECONNECT);
+        TRY(setup_inflight());
+    return start_rings(START_RECONNECT);
 }
 
 void socket_event(void)

@@ -22,7 +22,8 @@ static void send_garbage(const char *kind)
     }
     if (!g.vu.reply_ack) {
         /* No acks: GET_FEATURES is the barrier (as QEMU's enforce_reply does). */
-        uint64_t f = vu_get_u64(&g.vu, VU_GET_FEATURES);
+        uint64_t f;
+        vu_get_u64(&g.vu, VU_GET_FEATURES, &f);
         out("GARBAGE kind=%s ack=none features=0x%" PRIx64, kind, f);
         return;
     }

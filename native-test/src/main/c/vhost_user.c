@@ -7,6 +7,18 @@
 
 const char *const family_names[3] = { "qemu", "chv", "loopback" };
 
+int vu_io_fail(struct vu_client *vu, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(vu->error, sizeof vu->error, fmt, ap);
+    va_end(ap);
+    if (!vu->soft_fail)
+        die_code(EXIT_IO, "%s", vu->error);
+    vu->failed = true;
+    return -1;
+}
+
 const char *req_name(uint32_t r)
 {
     switch (r) {
@@ -40,7 +52,7 @@ const char *req_name(uint32_t r)
     }
 }
 
-void vu_send(struct vu_client *vu, uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
+int vu_send(struct vu_client *vu, uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
              unsigned nfds)
 {
     uint8_t hdr[VU_HDR_SIZE];
@@ -69,8 +81,8 @@ void vu_send(struct vu_client *vu, uint32_t req, uint32_t flags, const void *pay
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            die_code(EXIT_IO, "sending %s (%u) to the backend failed: %s", req_name(req), req,
-                     strerror(errno));
+            return vu_io_fail(vu, "sending %s (%u) to the backend failed: %s", req_name(req), req,
+                              strerror(errno));
         }
         sent += (size_t)n;
         /* A short send: the fds went with the first byte; push the rest without them. */
@@ -87,30 +99,32 @@ void vu_send(struct vu_client *vu, uint32_t req, uint32_t flags, const void *pay
             m.msg_iov[0].iov_len -= skip;
         }
     }
+    return 0;
 }
 
-static void wait_readable(int fd, double timeout, uint32_t req)
+static int wait_readable(struct vu_client *vu, uint32_t req)
 {
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-    int ms = (int)(timeout * 1000);
+    struct pollfd p = { .fd = vu->sock, .events = POLLIN };
+    int ms = (int)(vu->reply_timeout * 1000);
     for (;;) {
         int n = poll(&p, 1, ms);
         if (n > 0)
-            return;
+            return 0;
         if (n == 0)
-            die_code(EXIT_IO, "the backend did not reply to %s (%u) within %.0f s", req_name(req), req,
-                     timeout);
+            return vu_io_fail(vu, "the backend did not reply to %s (%u) within %.0f s", req_name(req), req,
+                              vu->reply_timeout);
         if (errno != EINTR)
-            die_code(EXIT_IO, "poll: %s", strerror(errno));
+            return vu_io_fail(vu, "poll: %s", strerror(errno));
     }
 }
 
 /* Reads exactly n bytes; the first read also collects (and rejects) any fds. */
-static void read_exact(struct vu_client *vu, void *buf, size_t n, uint32_t req, bool first)
+static int read_exact(struct vu_client *vu, void *buf, size_t n, uint32_t req, bool first)
 {
     size_t got = 0;
     while (got < n) {
-        wait_readable(vu->sock, vu->reply_timeout, req);
+        if (wait_readable(vu, req) < 0)
+            return -1;
         union { char buf[CMSG_SPACE(sizeof(int) * 16)]; struct cmsghdr align; } ctl;
         struct iovec iov = { (uint8_t *)buf + got, n - got };
         struct msghdr m;
@@ -123,12 +137,12 @@ static void read_exact(struct vu_client *vu, void *buf, size_t n, uint32_t req, 
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            die_code(EXIT_IO, "reading the reply to %s from the backend failed: %s", req_name(req),
-                     strerror(errno));
+            return vu_io_fail(vu, "reading the reply to %s from the backend failed: %s", req_name(req),
+                              strerror(errno));
         }
         if (r == 0)
-            die_code(EXIT_IO, "the backend closed the connection while %s (%u) waited for its reply "
-                     "(read %zu of %zu bytes)", req_name(req), req, got, n);
+            return vu_io_fail(vu, "the backend closed the connection while %s (%u) waited for its reply "
+                              "(read %zu of %zu bytes)", req_name(req), req, got, n);
         unsigned stray = 0;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
@@ -151,12 +165,14 @@ static void read_exact(struct vu_client *vu, void *buf, size_t n, uint32_t req, 
         (void)first;
         got += (size_t)r;
     }
+    return 0;
 }
 
-void vu_reply(struct vu_client *vu, uint32_t req, void *payload, uint32_t size)
+int vu_reply(struct vu_client *vu, uint32_t req, void *payload, uint32_t size)
 {
     uint8_t hdr[VU_HDR_SIZE];
-    read_exact(vu, hdr, sizeof hdr, req, true);
+    if (read_exact(vu, hdr, sizeof hdr, req, true) < 0)
+        return -1;
     uint32_t r, flags, sz;
     memcpy(&r, hdr, 4);
     memcpy(&flags, hdr + 4, 4);
@@ -169,18 +185,19 @@ void vu_reply(struct vu_client *vu, uint32_t req, void *payload, uint32_t size)
         die("reply to %s announces %u payload bytes (limit %u)", req_name(req), sz, VU_MAX_PAYLOAD);
     if (sz != size) {
         uint8_t junk[VU_MAX_PAYLOAD];
-        read_exact(vu, junk, sz, req, false);
+        if (read_exact(vu, junk, sz, req, false) < 0)
+            return -1;
         die("reply to %s has payload size %u, expected %u", req_name(req), sz, size);
     }
-    read_exact(vu, payload, size, req, false);
+    return read_exact(vu, payload, size, req, false);
 }
 
-uint64_t vu_get_u64(struct vu_client *vu, uint32_t req)
+int vu_get_u64(struct vu_client *vu, uint32_t req, uint64_t *v)
 {
-    uint64_t v;
-    vu_send(vu, req, VU_FLAG_VERSION, NULL, 0, NULL, 0);
-    vu_reply(vu, req, &v, sizeof v);
-    return v;
+    *v = 0;
+    if (vu_send(vu, req, VU_FLAG_VERSION, NULL, 0, NULL, 0) < 0)
+        return -1;
+    return vu_reply(vu, req, v, sizeof *v);
 }
 
 /* Whether the family sets NEED_REPLY on req once REPLY_ACK is negotiated: QEMU on every request without a reply
@@ -195,44 +212,42 @@ static bool family_wants_ack(enum family family, uint32_t req)
     }
 }
 
-void vu_acked(struct vu_client *vu, uint32_t req, const void *payload, uint32_t size, const int *fds, unsigned nfds)
+int vu_acked(struct vu_client *vu, uint32_t req, const void *payload, uint32_t size, const int *fds, unsigned nfds)
 {
-    if (!vu->reply_ack || !family_wants_ack(vu->family, req)) {
-        vu_send(vu, req, VU_FLAG_VERSION, payload, size, fds, nfds);
-        return;
-    }
-    vu_send(vu, req, VU_FLAG_VERSION | VU_FLAG_NEED_REPLY, payload, size, fds, nfds);
+    if (!vu->reply_ack || !family_wants_ack(vu->family, req))
+        return vu_send(vu, req, VU_FLAG_VERSION, payload, size, fds, nfds);
+    if (vu_send(vu, req, VU_FLAG_VERSION | VU_FLAG_NEED_REPLY, payload, size, fds, nfds) < 0)
+        return -1;
     uint64_t ack;
-    vu_reply(vu, req, &ack, sizeof ack);
+    if (vu_reply(vu, req, &ack, sizeof ack) < 0)
+        return -1;
     if (ack != 0)
         die("the backend refused %s with ack %" PRIu64, req_name(req), ack);
+    return 0;
 }
 
-void vu_plain(struct vu_client *vu, uint32_t req, const void *payload, uint32_t size)
+int vu_plain(struct vu_client *vu, uint32_t req, const void *payload, uint32_t size)
 {
-    vu_send(vu, req, VU_FLAG_VERSION, payload, size, NULL, 0);
+    return vu_send(vu, req, VU_FLAG_VERSION, payload, size, NULL, 0);
 }
 
-void vu_state(struct vu_client *vu, uint32_t req, unsigned index, unsigned num)
+int vu_state(struct vu_client *vu, uint32_t req, unsigned index, unsigned num)
 {
     uint32_t s[2] = { index, num };
     if (req == VU_SET_VRING_ENABLE)
-        vu_acked(vu, req, s, sizeof s, NULL, 0);
-    else
-        vu_plain(vu, req, s, sizeof s);
+        return vu_acked(vu, req, s, sizeof s, NULL, 0);
+    return vu_plain(vu, req, s, sizeof s);
 }
 
-void vu_fd(struct vu_client *vu, uint32_t req, unsigned index, int fd)
+int vu_fd(struct vu_client *vu, uint32_t req, unsigned index, int fd)
 {
     /* The spec has 8 bits for the index (bit 8 is NOFD); the bridge's extension carries index >> 8 in bits
      * 16-31, so that queues 256..1023 of a 511-port console get their eventfds. */
     uint64_t v = vu->wide_index ? (index & 0xffu) | (uint64_t)(index >> 8) << 16 : index;
-    vu_acked(vu, req, &v, sizeof v, &fd, 1);
+    return vu_acked(vu, req, &v, sizeof v, &fd, 1);
 }
 
-/* ------------------------------------------------------------------------------------------ */
-
-void vu_connect(struct vu_client *vu, const char *path, double timeout)
+int vu_connect(struct vu_client *vu, const char *path, double timeout)
 {
     struct sockaddr_un a;
     memset(&a, 0, sizeof a);
@@ -244,15 +259,15 @@ void vu_connect(struct vu_client *vu, const char *path, double timeout)
     for (;;) {
         int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (s < 0)
-            die_code(EXIT_IO, "socket: %s", strerror(errno));
+            return vu_io_fail(vu, "socket: %s", strerror(errno));
         if (connect(s, (struct sockaddr *)&a, sizeof a) == 0) {
             vu->sock = s;
-            return;
+            return 0;
         }
         int e = errno;
         close(s);
         if ((e != ENOENT && e != ECONNREFUSED && e != EAGAIN) || now_s() > deadline)
-            die_code(EXIT_IO, "cannot connect to %s: %s", path, strerror(e));
+            return vu_io_fail(vu, "cannot connect to %s: %s", path, strerror(e));
         usleep(50000);
     }
 }

@@ -59,23 +59,33 @@ struct vu_client {
     bool wide_index;          /* queue index >> 8 in bits 16-31 of SET_VRING_KICK/CALL/ERR (bridge extension) */
     double reply_timeout;     /* seconds a reply may take */
     int *accept_fd;           /* where the reply puts one fd that comes with it; NULL = none wanted */
+    bool soft_fail;           /* an I/O failure returns -1 (a reconnect attempt) instead of ending the program */
+    bool failed;              /* soft_fail: a failure happened; error says which */
+    char error[512];
 };
 
-/* Every failure to talk to the backend is die_code(EXIT_IO, ...); a reply that breaks the protocol is die(). */
+/*
+ * A reply that breaks the protocol is die() (exit 1) in every mode. A failure to talk to the backend at all (it is
+ * gone, it does not answer in time) is vu_io_fail(): by default that is die_code(EXIT_IO, ...), the end of the
+ * program; with soft_fail set it records the message in error and returns -1, and so does every function below
+ * that met it, up to the caller that set soft_fail (the reconnect loop). The int results are 0 or -1.
+ */
+int vu_io_fail(struct vu_client *vu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *req_name(uint32_t req);
-void vu_send(struct vu_client *vu, uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
-             unsigned nfds);
+int vu_send(struct vu_client *vu, uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
+            unsigned nfds);
 /* Receives the reply to req; checks request code, flags == 0x5 and the exact payload size. */
-void vu_reply(struct vu_client *vu, uint32_t req, void *payload, uint32_t size);
-uint64_t vu_get_u64(struct vu_client *vu, uint32_t req);
+int vu_reply(struct vu_client *vu, uint32_t req, void *payload, uint32_t size);
+/* A request without payload whose reply is one u64 (GET_FEATURES, GET_QUEUE_NUM, ...): into *v. */
+int vu_get_u64(struct vu_client *vu, uint32_t req, uint64_t *v);
 /* A request the family sends with NEED_REPLY when REPLY_ACK is negotiated: waits for the ack. */
-void vu_acked(struct vu_client *vu, uint32_t req, const void *payload, uint32_t size, const int *fds, unsigned nfds);
-void vu_plain(struct vu_client *vu, uint32_t req, const void *payload, uint32_t size);
+int vu_acked(struct vu_client *vu, uint32_t req, const void *payload, uint32_t size, const int *fds, unsigned nfds);
+int vu_plain(struct vu_client *vu, uint32_t req, const void *payload, uint32_t size);
 /* {index, num}: SET_VRING_NUM, SET_VRING_BASE, SET_VRING_ENABLE (acked). */
-void vu_state(struct vu_client *vu, uint32_t req, unsigned index, unsigned num);
+int vu_state(struct vu_client *vu, uint32_t req, unsigned index, unsigned num);
 /* SET_VRING_KICK, CALL, ERR: a queue index and its eventfd. */
-void vu_fd(struct vu_client *vu, uint32_t req, unsigned index, int fd);
+int vu_fd(struct vu_client *vu, uint32_t req, unsigned index, int fd);
 /* Connects to path, retrying while nobody listens yet for up to timeout seconds. */
-void vu_connect(struct vu_client *vu, const char *path, double timeout);
+int vu_connect(struct vu_client *vu, const char *path, double timeout);
 
 #endif
