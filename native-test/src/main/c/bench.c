@@ -48,43 +48,43 @@ static void summary(const char *kind, const char *target, uint64_t param, const 
 /* ---- the guest side through the backend ---- */
 
 /* One turn of the guest: wait for calls (or the peer's report pipe), use what the device used, post more. */
-static bool bench_iter(int extra_fd, int timeout_ms)
+static bool bench_iter(struct frontend *fe, int extra_fd, int timeout_ms)
 {
     static struct pollfd pf[2 + 2 * MAX_QUEUES];
     /* Post what the guest wants to write before sleeping: a new target may have been set. */
     for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
-        if (g.port[id].exists && g.port[id].tx_posted < g.port[id].tx_target)
-            fill_tx(id);
-    ctl_flush_pending();
-    for (unsigned i = 0; i < g.needed_vqs; i++)
-        vq_publish(&g.vq[i]);
+        if (fe->port[id].exists && fe->port[id].tx_posted < fe->port[id].tx_target)
+            fill_tx(fe, id);
+    ctl_flush_pending(fe);
+    for (unsigned i = 0; i < fe->needed_vqs; i++)
+        vq_publish(&fe->vq[i]);
     unsigned n = 0;
-    pf[n++] = (struct pollfd){ .fd = g.vu.sock, .events = POLLIN };
+    pf[n++] = (struct pollfd){ .fd = fe->vu.sock, .events = POLLIN };
     pf[n++] = (struct pollfd){ .fd = extra_fd, .events = POLLIN };
-    for (unsigned i = 0; i < g.needed_vqs; i++)
-        pf[n++] = (struct pollfd){ .fd = g.vq[i].call_fd, .events = POLLIN };
+    for (unsigned i = 0; i < fe->needed_vqs; i++)
+        pf[n++] = (struct pollfd){ .fd = fe->vq[i].call_fd, .events = POLLIN };
     int r = poll(pf, n, timeout_ms);
     if (r < 0 && errno != EINTR)
         die_code(EXIT_IO, "poll: %s", strerror(errno));
     if (r <= 0)
         return false;
     if (pf[0].revents)
-        socket_event();
-    for (unsigned i = 0; i < g.needed_vqs; i++) {
+        socket_event(fe);
+    for (unsigned i = 0; i < fe->needed_vqs; i++) {
         if (!pf[2 + i].revents)
             continue;
-        struct vq *q = &g.vq[i];
+        struct vq *q = &fe->vq[i];
         uint64_t v;
         if (read(q->call_fd, &v, sizeof v) == sizeof v)
             q->calls++;
-        guest_drain(q);
+        guest_drain(fe, q);
     }
-    ctl_flush_pending();
+    ctl_flush_pending(fe);
     for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
-        if (g.port[id].exists && g.port[id].tx_posted < g.port[id].tx_target)
-            fill_tx(id);
-    for (unsigned i = 0; i < g.needed_vqs; i++)
-        vq_publish(&g.vq[i]);
+        if (fe->port[id].exists && fe->port[id].tx_posted < fe->port[id].tx_target)
+            fill_tx(fe, id);
+    for (unsigned i = 0; i < fe->needed_vqs; i++)
+        vq_publish(&fe->vq[i]);
     return pf[1].revents != 0;
 }
 
@@ -108,20 +108,20 @@ static uint64_t peer_report(const struct peer *p)
 }
 
 /* Starts a peer on ports and waits until it is connected and the guest may write on each port. */
-static struct peer bench_peer(enum peer_mode mode, const unsigned *ports, unsigned n, uint64_t per_port,
+static struct peer bench_peer(struct frontend *fe, enum peer_mode mode, const unsigned *ports, unsigned n, uint64_t per_port,
                               unsigned chunk)
 {
-    struct peer p = peer_start(mode, ports, n, per_port, chunk);
+    struct peer p = peer_start(mode, ports, n, per_port, chunk, fe->vu.sock);
     bool connected = false;
     double until = now_s() + opt.stall_timeout;
     for (;;) {
-        if (bench_iter(p.rep, 50) && !connected)
+        if (bench_iter(fe, p.rep, 50) && !connected)
             connected = peer_report(&p) == PEER_CONNECTED;
         /* A console may be written before the host opens it, but bytes without a peer are dropped: wait
          * for the backend's PORT_OPEN as for a generic port, unless the backend sends none for consoles. */
         bool all = connected, patience = now_s() > until - opt.stall_timeout + 1;
         for (unsigned i = 0; all && i < n; i++) {
-            const struct port *q = &g.port[ports[i]];
+            const struct port *q = &fe->port[ports[i]];
             all = port_ready_for_bench(q) && (q->host_open || patience);
         }
         if (all)
@@ -132,34 +132,34 @@ static struct peer bench_peer(enum peer_mode mode, const unsigned *ports, unsign
 }
 
 /* Kills the peer and waits until the backend told the guest that the host side closed. */
-static void bench_peer_done(struct peer *p, const unsigned *ports, unsigned n)
+static void bench_peer_done(struct frontend *fe, struct peer *p, const unsigned *ports, unsigned n)
 {
     peer_stop(p);
     double until = now_s() + 2;
     for (;;) {
         bool closed = true;
         for (unsigned i = 0; closed && i < n; i++)
-            closed = !g.port[ports[i]].host_open;
+            closed = !fe->port[ports[i]].host_open;
         if (closed || now_s() > until)
             return; /* a backend that does not report host close is waited for 2 s, no more */
-        bench_iter(-1, 20);
+        bench_iter(fe, -1, 20);
     }
 }
 
 /* Guest -> host on the given ports, each per_port bytes in tx buffers of chunk bytes; MB/s of the total. */
-static double bridge_gh(const unsigned *ports, unsigned n, uint64_t per_port, unsigned chunk, double *cpu_per_gb)
+static double bridge_gh(struct frontend *fe, const unsigned *ports, unsigned n, uint64_t per_port, unsigned chunk, double *cpu_per_gb)
 {
-    struct peer p = bench_peer(PEER_DISCARD, ports, n, per_port, chunk);
+    struct peer p = bench_peer(fe, PEER_DISCARD, ports, n, per_port, chunk);
     opt.tx_chunk = chunk;
     double c0 = bopt.backend_pid ? proc_cpu_s(bopt.backend_pid) : -1;
     double t0 = now_s(), until = t0 + opt.stall_timeout;
     for (unsigned i = 0; i < n; i++) {
-        struct port *q = &g.port[ports[i]];
+        struct port *q = &fe->port[ports[i]];
         q->tx_target = q->tx_posted + per_port;
     }
     uint64_t got = 0;
     while (!got) {
-        if (bench_iter(p.rep, 100))
+        if (bench_iter(fe, p.rep, 100))
             got = peer_report(&p);
         if (now_s() > until)
             bench_stalled("guest->host");
@@ -170,44 +170,44 @@ static double bridge_gh(const unsigned *ports, unsigned n, uint64_t per_port, un
     for (;;) {
         bool idle = true;
         for (unsigned i = 0; idle && i < n; i++)
-            idle = g.port[ports[i]].tx_done == g.port[ports[i]].tx_target;
+            idle = fe->port[ports[i]].tx_done == fe->port[ports[i]].tx_target;
         if (idle)
             break;
-        bench_iter(-1, 100);
+        bench_iter(fe, -1, 100);
         if (now_s() > until)
             bench_stalled("guest->host completions");
     }
-    bench_peer_done(&p, ports, n);
+    bench_peer_done(fe, &p, ports, n);
     *cpu_per_gb = c0 >= 0 && c1 >= 0 ? (c1 - c0) / ((double)got / 1e9) : -1;
     return (double)got / t / 1e6;
 }
 
-static double bridge_hg(unsigned port, uint64_t bytes, double *cpu_per_gb)
+static double bridge_hg(struct frontend *fe, unsigned port, uint64_t bytes, double *cpu_per_gb)
 {
-    struct peer p = bench_peer(PEER_SOURCE, &port, 1, bytes, 65536);
-    struct port *q = &g.port[port];
+    struct peer p = bench_peer(fe, PEER_SOURCE, &port, 1, bytes, 65536);
+    struct port *q = &fe->port[port];
     uint64_t want = q->rx_bytes + bytes;
     double c0 = bopt.backend_pid ? proc_cpu_s(bopt.backend_pid) : -1;
     double t0 = now_s(), until = t0 + opt.stall_timeout;
     if (write(p.go, "g", 1) != 1)
         die_code(EXIT_IO, "benchmark: the host peer died");
     while (q->rx_bytes < want) {
-        bench_iter(p.rep, 100);
+        bench_iter(fe, p.rep, 100);
         if (now_s() > until)
             bench_stalled("host->guest");
     }
     double t = now_s() - t0;
     double c1 = c0 >= 0 ? proc_cpu_s(bopt.backend_pid) : -1;
-    bench_peer_done(&p, &port, 1);
+    bench_peer_done(fe, &p, &port, 1);
     *cpu_per_gb = c0 >= 0 && c1 >= 0 ? (c1 - c0) / ((double)bytes / 1e9) : -1;
     return (double)bytes / t / 1e6;
 }
 
 /* Round trips of one message: guest tx -> peer echoes -> guest rx; times in microseconds. */
-static void bridge_echo(unsigned port, unsigned count, double *lat)
+static void bridge_echo(struct frontend *fe, unsigned port, unsigned count, double *lat)
 {
-    struct peer p = bench_peer(PEER_ECHO, &port, 1, 0, 0);
-    struct port *q = &g.port[port];
+    struct peer p = bench_peer(fe, PEER_ECHO, &port, 1, 0, 0);
+    struct port *q = &fe->port[port];
     opt.tx_chunk = bopt.msg;
     double until = now_s() + opt.stall_timeout;
     unsigned warm = count / 10;
@@ -215,16 +215,16 @@ static void bridge_echo(unsigned port, unsigned count, double *lat)
         uint64_t want = q->rx_bytes + bopt.msg;
         double t0 = now_s();
         q->tx_target = q->tx_posted + bopt.msg;
-        fill_tx(port);
+        fill_tx(fe, port);
         while (q->rx_bytes < want) {
-            bench_iter(-1, 100);
+            bench_iter(fe, -1, 100);
             if (now_s() > until)
                 bench_stalled("echo");
         }
         if (i >= warm)
             lat[i - warm] = (now_s() - t0) * 1e6;
     }
-    bench_peer_done(&p, &port, 1);
+    bench_peer_done(fe, &p, &port, 1);
 }
 
 
@@ -258,7 +258,7 @@ static void latency_report(const char *target, double *all, unsigned n)
 }
 
 /* One throughput measurement, bridge and baseline alternating run by run. */
-static void bench_stream(const char *kind, uint64_t param, bool has_backend, const unsigned *ports, unsigned n,
+static void bench_stream(struct frontend *fe, const char *kind, uint64_t param, bool has_backend, const unsigned *ports, unsigned n,
                          uint64_t per_port, unsigned wchunk, unsigned rchunk, bool hg)
 {
     double b[BENCH_MAX_RUNS], r[BENCH_MAX_RUNS], bc[BENCH_MAX_RUNS], rc[BENCH_MAX_RUNS];
@@ -272,7 +272,7 @@ static void bench_stream(const char *kind, uint64_t param, bool has_backend, con
         nr++;
         if (!has_backend)
             continue;
-        b[nb] = hg ? bridge_hg(ports[0], per_port, &cpu) : bridge_gh(ports, n, per_port, wchunk, &cpu);
+        b[nb] = hg ? bridge_hg(fe, ports[0], per_port, &cpu) : bridge_gh(fe, ports, n, per_port, wchunk, &cpu);
         bc[nb] = cpu;
         out("BENCH kind=%s target=bridge param=%" PRIu64 " run=%u mbps=%.1f cpu_s_per_gb=%.3f", kind, param, run,
             b[nb], cpu);
@@ -285,7 +285,7 @@ static void bench_stream(const char *kind, uint64_t param, bool has_backend, con
         summary(kind, "bridge-cpu", param, "cpu_s_per_GB", bc, nb);
 }
 
-static void bench_latency(bool has_backend)
+static void bench_latency(struct frontend *fe, bool has_backend)
 {
     unsigned n = bopt.echo_n;
     double *one = calloc(n, sizeof *one);
@@ -301,7 +301,7 @@ static void bench_latency(bool has_backend)
             if (t == 0)
                 base_echo(n, one);
             else
-                bridge_echo(bopt.port, n, one);
+                bridge_echo(fe, bopt.port, n, one);
             memcpy((t ? ball + (size_t)nb * n : rall + (size_t)nr * n), one, n * sizeof *one);
             qsort(one, n, sizeof *one, cmp_double);
             unsigned k = t ? nb++ : nr++;
@@ -327,28 +327,28 @@ static void bench_latency(bool has_backend)
 }
 
 /* Connects and starts the device like one_run, then waits until every port the backend adds is open. */
-static void bench_connect(void)
+static void bench_connect(struct frontend *fe)
 {
-    g.run = 1;
-    vu_connect(&g.vu, opt.socket, opt.connect_timeout);
+    fe->run = 1;
+    vu_connect(&fe->vu, opt.socket, opt.connect_timeout);
     out("CONNECTED run=1 socket=%s", opt.socket);
-    negotiate_connect();
-    start_device(false);
+    negotiate_connect(fe);
+    start_device(fe, false);
     for (unsigned b = 0; b < opt.queue_size; b++)
-        ctl_post_rx(b);
-    vq_publish(&g.vq[CTL_RX]);
-    ctl_send(0xffffffffu, C_DEVICE_READY, 1);
-    vq_publish(&g.vq[CTL_TX]);
+        ctl_post_rx(fe, b);
+    vq_publish(&fe->vq[CTL_RX]);
+    ctl_send(fe, 0xffffffffu, C_DEVICE_READY, 1);
+    vq_publish(&fe->vq[CTL_TX]);
     /* Ports arrive as PORT_ADD; the guest opens each generic one, as an application would. */
     double quiet_since = now_s(), until = now_s() + opt.stall_timeout;
     unsigned seen = 0;
     while (now_s() - quiet_since < 0.5) {
-        bench_iter(-1, 50);
+        bench_iter(fe, -1, 50);
         unsigned count = 0;
         for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
-            struct port *p = &g.port[id];
+            struct port *p = &fe->port[id];
             if (p->exists && !p->console && !p->guest_open)
-                set_guest_open(id, true);
+                set_guest_open(fe, id, true);
             count += p->exists && p->guest_open;
         }
         if (count != seen) {
@@ -358,11 +358,11 @@ static void bench_connect(void)
         if (now_s() > until)
             bench_stalled("port discovery");
     }
-    vq_publish(&g.vq[CTL_TX]);
+    vq_publish(&fe->vq[CTL_TX]);
     out("READY ports=%u", seen);
 }
 
-int bench_main(void)
+int bench_main(struct frontend *fe)
 {
     bool has = opt.socket != NULL;
     if (has && !bopt.host)
@@ -374,24 +374,24 @@ int bench_main(void)
     opt.bench = true;
     opt.verify = false;
     if (has) {
-        bench_connect();
-        if (!port_ready_for_bench(&g.port[bopt.port]) && !g.port[bopt.port].exists)
+        bench_connect(fe);
+        if (!port_ready_for_bench(&fe->port[bopt.port]) && !fe->port[bopt.port].exists)
             die_code(EXIT_USAGE, "benchmark port %u does not exist on this backend", bopt.port);
     }
     unsigned one = bopt.port;
     if (has) {
         /* Warm-up, not reported: a JIT-compiled backend is measured compiled, not while it compiles. */
         double cpu;
-        bridge_gh(&one, 1, bopt.bytes, TX_CHUNK_MAX, &cpu);
-        bridge_hg(one, bopt.bytes / 4, &cpu);
+        bridge_gh(fe, &one, 1, bopt.bytes, TX_CHUNK_MAX, &cpu);
+        bridge_hg(fe, one, bopt.bytes / 4, &cpu);
         out("WARMUP done");
     }
     if (bench_wants("gh"))
-        bench_stream("gh", TX_CHUNK_MAX, has, &one, 1, bopt.bytes, TX_CHUNK_MAX, TX_CHUNK_MAX, false);
+        bench_stream(fe, "gh", TX_CHUNK_MAX, has, &one, 1, bopt.bytes, TX_CHUNK_MAX, TX_CHUNK_MAX, false);
     if (bench_wants("hg"))
-        bench_stream("hg", PAGE_SIZE_GUEST, has, &one, 1, bopt.bytes, 65536, PAGE_SIZE_GUEST, true);
+        bench_stream(fe, "hg", PAGE_SIZE_GUEST, has, &one, 1, bopt.bytes, 65536, PAGE_SIZE_GUEST, true);
     if (bench_wants("echo"))
-        bench_latency(has);
+        bench_latency(fe, has);
     if (bench_wants("sizes")) {
         uint64_t sz[16];
         unsigned ns = parse_list(bopt.sizes, sz, 16, "size");
@@ -400,7 +400,7 @@ int bench_main(void)
                 die_code(EXIT_USAGE, "--bench-sizes: %" PRIu64 " is not 1..%u", sz[i], TX_CHUNK_MAX);
             /* Small buffers move fewer bytes per run so each run stays short. */
             uint64_t bytes = sz[i] * 16384 < bopt.bytes ? sz[i] * 16384 : bopt.bytes;
-            bench_stream("size", sz[i], has, &one, 1, bytes, (unsigned)sz[i], (unsigned)sz[i], false);
+            bench_stream(fe, "size", sz[i], has, &one, 1, bytes, (unsigned)sz[i], (unsigned)sz[i], false);
         }
     }
     if (bench_wants("multi")) {
@@ -411,7 +411,7 @@ int bench_main(void)
          * output its host side cannot take (QEMU's virtconsole does), so the peer would wait for bytes that
          * never come. */
         for (unsigned id = 1; id < MAX_PORTS_ALLOC; id++)
-            if (g.port[id].exists && g.port[id].guest_open && !g.port[id].console)
+            if (fe->port[id].exists && fe->port[id].guest_open && !fe->port[id].console)
                 list[avail++] = id;
         opt.depth_cap = bopt.multi_depth;
         for (unsigned i = 0; i < nc && has; i++) {
@@ -424,13 +424,13 @@ int bench_main(void)
             uint64_t per = bopt.multi_bytes / n / TX_CHUNK_MAX * TX_CHUNK_MAX;
             if (per < TX_CHUNK_MAX)
                 per = TX_CHUNK_MAX;
-            bench_stream("multi", n, has, list, n, per, TX_CHUNK_MAX, TX_CHUNK_MAX, false);
+            bench_stream(fe, "multi", n, has, list, n, per, TX_CHUNK_MAX, TX_CHUNK_MAX, false);
         }
         opt.depth_cap = 0;
     }
     if (has) {
-        stop_device();
-        close(g.vu.sock);
+        stop_device(fe);
+        close(fe->vu.sock);
     }
     out("DONE");
     return 0;

@@ -19,7 +19,9 @@ struct peer { pid_t pid; int go, rep; };
 double proc_cpu_s(long pid);
 /* Forks the host peer: it connects to every port's endpoint, reports PEER_CONNECTED on rep, then discards, sends
  * (after a byte on go) or echoes until killed; it reports the byte count once it moved per_port on every port. */
-struct peer peer_start(enum peer_mode mode, const unsigned *ports, unsigned n, uint64_t per_port, unsigned chunk);
+/* vhost_fd: the frontend's vhost-user socket, closed in the peer. */
+struct peer peer_start(enum peer_mode mode, const unsigned *ports, unsigned n, uint64_t per_port, unsigned chunk,
+                       int vhost_fd);
 void peer_stop(struct peer *p);
 /* The same bytes over a bare AF_UNIX socketpair between two processes; MB/s. */
 double base_stream(uint64_t bytes, unsigned wchunk, unsigned rchunk, double *cpu_per_gb);

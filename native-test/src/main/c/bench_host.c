@@ -185,7 +185,8 @@ static void peer_main(enum peer_mode mode, const unsigned *ports, unsigned n, ui
 }
 
 
-struct peer peer_start(enum peer_mode mode, const unsigned *ports, unsigned n, uint64_t per_port, unsigned chunk)
+struct peer peer_start(enum peer_mode mode, const unsigned *ports, unsigned n, uint64_t per_port, unsigned chunk,
+                       int vhost_fd)
 {
     int go[2], rep[2];
     if (pipe2(go, O_CLOEXEC) || pipe2(rep, O_CLOEXEC))
@@ -196,7 +197,7 @@ struct peer peer_start(enum peer_mode mode, const unsigned *ports, unsigned n, u
         die_code(EXIT_IO, "fork: %s", strerror(errno));
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        close(g.vu.sock);
+        close(vhost_fd);
         close(go[1]);
         close(rep[0]);
         peer_main(mode, ports, n, per_port, chunk, go[0], rep[1]);

@@ -3,11 +3,13 @@
 
 #include <time.h>
 
-static void (*diag_hook)(void);
+static void (*diag_hook)(void *ctx);
+static void *diag_ctx;
 
-void set_diag_hook(void (*hook)(void))
+void set_diag_hook(void (*hook)(void *ctx), void *ctx)
 {
     diag_hook = hook;
+    diag_ctx = ctx;
 }
 
 void die_code(int code, const char *fmt, ...)
@@ -20,7 +22,7 @@ void die_code(int code, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     if ((code == EXIT_VIOLATION || code == EXIT_STALL) && diag_hook)
-        diag_hook();
+        diag_hook(diag_ctx);
     exit(code);
 }
 

@@ -31,7 +31,7 @@
  * the diagnosis hook. */
 void die_code(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 #define die(...) die_code(EXIT_VIOLATION, __VA_ARGS__)
-void set_diag_hook(void (*hook)(void));
+void set_diag_hook(void (*hook)(void *ctx), void *ctx);
 
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One machine-readable line on stdout, flushed at once: tests read it as it happens. */

@@ -25,7 +25,10 @@
  *   scenario.c     the scenario runs: poll loop, stdin commands, results
  *   bench.c        --bench: the measurements through the backend; bench_host.c the host peer and baselines
  *   main.c         the command line
- * This header holds what the upper units (device and above) share: the options and the frontend's state.
+ * This header holds what the upper units (device and above) share: the options (the command line, set by main.c;
+ * the benchmark adjusts tx_chunk and depth_cap between its measurements) and struct frontend, the state of the
+ * guest and its connection, which main() owns and every function gets as fe. The units below device.c know nothing
+ * of either: they take their context (struct vu_client, struct guest_mem, struct vq) as parameters.
  *
  * Run with --help for the command line and the output format.
  */
@@ -147,7 +150,7 @@ struct frontend {
     unsigned run;
     uint64_t features_offered, features_acked, proto_offered, proto_acked;
     uint64_t queue_num, max_mem_slots;
-    bool event_idx, status;   /* reply_ack is g.vu.reply_ack */
+    bool event_idx, status;   /* reply_ack is vu.reply_ack */
     unsigned num_vqs, needed_vqs, max_nr_ports;
     unsigned tx_depth, tx_segs, slot_size;
     struct vq vq[MAX_QUEUES];
@@ -172,49 +175,49 @@ struct frontend {
     uint32_t cfg_max_nr_ports;
     unsigned boots;           /* driver starts in this run: 1, then one more per reboot */
 };
-extern struct frontend g;
 
 static inline unsigned rx_queue_of(unsigned port) { return port == 0 ? 0 : 2 * port + 2; }
 static inline unsigned tx_queue_of(unsigned port) { return port == 0 ? 1 : 2 * port + 3; }
 
 /* ---- device.c ----
- * The functions that return int are those a reconnect attempt runs: 0, or -1 after an I/O failure while g.vu has
+ * The functions that return int are those a reconnect attempt runs: 0, or -1 after an I/O failure while fe->vu has
  * soft_fail set (see vhost_user.h); without soft_fail an I/O failure ends the program and they return 0. */
 #define TRY(call) do { if ((call) < 0) return -1; } while (0)
 enum start_kind { START_FRESH, START_RECONNECT, START_REBOOT };
-int negotiate_connect(void);
-int add_status(uint64_t bits);
-int setup_inflight(void);
-int start_rings(enum start_kind kind);
-void start_device(bool reboot);
-void stop_rings(void);
-void stop_device(void);
-const char *reset_device(void);
-void backend_event(void);
+int negotiate_connect(struct frontend *fe);
+int add_status(struct frontend *fe, uint64_t bits);
+int setup_inflight(struct frontend *fe);
+int start_rings(struct frontend *fe, enum start_kind kind);
+void start_device(struct frontend *fe, bool reboot);
+void stop_rings(struct frontend *fe);
+void stop_device(struct frontend *fe);
+const char *reset_device(struct frontend *fe);
+void backend_event(struct frontend *fe);
 
 /* ---- reconnect.c ---- */
 /* Something is on the vhost-user socket: the backend went away (reconnected to with --reconnect) or sent what it
  * must not. */
-void socket_event(void);
+void socket_event(struct frontend *fe);
 
 /* ---- console.c ---- */
-void init_guest_queues(void);
-void ctl_post_rx(uint32_t buf);
-void ctl_flush_pending(void);
-void ctl_send(uint32_t id, uint16_t event, uint16_t value);
-void port_fill_rx(struct port *p, unsigned id);
-void set_guest_open(unsigned id, bool open);
+void init_guest_queues(struct frontend *fe);
+void ctl_post_rx(struct frontend *fe, uint32_t buf);
+void ctl_flush_pending(struct frontend *fe);
+void ctl_send(struct frontend *fe, uint32_t id, uint16_t event, uint16_t value);
+void port_fill_rx(struct frontend *fe, struct port *p, unsigned id);
+void set_guest_open(struct frontend *fe, unsigned id, bool open);
 bool port_writable(const struct port *p);
-void fill_tx(unsigned id);
+void fill_tx(struct frontend *fe, unsigned id);
 /* vq_drain with the console driver's used handler; counts as progress when anything was used. */
-unsigned guest_drain(struct vq *q);
-void driver_ready(void);
-void emerg_write(unsigned id, uint64_t n);
+unsigned guest_drain(struct frontend *fe, struct vq *q);
+void driver_ready(struct frontend *fe);
+void emerg_write(struct frontend *fe, unsigned id, uint64_t n);
 
 /* ---- scenario.c ---- */
 void cmd_port(const char *arg, unsigned *id);
-void diag_dump(void);
-void one_run(unsigned run);
+/* The state at a failure, on stderr (the die_code hook; ctx is the frontend). */
+void diag_dump(void *ctx);
+void one_run(struct frontend *fe, unsigned run);
 
 /* ---- bench.c ---- */
 struct bench_options {
@@ -232,6 +235,6 @@ struct bench_options {
     long backend_pid;         /* for CPU time per GB; 0 = not measured */
 };
 extern struct bench_options bopt;
-int bench_main(void);
+int bench_main(struct frontend *fe);
 
 #endif

@@ -11,7 +11,8 @@ struct options opt = {
     .reply_timeout = 10,
 };
 
-struct frontend g;
+/* The one frontend of this process: everything below main() gets it as a parameter. */
+static struct frontend g;
 
 static void usage(FILE *f)
 {
@@ -167,7 +168,7 @@ static void parse_port(const char *arg)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
-    set_diag_hook(diag_dump);
+    set_diag_hook(diag_dump, &g);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         while (a[0] == '-' && a[1] == '-' && a[2] == '-')
@@ -289,9 +290,9 @@ int main(int argc, char **argv)
     if (opt.inflight && opt.bench)
         die_code(EXIT_USAGE, "--inflight is a scenario option, not for --bench");
     if (opt.bench)
-        return bench_main();
+        return bench_main(&g);
     for (unsigned r = 1; r <= opt.runs; r++) {
-        one_run(r);
+        one_run(&g, r);
         if (opt.use_stdin && !g.stdin_open)
             break;
     }

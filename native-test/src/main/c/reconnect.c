@@ -10,56 +10,56 @@
  * the dead backend had is lost: QEMU's virtio_queue_restore_last_avail_idx). What the old backend had taken but
  * not completed is in the avail ring still; the new backend finds it there.
  */
-static int reconnect_attempt(void);
+static int reconnect_attempt(struct frontend *fe);
 
-static void reconnect_device(void)
+static void reconnect_device(struct frontend *fe)
 {
-    g.reconnects++;
-    out("BACKEND_GONE run=%u reconnects=%u", g.run, g.reconnects);
+    fe->reconnects++;
+    out("BACKEND_GONE run=%u reconnects=%u", fe->run, fe->reconnects);
     double deadline = now_s() + opt.connect_timeout;
     for (;;) {
-        if (g.vu.sock >= 0)
-            close(g.vu.sock);
-        g.vu.sock = -1;
+        if (fe->vu.sock >= 0)
+            close(fe->vu.sock);
+        fe->vu.sock = -1;
         /* An I/O failure (the new backend is not there yet, or goes away again) ends the attempt, not the
          * program: every step returns -1 up to here. */
-        g.vu.soft_fail = true;
-        g.vu.failed = false;
-        int r = reconnect_attempt();
-        g.vu.soft_fail = false;
+        fe->vu.soft_fail = true;
+        fe->vu.failed = false;
+        int r = reconnect_attempt(fe);
+        fe->vu.soft_fail = false;
         if (r == 0)
             break;
-        warn("reconnect attempt failed: %s", g.vu.error);
+        warn("reconnect attempt failed: %s", fe->vu.error);
         if (now_s() > deadline)
             die_code(EXIT_IO, "no backend to reconnect to within %.0f s", opt.connect_timeout);
         usleep(20000);
     }
-    out("RECONNECTED run=%u reconnects=%u", g.run, g.reconnects);
-    g.last_progress = now_s();
+    out("RECONNECTED run=%u reconnects=%u", fe->run, fe->reconnects);
+    fe->last_progress = now_s();
 }
 
-static int reconnect_attempt(void)
+static int reconnect_attempt(struct frontend *fe)
 {
-    TRY(vu_connect(&g.vu, opt.socket, opt.connect_timeout));
-    TRY(negotiate_connect());
-    uint64_t acked = g.features_acked;
-    if ((g.features_offered & acked) != acked)
+    TRY(vu_connect(&fe->vu, opt.socket, opt.connect_timeout));
+    TRY(negotiate_connect(fe));
+    uint64_t acked = fe->features_acked;
+    if ((fe->features_offered & acked) != acked)
         die("the new backend offers features 0x%" PRIx64 ", without bits 0x%" PRIx64 " acked before",
-            g.features_offered, acked & ~g.features_offered);
-    TRY(vu_plain(&g.vu, VU_SET_FEATURES, &acked, sizeof acked));
-    if (g.status)
-        TRY(add_status(S_FEATURES_OK));
+            fe->features_offered, acked & ~fe->features_offered);
+    TRY(vu_plain(&fe->vu, VU_SET_FEATURES, &acked, sizeof acked));
+    if (fe->status)
+        TRY(add_status(fe, S_FEATURES_OK));
     if (opt.inflight)
-        TRY(setup_inflight());
-    return start_rings(START_RECONNECT);
+        TRY(setup_inflight(fe));
+    return start_rings(fe, START_RECONNECT);
 }
 
-void socket_event(void)
+void socket_event(struct frontend *fe)
 {
     uint8_t b[VU_HDR_SIZE];
-    ssize_t n = recv(g.vu.sock, b, sizeof b, MSG_DONTWAIT);
+    ssize_t n = recv(fe->vu.sock, b, sizeof b, MSG_DONTWAIT);
     if ((n == 0 || (n < 0 && errno == ECONNRESET)) && opt.reconnect) {
-        reconnect_device();
+        reconnect_device(fe);
         return;
     }
     if (n == 0)

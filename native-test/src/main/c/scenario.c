@@ -1,51 +1,51 @@
 /* vsb-frontend: the scenario runs: the poll loop, stdin commands, results, reboots, the state dump. */
 #include "frontend.h"
 
-static void send_garbage(const char *kind)
+static void send_garbage(struct frontend *fe, const char *kind)
 {
-    uint32_t flags = VU_FLAG_VERSION | (g.vu.reply_ack ? VU_FLAG_NEED_REPLY : 0);
+    uint32_t flags = VU_FLAG_VERSION | (fe->vu.reply_ack ? VU_FLAG_NEED_REPLY : 0);
     uint32_t req;
     if (!strcmp(kind, "unknown")) {
         uint64_t v = 0;
         req = 0x7ffe;
-        vu_send(&g.vu, req, flags, &v, sizeof v, NULL, 0);
+        vu_send(&fe->vu, req, flags, &v, sizeof v, NULL, 0);
     } else if (!strcmp(kind, "badsize")) {
         uint32_t v = 0; /* SET_VRING_NUM wants 8 bytes (index, num) */
         req = VU_SET_VRING_NUM;
-        vu_send(&g.vu, req, flags, &v, sizeof v, NULL, 0);
+        vu_send(&fe->vu, req, flags, &v, sizeof v, NULL, 0);
     } else if (!strcmp(kind, "badindex")) {
         uint32_t s[2] = { 1000, 64 };
         req = VU_SET_VRING_NUM;
-        vu_send(&g.vu, req, flags, s, sizeof s, NULL, 0);
+        vu_send(&fe->vu, req, flags, s, sizeof s, NULL, 0);
     } else {
         die_code(EXIT_USAGE, "unknown garbage kind '%s' (unknown, badsize, badindex)", kind);
     }
-    if (!g.vu.reply_ack) {
+    if (!fe->vu.reply_ack) {
         /* No acks: GET_FEATURES is the barrier (as QEMU's enforce_reply does). */
         uint64_t f;
-        vu_get_u64(&g.vu, VU_GET_FEATURES, &f);
+        vu_get_u64(&fe->vu, VU_GET_FEATURES, &f);
         out("GARBAGE kind=%s ack=none features=0x%" PRIx64, kind, f);
         return;
     }
     uint64_t ack;
-    vu_reply(&g.vu, req, &ack, sizeof ack);
+    vu_reply(&fe->vu, req, &ack, sizeof ack);
     out("GARBAGE kind=%s ack=%" PRIu64, kind, ack);
 }
 
-static bool all_listed_added(void)
+static bool all_listed_added(struct frontend *fe)
 {
     for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
-        if (opt.spec[id].listed && !g.port[id].exists)
+        if (opt.spec[id].listed && !fe->port[id].exists)
             return false;
     return true;
 }
 
-static bool targets_met(void)
+static bool targets_met(struct frontend *fe)
 {
-    if (!all_listed_added() || g.ctl_npending || g.vq[CTL_TX].live)
+    if (!all_listed_added(fe) || fe->ctl_npending || fe->vq[CTL_TX].live)
         return false;
     for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
-        struct port *p = &g.port[id];
+        struct port *p = &fe->port[id];
         if (!opt.spec[id].listed && !p->tx_target && !p->rx_target)
             continue;
         if (p->tx_done < p->tx_target || p->rx_bytes < p->rx_target)
@@ -54,27 +54,27 @@ static bool targets_met(void)
     return true;
 }
 
-static bool work_pending(void)
+static bool work_pending(struct frontend *fe)
 {
-    return !targets_met();
+    return !targets_met(fe);
 }
 
-static void print_results(void)
+static void print_results(struct frontend *fe)
 {
     for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
-        struct port *p = &g.port[id];
+        struct port *p = &fe->port[id];
         if (!opt.spec[id].listed && !p->exists && !p->tx_done && !p->rx_bytes)
             continue;
         out("RESULT run=%u port=%u name=%s tx_bytes=%" PRIu64 " tx_sum=%016" PRIx64 " rx_bytes=%" PRIu64
-            " rx_sum=%016" PRIx64 " rx_discarded=%" PRIu64 " bad_desc=%s", g.run, id,
+            " rx_sum=%016" PRIx64 " rx_discarded=%" PRIu64 " bad_desc=%s", fe->run, id,
             p->named ? p->name : "-", p->tx_done, p->tx_sum, p->rx_bytes, p->rx_sum, p->rx_discarded,
             p->bad_state == 0 ? "none" : p->bad_state == 3 ? "returned" : "pending");
         uint64_t tb = p->tx_done - p->run_tx0, rb = p->rx_bytes - p->run_rx0;
         double tt = p->t_tx_last - p->t_tx_first, rt = p->t_rx_last - p->t_rx_first;
-        out("THROUGHPUT run=%u port=%u tx_mbps=%.1f rx_mbps=%.1f", g.run, id,
+        out("THROUGHPUT run=%u port=%u tx_mbps=%.1f rx_mbps=%.1f", fe->run, id,
             tb && tt > 0 ? (double)tb / tt / 1e6 : 0.0, rb && rt > 0 ? (double)rb / rt / 1e6 : 0.0);
         if (opt.family == FAM_LOOPBACK)
-            out("CROSS run=%u port=%u rx_buffers=%" PRIu64 " tx_buffers=%" PRIu64, g.run, id, p->rx_cross,
+            out("CROSS run=%u port=%u rx_buffers=%" PRIu64 " tx_buffers=%" PRIu64, fe->run, id, p->rx_cross,
                 p->tx_cross);
     }
 }
@@ -87,33 +87,33 @@ static void print_results(void)
  * before the reset are lost, as a write() the reboot interrupted; reboot when the ports are idle to keep the
  * pattern streams of both ends in step.
  */
-static void reboot_guest(void)
+static void reboot_guest(struct frontend *fe)
 {
-    out("REBOOT run=%u", g.run);
-    stop_rings();
-    const char *how = reset_device();
-    for (unsigned i = 0; i < g.needed_vqs; i++) {
-        struct vq *q = &g.vq[i];
+    out("REBOOT run=%u", fe->run);
+    stop_rings(fe);
+    const char *how = reset_device(fe);
+    for (unsigned i = 0; i < fe->needed_vqs; i++) {
+        struct vq *q = &fe->vq[i];
         uint64_t v;
         if (read(q->call_fd, &v, sizeof v) == sizeof v) /* a call of the old rings */
             q->calls++;
-        memset(gpa_ptr(&g.mem, q->desc_gpa), 0, 16ull * q->num);
-        memset(gpa_ptr(&g.mem, q->avail_gpa), 0, opt.packed ? 4 : 6ull + 2ull * q->num);
-        memset(gpa_ptr(&g.mem, q->used_gpa), 0, opt.packed ? 4 : 6ull + 8ull * q->num);
+        memset(gpa_ptr(&fe->mem, q->desc_gpa), 0, 16ull * q->num);
+        memset(gpa_ptr(&fe->mem, q->avail_gpa), 0, opt.packed ? 4 : 6ull + 2ull * q->num);
+        memset(gpa_ptr(&fe->mem, q->used_gpa), 0, opt.packed ? 4 : 6ull + 8ull * q->num);
     }
     for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
-        struct port *p = &g.port[id];
+        struct port *p = &fe->port[id];
         p->exists = p->console = p->guest_open = p->host_open = p->named = p->ready_sent = p->removed = false;
         p->tx_posted = p->tx_done;
         if (p->bad_state == 2)
             p->bad_state = 0;
     }
-    g.ready_printed = false;
-    start_device(true);
-    driver_ready();
-    g.stopping = false;
-    g.last_progress = now_s();
-    out("REBOOTED run=%u reset=%s", g.run, how);
+    fe->ready_printed = false;
+    start_device(fe, true);
+    driver_ready(fe);
+    fe->stopping = false;
+    fe->last_progress = now_s();
+    out("REBOOTED run=%u reset=%s", fe->run, how);
 }
 
 void cmd_port(const char *arg, unsigned *id)
@@ -125,9 +125,9 @@ void cmd_port(const char *arg, unsigned *id)
     *id = (unsigned)v;
 }
 
-static void end_run(bool clean);
+static void end_run(struct frontend *fe, bool clean);
 
-static void handle_command(char *line)
+static void handle_command(struct frontend *fe, char *line)
 {
     char *argv[4] = { 0 };
     int argc = 0;
@@ -138,26 +138,26 @@ static void handle_command(char *line)
     unsigned id = 0;
     if (!strcmp(argv[0], "open") && argc == 2) {
         cmd_port(argv[1], &id);
-        if (!g.port[id].exists)
+        if (!fe->port[id].exists)
             warn("open: port %u does not exist", id);
-        else if (g.port[id].console)
+        else if (fe->port[id].console)
             warn("open: port %u is a console (ENXIO)", id);
-        else if (!g.port[id].guest_open)
-            set_guest_open(id, true);
+        else if (!fe->port[id].guest_open)
+            set_guest_open(fe, id, true);
     } else if (!strcmp(argv[0], "close") && argc == 2) {
         cmd_port(argv[1], &id);
-        if (g.port[id].exists && g.port[id].guest_open && !g.port[id].console)
-            set_guest_open(id, false);
+        if (fe->port[id].exists && fe->port[id].guest_open && !fe->port[id].console)
+            set_guest_open(fe, id, false);
     } else if (!strcmp(argv[0], "tx") && argc == 3) {
         cmd_port(argv[1], &id);
-        g.port[id].tx_target += parse_size(argv[2], "byte count");
+        fe->port[id].tx_target += parse_size(argv[2], "byte count");
     } else if (!strcmp(argv[0], "rx") && argc == 3) {
         cmd_port(argv[1], &id);
-        g.port[id].rx_target += parse_size(argv[2], "byte count");
+        fe->port[id].rx_target += parse_size(argv[2], "byte count");
     } else if (!strcmp(argv[0], "wait")) {
-        g.want_idle = true;
+        fe->want_idle = true;
     } else if (!strcmp(argv[0], "garbage") && argc == 2) {
-        send_garbage(argv[1]);
+        send_garbage(fe, argv[1]);
     } else if (!strcmp(argv[0], "baddesc") && argc == 3) {
         cmd_port(argv[1], &id);
         enum bad_kind k = BAD_NONE;
@@ -169,110 +169,111 @@ static void handle_command(char *line)
         if (opt.packed && (k == BAD_NEXT || k == BAD_LOOP))
             die_code(EXIT_USAGE, "baddesc %s needs a split ring (a packed descriptor has no next field)", argv[2]);
         opt.spec[id].bad = k;
-        g.port[id].bad_state = 1;
+        fe->port[id].bad_state = 1;
     } else if (!strcmp(argv[0], "emerg") && (argc == 2 || argc == 3)) {
         if (argc == 3)
             cmd_port(argv[2], &id);
-        emerg_write(id, parse_size(argv[1], "byte count"));
+        emerg_write(fe, id, parse_size(argv[1], "byte count"));
     } else if (!strcmp(argv[0], "reboot") && argc == 1) {
-        reboot_guest();
+        reboot_guest(fe);
     } else if (!strcmp(argv[0], "status")) {
-        print_results();
+        print_results(fe);
         out("STATUS");
     } else if (!strcmp(argv[0], "disconnect")) {
-        end_run(false);
+        end_run(fe, false);
     } else if (!strcmp(argv[0], "quit")) {
-        end_run(true);
+        end_run(fe, true);
     } else {
         warn("unknown command '%s'", argv[0]);
     }
 }
 
-static void read_stdin(void)
+static void read_stdin(struct frontend *fe)
 {
-    if (g.in_len == sizeof g.in_buf)
-        g.in_len = 0;
-    ssize_t n = read(0, g.in_buf + g.in_len, sizeof g.in_buf - g.in_len);
+    if (fe->in_len == sizeof fe->in_buf)
+        fe->in_len = 0;
+    ssize_t n = read(0, fe->in_buf + fe->in_len, sizeof fe->in_buf - fe->in_len);
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
-        g.stdin_open = false;
-        if (!g.ended)
-            end_run(true);
+        fe->stdin_open = false;
+        if (!fe->ended)
+            end_run(fe, true);
         return;
     }
-    g.in_len += (size_t)n;
+    fe->in_len += (size_t)n;
     char *nl;
-    while (!g.ended && (nl = memchr(g.in_buf, '\n', g.in_len))) {
+    while (!fe->ended && (nl = memchr(fe->in_buf, '\n', fe->in_len))) {
         *nl = 0;
-        char line[sizeof g.in_buf];
-        strcpy(line, g.in_buf);
-        size_t used = (size_t)(nl - g.in_buf) + 1;
-        memmove(g.in_buf, nl + 1, g.in_len - used);
-        g.in_len -= used;
-        handle_command(line);
+        char line[sizeof fe->in_buf];
+        strcpy(line, fe->in_buf);
+        size_t used = (size_t)(nl - fe->in_buf) + 1;
+        memmove(fe->in_buf, nl + 1, fe->in_len - used);
+        fe->in_len -= used;
+        handle_command(fe, line);
     }
 }
 
-static void close_run_fds(void)
+static void close_run_fds(struct frontend *fe)
 {
-    for (unsigned i = 0; i < g.num_vqs; i++)
-        vq_close(&g.vq[i]);
-    mem_unmap(&g.mem);
-    if (g.backend_fd >= 0) {
-        close(g.backend_fd);
-        g.backend_fd = -1;
+    for (unsigned i = 0; i < fe->num_vqs; i++)
+        vq_close(&fe->vq[i]);
+    mem_unmap(&fe->mem);
+    if (fe->backend_fd >= 0) {
+        close(fe->backend_fd);
+        fe->backend_fd = -1;
     }
-    if (g.inflight_fd >= 0) { /* the next run is a new guest (a reset): its backend starts a new buffer */
-        close(g.inflight_fd);
-        g.inflight_fd = -1;
+    if (fe->inflight_fd >= 0) { /* the next run is a new guest (a reset): its backend starts a new buffer */
+        close(fe->inflight_fd);
+        fe->inflight_fd = -1;
     }
 }
 
-static void end_run(bool clean)
+static void end_run(struct frontend *fe, bool clean)
 {
-    if (g.ended)
+    if (fe->ended)
         return;
     if (clean) {
         if (opt.close_at_end) {
             for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
-                if (g.port[id].exists && g.port[id].guest_open && !g.port[id].console)
-                    set_guest_open(id, false);
+                if (fe->port[id].exists && fe->port[id].guest_open && !fe->port[id].console)
+                    set_guest_open(fe, id, false);
             /* Wait, like the driver, until the backend used those control messages. */
             double until = now_s() + opt.reply_timeout;
-            vq_publish(&g.vq[CTL_TX]);
-            while ((g.ctl_npending || g.vq[CTL_TX].live) && now_s() < until) {
-                struct pollfd p = { .fd = g.vq[CTL_TX].call_fd, .events = POLLIN };
+            vq_publish(&fe->vq[CTL_TX]);
+            while ((fe->ctl_npending || fe->vq[CTL_TX].live) && now_s() < until) {
+                struct pollfd p = { .fd = fe->vq[CTL_TX].call_fd, .events = POLLIN };
                 if (poll(&p, 1, 100) > 0) {
                     uint64_t v;
                     if (read(p.fd, &v, sizeof v) == sizeof v)
-                        g.vq[CTL_TX].calls++;
+                        fe->vq[CTL_TX].calls++;
                 }
-                guest_drain(&g.vq[CTL_TX]);
-                ctl_flush_pending();
-                vq_publish(&g.vq[CTL_TX]);
+                guest_drain(fe, &fe->vq[CTL_TX]);
+                ctl_flush_pending(fe);
+                vq_publish(&fe->vq[CTL_TX]);
             }
-            if (g.ctl_npending || g.vq[CTL_TX].live)
+            if (fe->ctl_npending || fe->vq[CTL_TX].live)
                 die_code(EXIT_STALL, "the backend did not use the final PORT_OPEN(0) messages");
         }
-        stop_device();
+        stop_device(fe);
     } else {
-        out("DISCONNECT run=%u", g.run);
+        out("DISCONNECT run=%u", fe->run);
     }
-    close(g.vu.sock);
-    g.vu.sock = -1;
-    g.ended = true;
-    print_results();
-    out("RUN %u done", g.run);
+    close(fe->vu.sock);
+    fe->vu.sock = -1;
+    fe->ended = true;
+    print_results(fe);
+    out("RUN %u done", fe->run);
 }
 
-void diag_dump(void)
+void diag_dump(void *ctx)
 {
-    if (!g.needed_vqs || !g.mem.base)
+    struct frontend *fe = ctx;
+    if (!fe->needed_vqs || !fe->mem.base)
         return;
-    fprintf(stderr, "vsb-frontend: state at failure (run %u):\n", g.run);
-    for (unsigned i = 0; i < g.needed_vqs; i++) {
-        struct vq *q = &g.vq[i];
+    fprintf(stderr, "vsb-frontend: state at failure (run %u):\n", fe->run);
+    for (unsigned i = 0; i < fe->needed_vqs; i++) {
+        struct vq *q = &fe->vq[i];
         if (!q->setup)
             continue;
         uint64_t masked = 0;
@@ -281,7 +282,7 @@ void diag_dump(void)
         vq_diag(q, i, masked);
     }
     for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
-        struct port *p = &g.port[id];
+        struct port *p = &fe->port[id];
         if (!p->exists && !opt.spec[id].listed)
             continue;
         fprintf(stderr, "  port %u: exists %d console %d guest_open %d host_open %d tx %" PRIu64 "/%" PRIu64
@@ -289,34 +290,34 @@ void diag_dump(void)
                 id, p->exists, p->console, p->guest_open, p->host_open, p->tx_done, p->tx_target,
                 p->tx_posted, p->rx_bytes, p->rx_target, p->rx_discarded);
     }
-    fprintf(stderr, "  control: %u messages wait for a transmitq slot\n", g.ctl_npending);
+    fprintf(stderr, "  control: %u messages wait for a transmitq slot\n", fe->ctl_npending);
 }
 
-static void run_loop(void)
+static void run_loop(struct frontend *fe)
 {
     static struct pollfd pf[3 + 3 * MAX_QUEUES];
-    g.last_progress = now_s();
+    fe->last_progress = now_s();
     bool garbage_sent = false;
-    while (!g.ended) {
+    while (!fe->ended) {
         unsigned n = 0;
-        pf[n++] = (struct pollfd){ .fd = g.vu.sock, .events = POLLIN };
+        pf[n++] = (struct pollfd){ .fd = fe->vu.sock, .events = POLLIN };
         int stdin_slot = -1;
-        if (opt.use_stdin && g.stdin_open) {
+        if (opt.use_stdin && fe->stdin_open) {
             stdin_slot = (int)n;
             pf[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
         }
         int backend_slot = -1;
-        if (g.backend_fd >= 0) {
+        if (fe->backend_fd >= 0) {
             backend_slot = (int)n;
-            pf[n++] = (struct pollfd){ .fd = g.backend_fd, .events = POLLIN };
+            pf[n++] = (struct pollfd){ .fd = fe->backend_fd, .events = POLLIN };
         }
         unsigned qbase = n;
         /* The loopback adapter unmasks without waiting for an ack: a call the backend made on the masked notifier
          * meanwhile is pending and goes to the guest (QEMU's guest_notifier_pending on unmask). */
-        for (unsigned i = 0; i < g.needed_vqs; i++) {
-            pf[n++] = (struct pollfd){ .fd = g.vq[i].call_fd, .events = POLLIN };
-            pf[n++] = (struct pollfd){ .fd = g.vq[i].err_fd, .events = POLLIN };
-            pf[n++] = (struct pollfd){ .fd = opt.family == FAM_LOOPBACK ? g.vq[i].masked_fd : -1, .events = POLLIN };
+        for (unsigned i = 0; i < fe->needed_vqs; i++) {
+            pf[n++] = (struct pollfd){ .fd = fe->vq[i].call_fd, .events = POLLIN };
+            pf[n++] = (struct pollfd){ .fd = fe->vq[i].err_fd, .events = POLLIN };
+            pf[n++] = (struct pollfd){ .fd = opt.family == FAM_LOOPBACK ? fe->vq[i].masked_fd : -1, .events = POLLIN };
         }
         int r = poll(pf, n, 200);
         if (r < 0) {
@@ -325,12 +326,12 @@ static void run_loop(void)
             die_code(EXIT_IO, "poll: %s", strerror(errno));
         }
         if (pf[0].revents)
-            socket_event();
+            socket_event(fe);
         /* (A reconnect in socket_event may have replaced the channel: what was polled was the old one.) */
-        if (backend_slot >= 0 && pf[backend_slot].revents && g.backend_fd == pf[backend_slot].fd)
-            backend_event();
-        for (unsigned i = 0; i < g.needed_vqs; i++) {
-            struct vq *q = &g.vq[i];
+        if (backend_slot >= 0 && pf[backend_slot].revents && fe->backend_fd == pf[backend_slot].fd)
+            backend_event(fe);
+        for (unsigned i = 0; i < fe->needed_vqs; i++) {
+            struct vq *q = &fe->vq[i];
             uint64_t v;
             if (pf[qbase + 3 * i + 1].revents && read(q->err_fd, &v, sizeof v) == sizeof v) {
                 q->errs++;
@@ -342,65 +343,65 @@ static void run_loop(void)
             if (call)
                 q->calls++;
             if (pf[qbase + 3 * i].revents || pf[qbase + 3 * i + 2].revents)
-                guest_drain(q);
+                guest_drain(fe, q);
         }
-        ctl_flush_pending();
+        ctl_flush_pending(fe);
         if (!garbage_sent) {
             garbage_sent = true;
             for (unsigned k = 0; k < opt.ngarbage; k++)
-                send_garbage(opt.garbage[k]);
+                send_garbage(fe, opt.garbage[k]);
         }
         for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
-            if (g.port[id].exists)
-                fill_tx(id);
-        for (unsigned i = 0; i < g.needed_vqs; i++)
-            vq_publish(&g.vq[i]);
-        if (!g.ready_printed && all_listed_added()) {
-            g.ready_printed = true;
+            if (fe->port[id].exists)
+                fill_tx(fe, id);
+        for (unsigned i = 0; i < fe->needed_vqs; i++)
+            vq_publish(&fe->vq[i]);
+        if (!fe->ready_printed && all_listed_added(fe)) {
+            fe->ready_printed = true;
             /* Generic ports the scenario opens: like an application calling open() once the
              * device node appears (after the first boot only: see reboot_guest). */
-            for (unsigned id = 0; id < MAX_PORTS_ALLOC && g.boots == 1; id++)
-                if (opt.spec[id].listed && opt.spec[id].open && !g.port[id].console && !g.port[id].guest_open)
-                    set_guest_open(id, true);
-            vq_publish(&g.vq[CTL_TX]);
+            for (unsigned id = 0; id < MAX_PORTS_ALLOC && fe->boots == 1; id++)
+                if (opt.spec[id].listed && opt.spec[id].open && !fe->port[id].console && !fe->port[id].guest_open)
+                    set_guest_open(fe, id, true);
+            vq_publish(&fe->vq[CTL_TX]);
             out("READY");
         }
         if (stdin_slot >= 0 && pf[stdin_slot].revents)
-            read_stdin();
-        if (g.ended)
+            read_stdin(fe);
+        if (fe->ended)
             break;
         uint64_t run_tx = 0;
         for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++)
-            run_tx += g.port[id].tx_done - g.port[id].run_tx0;
+            run_tx += fe->port[id].tx_done - fe->port[id].run_tx0;
         if (opt.disconnect_after && run_tx >= opt.disconnect_after) {
-            end_run(false);
+            end_run(fe, false);
             break;
         }
-        bool met = targets_met();
-        if (met && g.want_idle) {
-            g.want_idle = false;
+        bool met = targets_met(fe);
+        if (met && fe->want_idle) {
+            fe->want_idle = false;
             out("IDLE");
         }
-        if (met && !opt.use_stdin && g.ready_printed) {
-            end_run(true);
+        if (met && !opt.use_stdin && fe->ready_printed) {
+            end_run(fe, true);
             break;
         }
-        if (!met && opt.stall_timeout > 0 && now_s() - g.last_progress > opt.stall_timeout)
+        if (!met && opt.stall_timeout > 0 && now_s() - fe->last_progress > opt.stall_timeout)
             die_code(EXIT_STALL, "nothing moved for %.0f s while work is pending", opt.stall_timeout);
-        if (met || !work_pending())
-            g.last_progress = now_s();
+        if (met || !work_pending(fe))
+            fe->last_progress = now_s();
     }
 }
 
-void one_run(unsigned run)
+void one_run(struct frontend *fe, unsigned run)
 {
-    g.run = run;
-    g.ended = g.stopping = g.ready_printed = g.want_idle = false;
-    g.ctl_npending = 0;
-    g.features_acked = g.proto_acked = g.proto_offered = g.queue_num = 0;
-    g.needed_vqs = 0;
+    fe->run = run;
+    fe->ended = fe->stopping = fe->ready_printed = fe->want_idle = false;
+    fe->ctl_npending = 0;
+    fe->features_acked = fe->proto_acked = fe->proto_offered = fe->queue_num = 0;
+    fe->needed_vqs = 0;
     for (unsigned id = 0; id < MAX_PORTS_ALLOC; id++) {
-        struct port *p = &g.port[id];
+        struct port *p = &fe->port[id];
         struct port_spec *s = &opt.spec[id];
         p->exists = p->console = p->guest_open = p->host_open = p->named = p->ready_sent = false;
         p->run_tx0 = p->tx_done;
@@ -411,15 +412,15 @@ void one_run(unsigned run)
         p->t_tx_first = p->t_tx_last = p->t_rx_first = p->t_rx_last = 0;
         p->bad_state = s->bad != BAD_NONE ? 1 : 0;
     }
-    g.boots = 0;
-    g.have_config = false;
-    vu_connect(&g.vu, opt.socket, opt.connect_timeout);
+    fe->boots = 0;
+    fe->have_config = false;
+    vu_connect(&fe->vu, opt.socket, opt.connect_timeout);
     out("CONNECTED run=%u socket=%s", run, opt.socket);
-    negotiate_connect();
-    start_device(false);
-    driver_ready();
-    run_loop();
-    close_run_fds();
+    negotiate_connect(fe);
+    start_device(fe, false);
+    driver_ready(fe);
+    run_loop(fe);
+    close_run_fds(fe);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -113,9 +113,9 @@ void vq_publish_silently(struct vq *q)
     q->dirty = false;
 }
 
-unsigned vq_drain(struct vq *q, vq_used_fn *fn)
+unsigned vq_drain(struct vq *q, vq_used_fn *fn, void *ctx)
 {
-    return q->packed ? vq_drain_packed(q, fn) : vq_drain_split(q, fn);
+    return q->packed ? vq_drain_packed(q, fn, ctx) : vq_drain_split(q, fn, ctx);
 }
 
 void vq_check_base(struct vq *q, uint32_t index, uint32_t num)

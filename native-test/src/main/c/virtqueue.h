@@ -83,7 +83,7 @@ struct vq {
 struct seg { uint64_t gpa; uint32_t len; bool write; };
 
 /* Called for each used buffer, after its descriptors went back to the free list. */
-typedef void vq_used_fn(struct vq *q, uint16_t head, uint32_t len, struct head_state h);
+typedef void vq_used_fn(void *ctx, struct vq *q, uint16_t head, uint32_t len, struct head_state h);
 
 /* Places the rings of queue index in m (each part on its own page). */
 void vq_layout(struct vq *q, struct guest_mem *m, unsigned index, uint16_t num, bool packed);
@@ -97,8 +97,8 @@ int vq_post(struct vq *q, const struct seg *s, unsigned n, uint64_t itab_gpa, ui
 void vq_publish(struct vq *q);
 /* Buffers posted since the last publish become visible to the device without a kick (--early-fill). */
 void vq_publish_silently(struct vq *q);
-/* Takes every used entry, checked as strictly as Linux does, and hands each to fn; returns how many. */
-unsigned vq_drain(struct vq *q, vq_used_fn *fn);
+/* Takes every used entry, checked as strictly as Linux does, and hands each to fn(ctx, ...); returns how many. */
+unsigned vq_drain(struct vq *q, vq_used_fn *fn, void *ctx);
 /* Checks a GET_VRING_BASE answer against what the driver posted and saw used. */
 void vq_check_base(struct vq *q, uint32_t index, uint32_t num);
 /* Zeroes the rings in guest memory (a device reset). */
@@ -120,7 +120,7 @@ void vq_free(struct vq *q, uint16_t head);
 void vq_bind_split(struct vq *q);
 int vq_post_split(struct vq *q, const struct seg *s, unsigned n, uint64_t itab_gpa, uint32_t cookie);
 void vq_publish_split(struct vq *q);
-unsigned vq_drain_split(struct vq *q, vq_used_fn *fn);
+unsigned vq_drain_split(struct vq *q, vq_used_fn *fn, void *ctx);
 void vq_check_base_split(struct vq *q, uint32_t num);
 void vq_diag_split(struct vq *q, unsigned i, uint64_t masked);
 
@@ -130,7 +130,7 @@ void vq_bind_packed(struct vq *q);
 int vq_post_packed(struct vq *q, const struct seg *s, unsigned n, uint64_t itab_gpa, uint64_t table_addr,
                    uint32_t cookie);
 void vq_publish_packed(struct vq *q);
-unsigned vq_drain_packed(struct vq *q, vq_used_fn *fn);
+unsigned vq_drain_packed(struct vq *q, vq_used_fn *fn, void *ctx);
 void vq_check_base_packed(struct vq *q, uint32_t num);
 void vq_diag_packed(struct vq *q, unsigned i, uint64_t masked);
 

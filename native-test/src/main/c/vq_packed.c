@@ -131,7 +131,7 @@ static inline bool packed_is_used(struct vq *q, uint16_t pos, bool wrap)
 
 /* Packed ring: takes every used descriptor from the driver's used position on, checked as strictly as Linux
  * does (virtqueue_get_buf_ctx_packed) and a little more. */
-unsigned vq_drain_packed(struct vq *q, vq_used_fn *fn)
+unsigned vq_drain_packed(struct vq *q, vq_used_fn *fn, void *ctx)
 {
     unsigned done = 0;
     for (;;) {
@@ -162,7 +162,7 @@ unsigned vq_drain_packed(struct vq *q, vq_used_fn *fn)
             q->used_pos = (uint16_t)next;
             q->used_entries++;
             done++;
-            fn(q, id, len, h);
+            fn(ctx, q, id, len, h);
         }
         if (!q->event_idx)
             break;

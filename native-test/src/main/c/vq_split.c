@@ -71,7 +71,7 @@ void vq_publish_split(struct vq *q)
 }
 
 /* Takes every new used entry, checked as strictly as Linux does (virtqueue_get_buf_ctx_split). */
-unsigned vq_drain_split(struct vq *q, vq_used_fn *fn)
+unsigned vq_drain_split(struct vq *q, vq_used_fn *fn, void *ctx)
 {
     unsigned done = 0;
     for (;;) {
@@ -95,7 +95,7 @@ unsigned vq_drain_split(struct vq *q, vq_used_fn *fn)
             q->last_used++;
             q->used_entries++;
             done++;
-            fn(q, (uint16_t)id, len, h);
+            fn(ctx, q, (uint16_t)id, len, h);
         }
         if (!q->event_idx)
             break;
