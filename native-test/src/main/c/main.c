@@ -278,6 +278,8 @@ int main(int argc, char **argv)
     g.vu.reply_timeout = opt.reply_timeout;
     g.inflight_fd = -1;
     g.backend_fd = -1;
+    if (opt.reconnect && opt.packed)
+        die_code(EXIT_USAGE, "--reconnect with --packed: resuming a packed ring after a reconnect is not implemented");
     if (opt.inflight && opt.packed)
         die_code(EXIT_USAGE, "--inflight with --packed: the packed ring's inflight layout is not implemented");
     if (opt.family != FAM_QEMU && opt.bench)
