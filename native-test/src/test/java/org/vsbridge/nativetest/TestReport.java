@@ -31,7 +31,7 @@ public final class TestReport {
         "org.vsbridge.vhost.queue.InflightRegion", "org.vsbridge.vhost.memory.GuestMemory",
         "org.vsbridge.vhost.memory.MemoryRegion", "org.vsbridge.vhost.device.DeviceWorker",
         "org.vsbridge.console.ConsoleDevice", "org.vsbridge.console.Port", "org.vsbridge.console.PortChannel",
-        "org.vsbridge.console.ControlOutbox", "org.vsbridge.core.port.PortLink", "org.vsbridge.core.port.ByteRing",
+        "org.vsbridge.console.ControlOutbox", "org.vsbridge.core.port.PortLink", "org.vsbridge.core.port.StreamRing",
         "org.vsbridge.chardev.SocketChardev", "org.vsbridge.chardev.DirectInput", "org.vsbridge.chardev.DirectOutput",
         "org.vsbridge.chardev.InputPump");
 

@@ -22,7 +22,7 @@ import org.vsbridge.console.PortChannel;
 import org.vsbridge.console.PortSpec;
 
 /**
- * Where one port meets its chardev: two {@link ByteRing}s, one per direction. The device worker is the
+ * Where one port meets its chardev: two {@link StreamRing}s (Agrona ring buffers carrying the byte stream as messages), one per direction. The device worker is the
  * producer of guest-to-host bytes and the consumer of host-to-guest bytes; the chardev's event loop is the
  * other side of both. Wake-ups are coalesced with one flag per direction, and a full ring is
  * backpressure in both directions, never a drop.
@@ -83,8 +83,8 @@ public final class PortLink implements PortChannel, ChardevFrontend {
     private static final int BATCH_RING = 3;
 
     private final PortSpec port;
-    private final ByteRing toHost;
-    private final ByteRing fromHost;
+    private final StreamRing toHost;
+    private final StreamRing fromHost;
     private final Runnable drainTask = this::drainToHost;
     private final Runnable refillTask = this::refillFromHost;
     private final AtomicBoolean drainScheduled = new AtomicBoolean();
@@ -150,8 +150,8 @@ public final class PortLink implements PortChannel, ChardevFrontend {
 
     public PortLink(final PortSpec port, final int toHostCapacity, final int fromHostCapacity) {
         this.port = port;
-        this.toHost = new ByteRing(toHostCapacity);
-        this.fromHost = new ByteRing(fromHostCapacity);
+        this.toHost = new StreamRing(toHostCapacity);
+        this.fromHost = new StreamRing(fromHostCapacity);
     }
 
     public PortSpec port() {
@@ -382,7 +382,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         if (iovCount == IOV_ENTRIES) {
             return 0;
         }
-        final int n = (int) Math.min(length, toHost.capacity() - deferred);
+        final int n = Math.min(length, toHost.bytesFor((int) (toHost.promisable() - deferred)));
         if (n <= 0) {
             return 0;
         }
@@ -390,7 +390,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         iov.putLong(at, address);
         iov.putLong(at + 8, n);
         iovCount++;
-        deferred += n;
+        deferred += toHost.cost(n);
         return n;
     }
 
@@ -488,7 +488,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         int r;
         boolean giveBack = false;
         try {
-            if (fromHost.available() > 0) {
+            if (!fromHost.isEmpty()) {
                 // The chardev read (and handed over) bytes since the ring was looked at: they are older.
                 return readRing(address, length);
             }
@@ -533,7 +533,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         if (input != null ? inputRevoke || input.reclaimRequested() : inputOffer.get() != null) {
             serviceInput();
         }
-        return fromHost.available() > 0 || (input != null && inputReadable);
+        return !fromHost.isEmpty() || (input != null && inputReadable);
     }
 
     /** Worker: take an offered input; give it back when the event loop or the chardev asks. */
@@ -686,18 +686,20 @@ public final class PortLink implements PortChannel, ChardevFrontend {
                 break; // the worker's flushToHost hands the output over (and schedules us) if it left bytes
             }
             if (state == IDLE) {
-                if (toHost.available() == 0 || !outputState.compareAndSet(IDLE, LOOP)) {
+                if (toHost.isEmpty() || !outputState.compareAndSet(IDLE, LOOP)) {
                     break;
                 }
             }
             while (!chardevFull) {
-                final int available = toHost.available();
-                if (available == 0) {
+                final int used = toHost.used();
+                if (used == 0) {
                     break;
                 }
-                final int n = Math.min(available, MAX_WRITE);
-                final ByteBuf buf = ByteBufAllocator.DEFAULT.directBuffer(n, n);
-                toHost.read(buf, n);
+                final ByteBuf buf = ByteBufAllocator.DEFAULT.directBuffer(Math.min(used, MAX_WRITE), MAX_WRITE);
+                if (toHost.read(buf, MAX_WRITE) == 0) {
+                    buf.release();
+                    break; // a message claimed but not yet committed: the worker's flushToHost schedules us again
+                }
                 freed = true;
                 if (!c.write(buf)) {
                     chardevFull = true;
@@ -705,8 +707,8 @@ public final class PortLink implements PortChannel, ChardevFrontend {
             }
             // Direct output resumes only when the socket has nothing of ours queued (else the worker's bytes would
             // overtake it); otherwise the next drain looks again.
-            if (chardevFull || toHost.available() > 0 || direct == null || directFailed || !c.outputIdle()) {
-                if (exact && toHostBlocked && direct != null && !directFailed && !chardevFull && toHost.available() == 0
+            if (chardevFull || !toHost.isEmpty() || direct == null || directFailed || !c.outputIdle()) {
+                if (exact && toHostBlocked && direct != null && !directFailed && !chardevFull && toHost.isEmpty()
                     && !recheckScheduled.getAndSet(true)) {
                     // A worker waits for the socket (exact delivery) behind bytes Netty still holds: nothing else
                     // will call us when they are out, so look again shortly.
@@ -715,7 +717,7 @@ public final class PortLink implements PortChannel, ChardevFrontend {
                 break;
             }
             outputState.set(IDLE);
-            if (toHost.available() == 0) {
+            if (toHost.isEmpty()) {
                 break;
             }
             // The worker added bytes before it saw IDLE: take the output back for them.
@@ -724,11 +726,11 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         // flag after; its flushToHost then schedules this drain, which must wake it although it freed nothing.
         // An exact-delivery worker waits for the output itself, not for ring room: wake it once the output is free.
         final boolean waitsForOutput = exact && directKind && !directFailed && outputState.get() == LOOP;
-        if (toHostBlocked && !waitsForOutput && (freed || toHost.available() < toHost.capacity())) {
+        if (toHostBlocked && !waitsForOutput && (freed || toHost.hasRoom())) {
             toHostBlocked = false;
             device.hostSpaceAvailable(port.nr());
         }
-        if (drained != null && toHost.available() == 0) {
+        if (drained != null && toHost.isEmpty()) {
             drained.complete(null);
         }
     }
