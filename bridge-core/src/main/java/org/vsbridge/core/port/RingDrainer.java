@@ -145,7 +145,10 @@ final class RingDrainer {
             return;
         }
         final EventLoop loop = link.chardev().eventLoop();
-        assert loop.inEventLoop() : "port " + link.nr() + ": direct output reconciled off the chardev's loop";
+        if (!loop.inEventLoop()) {
+            loop.execute(this::reconcileDirect); // posted before a chardev-change: run where the port lives now
+            return;
+        }
         if (!out.acquireOrWhenReleased(loop, this::reconcileDirect)) {
             return;
         }
