@@ -119,8 +119,10 @@ final class HostInput {
     }
 
     private int readRing(final long address, final int length) {
-        final int n = ring.read(address, length); // ends with a full fence when it freed room
-        if (n > 0 && blocked && !refillScheduled.getAndSet(true)) {
+        final int n = ring.read(address, length); // ends with a full fence when it took bytes
+        // Only once the ring has room for whole messages again: a guest buffer that takes part of a message frees
+        // nothing yet, and a refill for every one of them would cost the event loop a task and the worker a wake-up.
+        if (n > 0 && blocked && ring.hasRoom() && !refillScheduled.getAndSet(true)) {
             link.chardev().eventLoop().execute(refillTask);
         }
         return n;
@@ -244,7 +246,7 @@ final class HostInput {
         if (p == null) {
             return;
         }
-        ring.write(p);
+        final int n = ring.write(p);
         if (!p.isReadable()) {
             p.release();
             pending = null;
@@ -252,7 +254,9 @@ final class HostInput {
             link.chardev().setReadPaused(false);
             lend();
         }
-        link.device().hostDataAvailable(link.nr());
+        if (n > 0) {
+            link.device().hostDataAvailable(link.nr());
+        }
     }
 
     private static ByteBuf appendPending(final ByteBuf pending, final ByteBuf more) {
