@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import org.agrona.BufferUtil;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -53,6 +54,9 @@ class StreamRingTest {
         }
         assertTrue(ring.isEmpty());
         assertTrue(ring.hasRoom());
+        // The ring sees raw addresses only: keep the buffers alive (else the GC may free them mid-copy).
+        Reference.reachabilityFence(src);
+        Reference.reachabilityFence(dst);
     }
 
     @Test
@@ -93,6 +97,8 @@ class StreamRingTest {
                     assertEquals(promised, back);
                 }
             }
+            Reference.reachabilityFence(src);
+            Reference.reachabilityFence(dst);
         }
     }
 
@@ -150,6 +156,7 @@ class StreamRingTest {
                 }
                 sent += chunk;
             }
+            Reference.reachabilityFence(src);
         });
         producer.start();
         final ByteBuffer dst = ByteBuffer.allocateDirect(1500);
@@ -167,6 +174,7 @@ class StreamRingTest {
             received += n;
         }
         producer.join();
+        Reference.reachabilityFence(dst);
         assertEquals(0, mismatches);
         assertEquals(total, received);
         assertTrue(ring.isEmpty());
