@@ -32,7 +32,9 @@ public final class TestReport {
         "org.vsbridge.vhost.memory.MemoryRegion", "org.vsbridge.vhost.device.DeviceWorker",
         "org.vsbridge.console.ConsoleDevice", "org.vsbridge.console.TransmitPath", "org.vsbridge.console.ReceivePath",
         "org.vsbridge.console.Port", "org.vsbridge.console.PortChannel",
-        "org.vsbridge.console.ControlOutbox", "org.vsbridge.core.port.PortLink", "org.vsbridge.core.port.ByteRing",
+        "org.vsbridge.console.ControlOutbox", "org.vsbridge.core.port.PortLink", "org.vsbridge.core.port.StreamRing",
+        "org.vsbridge.core.port.OutputOwner", "org.vsbridge.core.port.DirectWriter", "org.vsbridge.core.port.RingDrainer",
+        "org.vsbridge.core.port.HostInput",
         "org.vsbridge.chardev.SocketChardev", "org.vsbridge.chardev.DirectInput", "org.vsbridge.chardev.DirectOutput",
         "org.vsbridge.chardev.InputPump");
 
