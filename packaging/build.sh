@@ -104,13 +104,26 @@ tar -C "$stage" --owner=0 --group=0 -czf "$out/vhost-serial-bridge-$pom_version-
 if command -v dpkg-deb >/dev/null 2>&1; then
     mkdir -p "$stage/DEBIAN"
     size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+    # The runtime's native code needs libc, libgcc, libstdc++ and zlib (libjvm.so, libjimage.so, libzip.so):
+    # dpkg-shlibdeps (dpkg-dev) reads the versions from the ELF files; without it, the versions of Debian 12.
+    depends="libc6 (>= 2.34), libgcc-s1 (>= 3.0), libstdc++6 (>= 5), zlib1g (>= 1:1.2.2)"
+    if command -v dpkg-shlibdeps >/dev/null 2>&1; then
+        shl=$(mktemp -d)
+        mkdir "$shl/debian"
+        printf 'Source: vhost-serial-bridge\n\nPackage: vhost-serial-bridge\nArchitecture: any\n' > "$shl/debian/control"
+        found=$(cd "$shl" && find "$lib/runtime" -type f \( -name '*.so' -o -path '*/bin/*' -o -name jexec \
+            -o -name jspawnhelper \) -exec dpkg-shlibdeps -O -l"$lib/runtime/lib" -l"$lib/runtime/lib/server" {} + \
+            2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+        rm -rf "$shl"
+        [ -n "$found" ] && depends=$found
+    fi
     cat > "$stage/DEBIAN/control" <<CONTROL
 Package: vhost-serial-bridge
 Version: $deb_version
 Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $size
-Depends: libc6 (>= 2.31), systemd
+Depends: $depends, systemd
 Section: admin
 Priority: optional
 Description: vhost-user virtio-console device with QEMU-style chardevs
