@@ -210,9 +210,13 @@ final class DeviceCommands {
                 return created[0];
             });
         } catch (final IllegalArgumentException e) {
-            throw QmpException.generic(e.getMessage().startsWith("virtio-serial-bus: Port number 0 ")
-                ? "Port number 0 on virtio-serial devices reserved for virtconsole devices for backward compatibility."
-                : e.getMessage());
+            if (!e.getMessage().startsWith("virtio-serial-bus: Port number 0 ")) {
+                throw QmpException.generic(e.getMessage());
+            }
+            // QEMU checks the bus (port 0 taken) before the port's own rule.
+            final boolean taken = unit.device.ports().stream().anyMatch(p -> p.nr() == 0);
+            throw QmpException.generic(taken ? "virtio-serial-bus: A port already exists at id 0"
+                : "Port number 0 on virtio-serial devices reserved for virtconsole devices for backward compatibility.");
         }
         unit.device.setOutputPolicy(spec.nr(), policy);
         if (cols != 0 || rows != 0) {
@@ -240,21 +244,20 @@ final class DeviceCommands {
         throw QmpException.generic("Bus '" + bus + "' not found");
     }
 
-    /** QOM containers a path may name: device_del says they are not devices. */
-    private static final java.util.Set<String> CONTAINERS = java.util.Set.of("/", "/machine", "/machine/",
-        "/machine/peripheral", "/machine/peripheral/", "/machine/peripheral-anon", "/machine/peripheral-anon/",
-        "/machine/unattached", "/machine/unattached/");
-
     /** {@code target}: a device id, or its QOM path {@code /machine/peripheral/ID} (QEMU takes both). */
     private static JsonNode delete(final Bridge bridge, final String target) throws QmpException {
         String id = target;
         if (target.startsWith("/")) {
-            if (CONTAINERS.contains(target)) {
+            // QOM paths skip empty components: "/machine//peripheral/p1/" is p1.
+            final java.util.List<String> parts = java.util.Arrays.stream(target.split("/"))
+                .filter(p -> !p.isEmpty()).toList();
+            if (parts.isEmpty() || parts.equals(java.util.List.of("machine")) || parts.size() == 2
+                && parts.get(0).equals("machine")
+                && java.util.Set.of("peripheral", "peripheral-anon", "unattached").contains(parts.get(1))) {
                 throw QmpException.generic(target + " is not a device");
             }
-            final String prefix = "/machine/peripheral/";
-            id = target.startsWith(prefix) && target.indexOf('/', prefix.length()) < 0
-                ? target.substring(prefix.length()) : null;
+            id = parts.size() == 3 && parts.get(0).equals("machine") && parts.get(1).equals("peripheral")
+                ? parts.get(2) : null;
         }
         if (id == null || id.isEmpty()) {
             throw new QmpException("DeviceNotFound", "Device '" + target + "' not found");

@@ -275,7 +275,7 @@ public final class QmpServer implements AutoCloseable {
         timestamp.put("microseconds", now.getNano() / 1000);
         for (final QmpSession session : sessions) {
             if (session.isNegotiated()) {
-                session.send(message);
+                session.sendEvent(message);
             }
         }
     }

@@ -222,10 +222,11 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
                 if (!enable.isArray()) {
                     throw QmpException.generic("Invalid parameter type for 'enable', expected: array");
                 }
-                for (final JsonNode capability : enable) {
-                    // QEMU names a list element 'null' in these messages.
+                for (int i = 0; i < enable.size(); i++) {
+                    final JsonNode capability = enable.get(i);
+                    // QEMU's words: the element as 'enable[i]' for its type, but as 'null' for its value.
                     if (!capability.isTextual()) {
-                        throw QmpException.generic("Invalid parameter type for 'null', expected: string");
+                        throw QmpException.generic("Invalid parameter type for 'enable[" + i + "]', expected: string");
                     }
                     if (!capability.asText().equals("oob")) {
                         throw QmpException.generic("Parameter 'null' does not accept value '" + capability.asText()
@@ -265,6 +266,17 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
             reply.set("id", id);
         }
         send(reply);
+    }
+
+    /**
+     * Write one event on the connection's event loop, after what it is doing now: an event raised while a command
+     * runs (DEVICE_DELETED of a port with no guest) follows that command's reply, as in QEMU.
+     */
+    void sendEvent(final JsonNode message) {
+        final ChannelHandlerContext c = ctx;
+        if (c != null) {
+            c.executor().execute(() -> send(message));
+        }
     }
 
     /** Write one JSON object and CRLF. Safe from any thread. */

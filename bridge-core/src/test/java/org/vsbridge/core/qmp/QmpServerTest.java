@@ -48,7 +48,7 @@ class QmpServerTest {
         version.put("package", "test");
         server = new QmpServer(group, QmpAddress.parse("unix:" + dir.resolve("qmp.sock") + ",server=on,wait=off"),
             version, quits::incrementAndGet);
-        server.register(new QmpCommand("echo", Map.of("text", QmpCommand.Param.required(QmpCommand.Type.STRING),
+        server.register(new QmpCommand("echo", QmpCommand.ordered("text", QmpCommand.Param.required(QmpCommand.Type.STRING),
             "times", QmpCommand.Param.optional(QmpCommand.Type.INT)), args -> JSON.getNodeFactory().textNode(
             args.get("text").asText().repeat(args.has("times") ? args.get("times").asInt() : 1))));
         server.register(new QmpCommand("quit", Map.of(), args -> JSON.createObjectNode()));
