@@ -89,14 +89,13 @@ final class DeviceCommands {
         }
     }
 
-    /** Bridge extensions of virtconsole/virtserialport: QEMU does not know them ("Property ... not found"). */
-    private static int size(final JsonNode v, final String driver, final String key) throws QmpException {
-        if (v == null) {
-            return 0;
+    /** Bridge extensions of virtconsole (uint16 properties; QEMU does not know them: "Property ... not found"). */
+    private static int size(final JsonNode v, final String key) throws QmpException {
+        if (!v.isIntegralNumber()) {
+            throw QmpException.generic("Parameter '" + key + "' expects uint64");
         }
-        if (!v.isIntegralNumber() || !v.canConvertToLong() || v.asLong() < 0 || v.asLong() > 0xFFFF) {
-            throw QmpException.generic("Property '" + driver + "." + key + "' doesn't take value '"
-                + (v.isTextual() ? v.asText() : v.toString()) + "'");
+        if (v.bigIntegerValue().signum() < 0 || v.bigIntegerValue().bitLength() > 16) {
+            throw QmpException.generic("Parameter '" + key + "' expects uint16_t");
         }
         return v.asInt();
     }
@@ -176,8 +175,8 @@ final class DeviceCommands {
                     }
                     name = v.asText();
                 }
-                case "cols" -> cols = size(v, driver, key);
-                case "rows" -> rows = size(v, driver, key);
+                case "cols" -> cols = size(v, key);
+                case "rows" -> rows = size(v, key);
                 case "policy" -> {
                     if (!v.isTextual()) {
                         throw QmpException.generic("Invalid parameter type for 'policy', expected: string");

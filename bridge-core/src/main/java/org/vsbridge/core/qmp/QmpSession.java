@@ -274,8 +274,10 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
      */
     void sendEvent(final JsonNode message) {
         final ChannelHandlerContext c = ctx;
-        if (c != null) {
+        if (c != null && c.executor().inEventLoop()) {
             c.executor().execute(() -> send(message));
+        } else {
+            send(message);
         }
     }
 
