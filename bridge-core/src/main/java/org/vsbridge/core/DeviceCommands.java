@@ -30,9 +30,6 @@ final class DeviceCommands {
 
     private static final Logger LOG = Logger.getLogger(DeviceCommands.class.getName());
 
-    static final String[] NAMES = {"device_add", "device_del", "query-vserport", "vserport-resize",
-        "vserport-set-policy"};
-
     private DeviceCommands() {
     }
 

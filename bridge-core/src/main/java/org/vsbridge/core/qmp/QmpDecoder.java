@@ -24,15 +24,17 @@ final class QmpDecoder extends ByteToMessageDecoder {
         this(QmpServer.DEFAULT_MAX_INPUT);
     }
 
+    private final byte[] chunk = new byte[1 << 16];
+
     @Override
     protected void decode(final ChannelHandlerContext ctx, final ByteBuf in, final List<Object> out) {
+        // In chunks: a ByteBuf read per byte is slow, and very slow under Netty's paranoid leak detection.
         while (in.isReadable()) {
-            json.feed(in.readUnsignedByte());
-            if (!pending.isEmpty()) {
-                out.addAll(pending);
-                pending.clear();
-                return; // one message per call keeps the session's order with its queue of waiting commands
-            }
+            final int n = Math.min(in.readableBytes(), chunk.length);
+            in.readBytes(chunk, 0, n);
+            json.feed(chunk, 0, n);
+            out.addAll(pending);
+            pending.clear();
         }
     }
 }

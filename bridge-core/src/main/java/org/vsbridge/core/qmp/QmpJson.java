@@ -291,16 +291,6 @@ public final class QmpJson {
         out.accept(parser.error != null ? new Message(null, parser.error) : new Message(value, null));
     }
 
-    /** Parse one complete text (tests, config): its first value or its first error. */
-    public static Message parse(final String text) {
-        final List<Message> got = new ArrayList<>();
-        final QmpJson json = new QmpJson(Long.MAX_VALUE, got::add);
-        final byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
-        json.feed(bytes, 0, bytes.length);
-        json.feed(' ');
-        return got.isEmpty() ? new Message(null, "JSON parse error, premature EOI") : got.get(0);
-    }
-
     /** The recursive-descent parser over one message's tokens (json-parser.c); the first error wins. */
     private static final class Parser {
         private final List<Token> tokens;
