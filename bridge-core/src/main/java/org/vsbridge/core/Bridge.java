@@ -174,7 +174,7 @@ public final class Bridge implements AutoCloseable {
                 LOG.warning(unit.name + ": max_nr_ports " + unit.plan.maxPorts() + " needs " + unit.numQueues()
                     + " queues; spec frontends such as QEMU can set up only 256 (127 ports): queues from 256 need "
                     + "the bridge's index extension, which only vsb-frontend --wide-index sends (README, Not "
-                    + "supported yet)");
+                    + "supported yet; docs/frontends.md)");
             }
         }
         vhost = units.get(0).server;

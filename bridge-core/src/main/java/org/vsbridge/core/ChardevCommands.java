@@ -77,7 +77,7 @@ final class ChardevCommands {
     }
 
     static void register(final QmpServer qmp, final Bridge bridge) {
-        final Map<String, QmpCommand.Param> idAndBackend = Map.of("id", required(Type.STRING),
+        final Map<String, QmpCommand.Param> idAndBackend = QmpCommand.ordered("id", required(Type.STRING),
             "backend", required(Type.OBJECT));
         qmp.register(new QmpCommand("chardev-add", idAndBackend,
             (QmpCommand.AsyncHandler) args -> add(bridge, args.get("id").asText(), args.get("backend"))));
@@ -95,7 +95,7 @@ final class ChardevCommands {
             return QmpCommands.json().createObjectNode();
         }));
         // object-add takes the properties of every type it creates; ObjectSpec checks them per type.
-        final Map<String, QmpCommand.Param> objectProps = Map.ofEntries(
+        final Map<String, QmpCommand.Param> objectProps = QmpCommand.orderedEntries(
             Map.entry("qom-type", required(Type.STRING)), Map.entry("id", required(Type.STRING)),
             Map.entry("dir", optional(Type.STRING)), Map.entry("endpoint", optional(Type.STRING)),
             Map.entry("verify-peer", optional(Type.BOOL)), Map.entry("sanity-check", optional(Type.BOOL)),

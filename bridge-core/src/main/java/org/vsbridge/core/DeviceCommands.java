@@ -30,24 +30,19 @@ final class DeviceCommands {
 
     private static final Logger LOG = Logger.getLogger(DeviceCommands.class.getName());
 
-    static final String[] NAMES = {"device_add", "device_del", "query-vserport", "vserport-resize",
-        "vserport-set-policy"};
-
     private DeviceCommands() {
     }
 
     static void register(final QmpServer qmp, final Bridge bridge) {
-        qmp.register(new QmpCommand("device_add", Map.ofEntries(
-            Map.entry("driver", required(Type.STRING)), Map.entry("chardev", optional(Type.STRING)),
-            Map.entry("name", optional(Type.STRING)), Map.entry("id", optional(Type.STRING)),
-            Map.entry("nr", optional(Type.ANY)), Map.entry("bus", optional(Type.STRING)),
-            Map.entry("cols", optional(Type.ANY)), Map.entry("rows", optional(Type.ANY)),
-            Map.entry("policy", optional(Type.STRING))), args -> add(bridge, args)));
+        // QEMU's device_add reads driver, bus and id itself, then sets each other argument as a property.
+        qmp.register(new QmpCommand("device_add", Map.of(QmpCommand.ANY_ARGUMENTS, optional(Type.ANY)),
+            args -> add(bridge, args)));
         qmp.register(new QmpCommand("device_del", Map.of("id", required(Type.STRING)),
             args -> delete(bridge, args.get("id").asText())));
         qmp.register(new QmpCommand("query-vserport", Map.of(), args -> query(bridge)));
         qmp.register(new QmpCommand("vserport-resize",
-            Map.of("id", required(Type.STRING), "cols", required(Type.INT), "rows", required(Type.INT)), args -> {
+            QmpCommand.ordered("id", required(Type.STRING), "cols", required(Type.INT), "rows", required(Type.INT)),
+            args -> {
                 final Found f = find(bridge, args.get("id").asText());
                 final long cols = args.get("cols").asLong();
                 final long rows = args.get("rows").asLong();
@@ -62,7 +57,7 @@ final class DeviceCommands {
                 return QmpCommands.json().createObjectNode();
             }));
         qmp.register(new QmpCommand("vserport-set-policy",
-            Map.of("id", required(Type.STRING), "policy", required(Type.STRING)), args -> {
+            QmpCommand.ordered("id", required(Type.STRING), "policy", required(Type.STRING)), args -> {
                 final Found f = find(bridge, args.get("id").asText());
                 f.unit.device.setOutputPolicy(f.link.port().nr(), policy(args.get("policy").asText()));
                 return QmpCommands.json().createObjectNode();
@@ -91,64 +86,111 @@ final class DeviceCommands {
         }
     }
 
-    /** A QEMU property given as a JSON number or a string of digits (device_add takes both). */
-    private static int number(final ObjectNode args, final String key, final String driver, final int absent,
-                              final int max) throws QmpException {
-        final JsonNode v = args.get(key);
-        if (v == null) {
-            return absent;
+    /** Bridge extensions of virtconsole (uint16 properties; QEMU does not know them: "Property ... not found"). */
+    private static int size(final JsonNode v, final String key) throws QmpException {
+        if (!v.isIntegralNumber()) {
+            throw QmpException.generic("Parameter '" + key + "' expects uint64");
         }
-        long n = -1;
-        if (v.isIntegralNumber() && v.canConvertToLong()) {
-            n = v.asLong();
-        } else if (v.isTextual() && v.asText().matches("[0-9]{1,9}")) {
-            n = Long.parseLong(v.asText());
+        if (v.bigIntegerValue().signum() < 0 || v.bigIntegerValue().bitLength() > 16) {
+            throw QmpException.generic("Parameter '" + key + "' expects uint16_t");
         }
-        if (n < 0 || n > max) {
-            throw QmpException.generic("Property '" + driver + "." + key + "' doesn't take value '"
-                + (v.isTextual() ? v.asText() : v.toString()) + "'");
-        }
-        return (int) n;
+        return v.asInt();
     }
 
+    /**
+     * device_add as QEMU 10.2 checks it: driver, bus, id (each ignored unless a string), then the other arguments
+     * as properties in QEMU's order (QmpOrder), then the port itself (virtio-serial-bus's checks).
+     */
     private static JsonNode add(final Bridge bridge, final ObjectNode args) throws QmpException {
-        final String driver = args.get("driver").asText();
+        final JsonNode driverNode = args.get("driver");
+        if (driverNode == null || !driverNode.isTextual()) {
+            throw QmpException.generic("Parameter 'driver' is missing");
+        }
+        final String driver = driverNode.asText();
         final boolean console;
         switch (driver) {
             case "virtconsole" -> console = true;
             case "virtserialport" -> console = false;
             default -> throw QmpException.generic("'" + driver + "' is not a valid device model name");
         }
-        final DeviceUnit unit = unit(bridge, args.has("bus") ? args.get("bus").asText() : null);
-        final String id = args.has("id") ? args.get("id").asText() : null;
+        final DeviceUnit unit = unit(bridge, args.path("bus").isTextual() ? args.get("bus").asText() : null);
+        final String id = args.path("id").isTextual() ? args.get("id").asText() : null;
         if (id != null) {
             for (final DeviceUnit u : bridge.units()) {
                 if (u.linkById(id) != null) {
-                    throw QmpException.generic("Duplicate ID '" + id + "' for device");
+                    throw QmpException.generic("Duplicate device ID '" + id + "'");
                 }
             }
         }
-        if (!args.has("chardev")) {
+        final java.util.List<String> keys = new java.util.ArrayList<>();
+        args.fieldNames().forEachRemaining(keys::add);
+        String chardevId = null;
+        Chardev chardev = null;
+        int nr = -1;
+        String name = null;
+        int cols = 0;
+        int rows = 0;
+        OutputPolicy policy = OutputPolicy.DROP;
+        for (final String key : org.vsbridge.core.qmp.QmpOrder.qdict(keys)) {
+            final JsonNode v = args.get(key);
+            switch (key) {
+                case "driver", "bus", "id" -> {
+                }
+                case "chardev" -> {
+                    if (!v.isTextual()) {
+                        throw QmpException.generic("Invalid parameter type for 'chardev', expected: string");
+                    }
+                    chardevId = v.asText();
+                    chardev = bridge.chardevs().get(chardevId);
+                    if (chardev == null) {
+                        throw QmpException.generic("Property '" + driver + ".chardev' can't find value '"
+                            + chardevId + "'");
+                    }
+                    if (!"mux".equals(chardev.kind()) && (bridge.linkOf(chardevId) != null || chardev.isBusy())) {
+                        throw QmpException.generic("Property '" + driver + ".chardev' can't take value '"
+                            + chardevId + "': chardev '" + chardevId + "' is already in use");
+                    }
+                }
+                case "nr" -> {
+                    // A uint32 property: a JSON integer only (QEMU 10.2 refuses "3" and 1.5 alike).
+                    if (!v.isIntegralNumber()) {
+                        throw QmpException.generic("Parameter 'nr' expects uint64");
+                    }
+                    final java.math.BigInteger n = v.bigIntegerValue();
+                    if (n.signum() < 0 || n.bitLength() > 32) {
+                        throw QmpException.generic("Parameter 'nr' expects uint32_t");
+                    }
+                    if (n.longValue() > Integer.MAX_VALUE) {
+                        throw QmpException.generic("virtio-serial-bus: Out-of-range port id specified, max. allowed: "
+                            + (unit.device.maxPorts() - 1));
+                    }
+                    nr = n.intValue();
+                }
+                case "name" -> {
+                    if (!v.isTextual()) {
+                        throw QmpException.generic("Invalid parameter type for 'name', expected: string");
+                    }
+                    name = v.asText();
+                }
+                case "cols" -> cols = size(v, key);
+                case "rows" -> rows = size(v, key);
+                case "policy" -> {
+                    if (!v.isTextual()) {
+                        throw QmpException.generic("Invalid parameter type for 'policy', expected: string");
+                    }
+                    policy = policy(v.asText());
+                }
+                default -> throw QmpException.generic("Property '" + driver + "." + key + "' not found");
+            }
+        }
+        if (!console && (cols != 0 || rows != 0)) {
+            throw QmpException.generic("Property 'virtserialport." + (cols != 0 ? "cols" : "rows")
+                + "' not found (console size is for virtconsole)");
+        }
+        if (chardev == null) {
             throw QmpException.generic("Property '" + driver + ".chardev' is required: this bridge has no port "
                 + "without a host side");
         }
-        final String chardevId = args.get("chardev").asText();
-        final Chardev chardev = bridge.chardevs().get(chardevId);
-        if (chardev == null) {
-            throw QmpException.generic("Property '" + driver + ".chardev' can't find value '" + chardevId + "'");
-        }
-        if (!"mux".equals(chardev.kind()) && (bridge.linkOf(chardevId) != null || chardev.isBusy())) {
-            throw QmpException.generic("Property '" + driver + ".chardev' can't take value '" + chardevId
-                + "', it's in use");
-        }
-        final int nr = number(args, "nr", driver, -1, Integer.MAX_VALUE);
-        final int cols = number(args, "cols", driver, 0, 0xFFFF);
-        final int rows = number(args, "rows", driver, 0, 0xFFFF);
-        if (!console && (cols != 0 || rows != 0)) {
-            throw QmpException.generic("Property 'virtserialport.cols' not found (console size is for virtconsole)");
-        }
-        final OutputPolicy policy = args.has("policy") ? policy(args.get("policy").asText()) : OutputPolicy.DROP;
-        final String name = args.has("name") ? args.get("name").asText() : null;
         final Chardev view;
         try {
             view = chardev.newFrontendView();
@@ -164,17 +206,24 @@ final class DeviceCommands {
                 return created[0];
             });
         } catch (final IllegalArgumentException e) {
-            throw QmpException.generic(e.getMessage());
+            if (!e.getMessage().startsWith("virtio-serial-bus: Port number 0 ")) {
+                throw QmpException.generic(e.getMessage());
+            }
+            // QEMU checks the bus (port 0 taken) before the port's own rule.
+            final boolean taken = unit.device.ports().stream().anyMatch(p -> p.nr() == 0);
+            throw QmpException.generic(taken ? "virtio-serial-bus: A port already exists at id 0"
+                : "Port number 0 on virtio-serial devices reserved for virtconsole devices for backward compatibility.");
         }
         unit.device.setOutputPolicy(spec.nr(), policy);
         if (cols != 0 || rows != 0) {
             unit.device.resize(spec.nr(), cols, rows);
         }
         unit.links.put(spec.nr(), created[0]);
-        bridge.setLink(chardevId, created[0]);
+        final String attached = chardevId;
+        bridge.setLink(attached, created[0]);
         created[0].bind(unit.device, view);
         LOG.info(() -> unit.name + ": device_add " + driver + " port " + spec.nr()
-            + (id != null ? " id " + id : "") + " on chardev '" + chardevId + "'");
+            + (id != null ? " id " + id : "") + " on chardev '" + attached + "'");
         return QmpCommands.json().createObjectNode();
     }
 
@@ -191,18 +240,41 @@ final class DeviceCommands {
         throw QmpException.generic("Bus '" + bus + "' not found");
     }
 
-    private static JsonNode delete(final Bridge bridge, final String id) throws QmpException {
-        final Found f = find(bridge, id);
+    /** {@code target}: a device id, or its QOM path {@code /machine/peripheral/ID} (QEMU takes both). */
+    private static JsonNode delete(final Bridge bridge, final String target) throws QmpException {
+        String id = target;
+        if (target.startsWith("/")) {
+            // QOM paths skip empty components: "/machine//peripheral/p1/" is p1.
+            final java.util.List<String> parts = java.util.Arrays.stream(target.split("/"))
+                .filter(p -> !p.isEmpty()).toList();
+            if (parts.isEmpty() || parts.equals(java.util.List.of("machine")) || parts.size() == 2
+                && parts.get(0).equals("machine")
+                && java.util.Set.of("peripheral", "peripheral-anon", "unattached").contains(parts.get(1))) {
+                throw QmpException.generic(target + " is not a device");
+            }
+            id = parts.size() == 3 && parts.get(0).equals("machine") && parts.get(1).equals("peripheral")
+                ? parts.get(2) : null;
+        }
+        if (id == null || id.isEmpty()) {
+            throw new QmpException("DeviceNotFound", "Device '" + target + "' not found");
+        }
+        final Found f;
+        try {
+            f = find(bridge, id);
+        } catch (final QmpException e) {
+            throw new QmpException("DeviceNotFound", "Device '" + target + "' not found");
+        }
+        final String deviceId = id;
         final PortLink link = f.link;
         final int nr = link.port().nr();
         if (!f.unit.links.remove(nr, link)) {
-            throw new QmpException("DeviceNotFound", "Device '" + id + "' not found"); // a concurrent device_del
+            throw new QmpException("DeviceNotFound", "Device '" + target + "' not found"); // a concurrent device_del
         }
         final java.util.concurrent.CompletableFuture<PortSpec> removed;
         try {
             removed = f.unit.device.removePort(nr);
         } catch (final IllegalArgumentException e) {
-            throw new QmpException("DeviceNotFound", "Device '" + id + "' not found");
+            throw new QmpException("DeviceNotFound", "Device '" + target + "' not found");
         }
         removed.whenComplete((spec, error) -> {
             // The worker no longer touches the link: detach the chardev, then tell QMP as QEMU does.
@@ -212,10 +284,10 @@ final class DeviceCommands {
                 bridge.setLink(chardevId, null);
             }
             final ObjectNode data = QmpCommands.json().createObjectNode();
-            data.put("device", id);
-            data.put("path", "/machine/peripheral/" + id);
+            data.put("device", deviceId);
+            data.put("path", "/machine/peripheral/" + deviceId);
             bridge.emit("DEVICE_DELETED", data);
-            LOG.info(() -> f.unit.name + ": device_del port " + nr + " (" + id + ")");
+            LOG.info(() -> f.unit.name + ": device_del port " + nr + " (" + deviceId + ")");
         });
         return QmpCommands.json().createObjectNode();
     }

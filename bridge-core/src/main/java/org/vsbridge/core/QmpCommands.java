@@ -16,6 +16,7 @@ import org.vsbridge.core.port.PortLink;
 import org.vsbridge.core.qmp.QmpCommand;
 import org.vsbridge.core.qmp.QmpCommand.Type;
 import org.vsbridge.core.qmp.QmpException;
+import org.vsbridge.core.qmp.QmpSchema;
 import org.vsbridge.core.qmp.QmpServer;
 
 /** The QMP commands this process implements, with QEMU's argument names, results and error wording. */
@@ -27,6 +28,9 @@ final class QmpCommands {
     static final String[] BACKENDS = java.util.Arrays.stream(org.vsbridge.chardev.ChardevKind.values())
         .filter(k -> k.support() == org.vsbridge.chardev.ChardevKind.Support.BUILT)
         .map(org.vsbridge.chardev.ChardevKind::qapiName).toArray(String[]::new);
+
+    /** QAPI's enum DataFormat. */
+    private static final QmpCommand.Param DATA_FORMAT = QmpCommand.Param.optionalEnum("utf8", "base64");
 
     private QmpCommands() {
     }
@@ -51,15 +55,8 @@ final class QmpCommands {
         qmp.register(new QmpCommand("query-commands", Map.of(), args -> {
             final ArrayNode list = JSON.createArrayNode();
             list.addObject().put("name", "qmp_capabilities");
-            list.addObject().put("name", "query-commands");
-            for (final String name : new String[] {"query-version", "quit", "query-chardev", "query-chardev-backends",
-                "ringbuf-write", "ringbuf-read"}) {
-                list.addObject().put("name", name);
-            }
-            for (final String name : ChardevCommands.NAMES) {
-                list.addObject().put("name", name);
-            }
-            for (final String name : DeviceCommands.NAMES) {
+            list.addObject().put("name", "qmp_capabilities");
+            for (final String name : qmp.commandNames()) {
                 list.addObject().put("name", name);
             }
             return list;
@@ -75,7 +72,7 @@ final class QmpCommands {
             return list;
         }));
         qmp.register(new QmpCommand("ringbuf-write",
-            Map.of("device", required(Type.STRING), "data", required(Type.STRING), "format", optional(Type.STRING)),
+            QmpCommand.ordered("device", required(Type.STRING), "data", required(Type.STRING), "format", DATA_FORMAT),
             args -> {
                 final RingbufChardev ring = ringbuf(bridge, args.get("device").asText());
                 final byte[] data = decode(args.get("data").asText(), format(args));
@@ -83,7 +80,7 @@ final class QmpCommands {
                 return JSON.createObjectNode();
             }));
         qmp.register(new QmpCommand("ringbuf-read",
-            Map.of("device", required(Type.STRING), "size", required(Type.INT), "format", optional(Type.STRING)),
+            QmpCommand.ordered("device", required(Type.STRING), "size", required(Type.INT), "format", DATA_FORMAT),
             args -> {
                 final long size = args.get("size").asLong();
                 final RingbufChardev ring = ringbuf(bridge, args.get("device").asText());
@@ -96,6 +93,47 @@ final class QmpCommands {
             }));
         ChardevCommands.register(qmp, bridge);
         DeviceCommands.register(qmp, bridge);
+        // A bridge has no -name: an empty NameInfo, as QEMU started without one.
+        qmp.register(new QmpCommand("query-name", Map.of(), args -> JSON.createObjectNode()));
+        // The bridge serves from start to quit: "running", as a VM that runs (docs/qmp.md).
+        qmp.register(new QmpCommand("query-status", Map.of(), args -> {
+            final ObjectNode status = JSON.createObjectNode();
+            status.put("status", "running");
+            status.put("running", true);
+            return status;
+        }));
+        qmp.register(new QmpCommand("query-qmp-schema", Map.of(), args -> qmp.schema()));
+        describe(qmp);
+    }
+
+    /** The result and event types of query-qmp-schema (the argument types come from each command's parameters). */
+    private static void describe(final QmpServer qmp) {
+        final QmpSchema.Type name = QmpSchema.obj("name", QmpSchema.STR);
+        qmp.describe("query-commands", null, QmpSchema.arr(name));
+        qmp.describe("query-version", null, QmpSchema.obj("qemu",
+            QmpSchema.obj("major", QmpSchema.INT, "minor", QmpSchema.INT, "micro", QmpSchema.INT),
+            "package", QmpSchema.STR));
+        qmp.describe("query-chardev", null, QmpSchema.arr(QmpSchema.obj("label", QmpSchema.STR,
+            "filename", QmpSchema.STR, "frontend-open", QmpSchema.BOOL)));
+        qmp.describe("query-chardev-backends", null, QmpSchema.arr(name));
+        qmp.describe("ringbuf-read", null, QmpSchema.STR);
+        final QmpSchema.Type chardevReturn = QmpSchema.obj("*pty", QmpSchema.STR);
+        qmp.describe("chardev-add", null, chardevReturn);
+        qmp.describe("chardev-change", null, chardevReturn);
+        qmp.describe("device_add", QmpSchema.obj("driver", QmpSchema.STR, "*bus", QmpSchema.STR,
+            "*id", QmpSchema.STR), QmpSchema.EMPTY);
+        qmp.describe("query-vserport", null, QmpSchema.arr(QmpSchema.ANY));
+        qmp.describe("query-name", null, QmpSchema.obj("*name", QmpSchema.STR));
+        qmp.describe("query-status", null, QmpSchema.obj("running", QmpSchema.BOOL, "status",
+            QmpSchema.enumOf("debug", "inmigrate", "internal-error", "io-error", "paused", "postmigrate",
+                "prelaunch", "finish-migrate", "restore-vm", "running", "save-vm", "shutdown", "suspended",
+                "watchdog", "guest-panicked", "colo")));
+        qmp.describe("query-qmp-schema", null, QmpSchema.arr(QmpSchema.ANY));
+        qmp.describeEvent("SHUTDOWN", QmpSchema.obj("guest", QmpSchema.BOOL, "reason", QmpSchema.enumOf("none",
+            "host-error", "host-qmp-quit", "host-qmp-system-reset", "host-signal", "host-ui", "guest-shutdown",
+            "guest-reset", "guest-panic", "subsystem-reset", "snapshot-load")));
+        qmp.describeEvent("VSERPORT_CHANGE", QmpSchema.obj("id", QmpSchema.STR, "open", QmpSchema.BOOL));
+        qmp.describeEvent("DEVICE_DELETED", QmpSchema.obj("*device", QmpSchema.STR, "path", QmpSchema.STR));
     }
 
     private static JsonNode queryChardev(final Bridge bridge) {

@@ -85,9 +85,9 @@ class DeviceCommandsTest {
             qmp.error("device_add", "{\"driver\":\"virtio-blk\"}", "GenericError"));
         assertEquals("Property 'virtserialport.chardev' can't find value 'nope'",
             qmp.error("device_add", "{\"driver\":\"virtserialport\",\"chardev\":\"nope\"}", "GenericError"));
-        assertEquals("Property 'virtserialport.chardev' can't take value 'r1', it's in use",
+        assertEquals("Property 'virtserialport.chardev' can't take value 'r1': chardev 'r1' is already in use",
             qmp.error("device_add", "{\"driver\":\"virtserialport\",\"chardev\":\"r1\"}", "GenericError"));
-        assertEquals("Duplicate ID 'p1' for device",
+        assertEquals("Duplicate device ID 'p1'",
             qmp.error("device_add", "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"id\":\"p1\"}",
                 "GenericError"));
         assertEquals("virtio-serial-bus: A port already exists by name org.test.1", qmp.error("device_add",
@@ -95,7 +95,9 @@ class DeviceCommandsTest {
         assertEquals("virtio-serial-bus: A port already exists at id 1", qmp.error("device_add",
             "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"nr\":1}", "GenericError"));
         assertEquals("virtio-serial-bus: Out-of-range port id specified, max. allowed: 3", qmp.error("device_add",
-            "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"nr\":\"7\"}", "GenericError"));
+            "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"nr\":7}", "GenericError"));
+        assertEquals("Parameter 'nr' expects uint64", qmp.error("device_add",
+            "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"nr\":\"7\"}", "GenericError"), "QEMU 10.2 takes no string");
         assertEquals("Bus 'vsb9' not found", qmp.error("device_add",
             "{\"driver\":\"virtserialport\",\"chardev\":\"n1\",\"bus\":\"vsb9\"}", "GenericError"));
 

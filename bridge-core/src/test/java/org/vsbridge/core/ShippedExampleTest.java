@@ -26,8 +26,9 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The README's configuration file is the shipped {@code vm1.json.example}, its QEMU command has that file's
- * {@code num_vqs}, and the file leaves room for the README's {@code device_add} example (one port, not two).
+ * The configuration file of docs/configuration.md is the shipped {@code vm1.json.example}, the QEMU command of
+ * docs/systemd.md has that file's {@code num_vqs}, and the file leaves room for the {@code device_add} example of
+ * docs/qmp.md (one port, not two).
  */
 class ShippedExampleTest {
 
@@ -39,10 +40,10 @@ class ShippedExampleTest {
     Path dir;
 
     @Test
-    void theReadmeShowsTheShippedFileAndItsQueueCount() throws Exception {
-        final String readme = Files.readString(ROOT.resolve("README.md"));
+    void theDocsShowTheShippedFileAndItsQueueCount() throws Exception {
+        final String readme = Files.readString(ROOT.resolve("docs").resolve("configuration.md"));
         final int at = readme.indexOf("The shipped example\n(`vm1.json.example`)");
-        assertTrue(at >= 0, "the README introduces the shipped example");
+        assertTrue(at >= 0, "docs/configuration.md introduces the shipped example");
         final int start = readme.indexOf("\n    {\n", at) + 1;
         final int end = readme.indexOf("\n    }\n", start) + 7;
         final String shown = readme.substring(start, end).replaceAll("(?m)^    ", "");
@@ -52,12 +53,15 @@ class ShippedExampleTest {
         assertEquals(List.of(0, 1, 2), plan.ports().stream().map(p -> p.nr()).toList());
         assertEquals(4, plan.maxPorts());
         final int numVqs = 2 * (plan.maxPorts() + 1);
-        final String service = readme.substring(readme.indexOf("## Running as a systemd service"));
+        final String service = Files.readString(ROOT.resolve("docs").resolve("systemd.md"));
         assertTrue(service.contains("num_vqs=" + numVqs + ",config_size=12"), "the service's QEMU command");
+        final String qmp = Files.readString(ROOT.resolve("docs").resolve("qmp.md"));
+        assertTrue(qmp.contains("\"device_add\", \"arguments\": {\"driver\": \"virtserialport\", \"chardev\": \"extra\""),
+            "docs/qmp.md shows the device_add this test runs");
     }
 
     @Test
-    void theShippedFileTakesTheReadmesDeviceAddOnce() throws Exception {
+    void theShippedFileTakesTheDocumentedDeviceAddOnce() throws Exception {
         // The shipped file with this test's sockets: chardevs of the same ids, the same ports and max-ports.
         final BridgeConfig config = ConfigFile.merge(ConfigFile.load(EXAMPLE), CommandLine.parse(new String[] {
             "--socket-path", dir.resolve("vm1.sock").toString(),

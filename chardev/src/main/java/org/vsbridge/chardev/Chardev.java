@@ -107,6 +107,15 @@ public interface Chardev extends AutoCloseable {
         return true;
     }
 
+    /**
+     * Event loop: run {@code task} on this chardev's event loop once everything given to {@link #write} so far has
+     * left the backend (or could not: the connection closed), so that a frontend waiting for {@link #outputIdle()}
+     * is told rather than polling. Runs it at once when the output is idle.
+     */
+    default void whenOutputFlushed(final Runnable task) {
+        task.run();
+    }
+
     /** Close all resources (sockets, files, listeners). Idempotent. */
     @Override
     void close();

@@ -868,6 +868,17 @@ public final class SocketChardev extends AbstractChardev {
     }
 
     @Override
+    public void whenOutputFlushed(final Runnable task) {
+        final Channel c = connection;
+        if (c == null || outputIdle()) {
+            task.run();
+            return;
+        }
+        // An empty write completes once every write queued before it is out (or failed with the connection).
+        c.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(f -> task.run());
+    }
+
+    @Override
     public java.util.concurrent.CompletableFuture<Void> closeFlushed() {
         final Channel c = connection;
         close();

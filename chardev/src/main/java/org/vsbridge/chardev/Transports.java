@@ -55,7 +55,7 @@ public final class Transports {
         final String reason = cause == null ? "unknown reason"
             : root == cause ? cause.toString() : cause + " (" + root + ")";
         return "native epoll transport not available: " + reason + "; using NIO: pty, pipe, serial and vsock"
-            + " chardevs, abstract and fd sockets and QMP uid= need epoll (README, \"Host libraries\")";
+            + " chardevs, abstract and fd sockets and QMP uid= need epoll (docs/configuration.md, \"Host libraries\")";
     }
 
     /** True when the native epoll transport is usable here. */

@@ -44,7 +44,7 @@ public final class CommandLine {
                                     null,id=ID    stdio,id=ID[,signal=on|off]
                                     pty, pipe, udp, serial (tty), mux (or mux=on), hub; socket with
                                     telnet, tn3270, websocket, reconnect-ms, tls-creds, abstract, fd
-                                    (README "Chardev kinds and options" has every option)
+                                    (docs/chardevs.md has every option)
                                   every kind also takes logfile=PATH[,logappend=on]
           --object SPEC           tls-creds-x509,id=ID,dir=DIR[,endpoint=server|client][,verify-peer=on|off]
                                   authz-simple,id=ID,identity=DN

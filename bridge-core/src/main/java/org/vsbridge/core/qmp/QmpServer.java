@@ -84,6 +84,47 @@ public final class QmpServer implements AutoCloseable {
         return commands;
     }
 
+    private final Map<String, QmpSchema.Type> argumentTypes = new java.util.HashMap<>();
+    private final Map<String, QmpSchema.Type> returnTypes = new java.util.HashMap<>();
+    private final Map<String, QmpSchema.Type> eventTypes = new LinkedHashMap<>();
+
+    /**
+     * The schema of a registered command for query-qmp-schema: its result type, and its argument type when that is
+     * not what its declared parameters say (null: the parameters). Commands not described return {}.
+     */
+    public void describe(final String command, final QmpSchema.Type arguments, final QmpSchema.Type returns) {
+        if (arguments != null) {
+            argumentTypes.put(command, arguments);
+        }
+        returnTypes.put(command, returns);
+    }
+
+    /** An event this monitor may send, with the type of its data. */
+    public void describeEvent(final String event, final QmpSchema.Type data) {
+        eventTypes.put(event, data);
+    }
+
+    /** query-qmp-schema: qmp_capabilities, the registered commands in order, the described events, their types. */
+    public com.fasterxml.jackson.databind.node.ArrayNode schema() {
+        final java.util.List<QmpSchema.Entry> entries = new java.util.ArrayList<>();
+        entries.add(new QmpSchema.Entry("qmp_capabilities", false,
+            QmpSchema.obj("*enable", QmpSchema.arr(QmpSchema.enumOf("oob"))), QmpSchema.EMPTY));
+        for (final QmpCommand c : commands.values()) {
+            entries.add(new QmpSchema.Entry(c.name(), false,
+                argumentTypes.getOrDefault(c.name(), QmpSchema.arguments(c)),
+                returnTypes.getOrDefault(c.name(), QmpSchema.EMPTY)));
+        }
+        for (final Map.Entry<String, QmpSchema.Type> e : eventTypes.entrySet()) {
+            entries.add(new QmpSchema.Entry(e.getKey(), true, e.getValue(), null));
+        }
+        return QmpSchema.build(entries);
+    }
+
+    /** The names of the registered commands, in registration order (query-commands). */
+    public java.util.List<String> commandNames() {
+        return java.util.List.copyOf(commands.keySet());
+    }
+
     public QmpAddress address() {
         return address;
     }
@@ -98,7 +139,7 @@ public final class QmpServer implements AutoCloseable {
             .childHandler(new ChannelInitializer<Channel>() {
                 @Override
                 protected void initChannel(final Channel ch) {
-                    ch.pipeline().addLast(new JsonSplitter(maxInput), new QmpSession(QmpServer.this, json));
+                    ch.pipeline().addLast(new QmpDecoder(maxInput), new QmpSession(QmpServer.this, json));
                 }
             });
         if (address.isUnix()) {
@@ -170,7 +211,7 @@ public final class QmpServer implements AutoCloseable {
             .childHandler(new ChannelInitializer<Channel>() {
                 @Override
                 protected void initChannel(final Channel ch) {
-                    ch.pipeline().addLast(new JsonSplitter(maxInput), new QmpSession(QmpServer.this, json));
+                    ch.pipeline().addLast(new QmpDecoder(maxInput), new QmpSession(QmpServer.this, json));
                 }
             });
         try {
@@ -205,7 +246,7 @@ public final class QmpServer implements AutoCloseable {
         final ObjectNode greeting = json.createObjectNode();
         final ObjectNode qmp = greeting.putObject("QMP");
         qmp.set("version", version.deepCopy());
-        qmp.putArray("capabilities");
+        qmp.putArray("capabilities").add("oob");
         return greeting;
     }
 
@@ -234,7 +275,7 @@ public final class QmpServer implements AutoCloseable {
         timestamp.put("microseconds", now.getNano() / 1000);
         for (final QmpSession session : sessions) {
             if (session.isNegotiated()) {
-                session.send(message);
+                session.sendEvent(message);
             }
         }
     }

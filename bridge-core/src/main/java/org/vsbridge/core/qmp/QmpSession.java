@@ -1,6 +1,5 @@
 package org.vsbridge.core.qmp;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -21,6 +20,8 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
     private final ObjectMapper json;
     private ChannelHandlerContext ctx;
     private volatile boolean negotiated;
+    /** The client enabled capability oob: exec-oob is accepted (no command of the bridge runs out of band). */
+    private boolean oobEnabled;
 
     QmpSession(final QmpServer server, final ObjectMapper json) {
         this.server = server;
@@ -85,19 +86,12 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
 
     @Override
     protected void channelRead0(final ChannelHandlerContext context, final Object msg) {
-        if (msg instanceof JsonSplitter.TooLarge) {
-            sendError(null, QmpException.generic("JSON parse error, token too large"));
+        final QmpJson.Message message = (QmpJson.Message) msg;
+        if (message.error() != null) {
+            sendError(null, QmpException.generic(message.error()));
             return;
         }
-        final String text = (String) msg;
-        final JsonNode input;
-        try {
-            input = json.readTree(text);
-        } catch (final JsonProcessingException e) {
-            sendError(null, QmpException.generic("JSON parse error, " + e.getOriginalMessage()));
-            return;
-        }
-        handle(input);
+        handle(message.value());
     }
 
     /** Event loop only: an asynchronous command is running; requests wait here so replies stay in order. */
@@ -118,46 +112,41 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
             return;
         }
         final JsonNode id = request.get("id");
-        String command = null;
-        boolean oob = false;
-        ObjectNode arguments = null;
-        final var fields = request.fields();
-        while (fields.hasNext()) {
-            final var field = fields.next();
-            final String key = field.getKey();
-            final JsonNode value = field.getValue();
-            switch (key) {
-                case "execute", "exec-oob" -> {
-                    if (!value.isTextual()) {
-                        sendError(id, QmpException.generic("QMP input object member '" + key + "' expects 'string'"));
-                        return;
-                    }
-                    if (command != null) {
-                        sendError(id, QmpException.generic("QMP input object member 'exec-oob' is unexpected"));
-                        return;
-                    }
-                    command = value.asText();
-                    oob = key.equals("exec-oob");
-                }
-                case "arguments" -> {
-                    if (!(value instanceof ObjectNode args)) {
-                        sendError(id, QmpException.generic("QMP input object member 'arguments' expects 'object'"));
-                        return;
-                    }
-                    arguments = args;
-                }
-                case "id", "control" -> {
-                }
-                default -> {
-                    sendError(id, QmpException.generic("QMP input object member '" + key + "' is unexpected"));
+        // QEMU's checks of the request's members, met in QEMU's order (QmpOrder): exec-oob is a member only once
+        // the client enabled the oob capability.
+        String execKey = null;
+        final java.util.List<String> keys = new java.util.ArrayList<>();
+        request.fieldNames().forEachRemaining(keys::add);
+        for (final String key : QmpOrder.qdict(keys)) {
+            final JsonNode value = request.get(key);
+            if (key.equals("execute") || key.equals("exec-oob") && oobEnabled) {
+                if (!value.isTextual()) {
+                    sendError(id, QmpException.generic("QMP input member '" + key + "' must be a string"));
                     return;
                 }
+                if (execKey != null) {
+                    sendError(id, QmpException.generic("QMP input member '" + key + "' clashes with '" + execKey
+                        + "'"));
+                    return;
+                }
+                execKey = key;
+            } else if (key.equals("arguments")) {
+                if (!value.isObject()) {
+                    sendError(id, QmpException.generic("QMP input member 'arguments' must be an object"));
+                    return;
+                }
+            } else if (!key.equals("id")) {
+                sendError(id, QmpException.generic("QMP input member '" + key + "' is unexpected"));
+                return;
             }
         }
-        if (command == null) {
-            sendError(id, QmpException.generic("Expected 'execute' in QMP input"));
+        if (execKey == null) {
+            sendError(id, QmpException.generic("QMP input lacks member 'execute'"));
             return;
         }
+        final String command = request.get(execKey).asText();
+        final boolean oob = execKey.equals("exec-oob");
+        ObjectNode arguments = (ObjectNode) request.get("arguments");
         if (arguments == null) {
             arguments = json.createObjectNode();
         }
@@ -224,21 +213,33 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
             if (negotiated) {
                 throw new QmpException("CommandNotFound", "Capabilities negotiation is already complete, command ignored");
             }
+            if (oob) {
+                throw QmpException.generic("The command " + name + " does not support OOB");
+            }
             final JsonNode enable = arguments.get("enable");
+            boolean withOob = false;
             if (enable != null) {
                 if (!enable.isArray()) {
                     throw QmpException.generic("Invalid parameter type for 'enable', expected: array");
                 }
-                for (final JsonNode capability : enable) {
-                    throw QmpException.generic("Capability '" + capability.asText() + "' not available");
+                for (int i = 0; i < enable.size(); i++) {
+                    final JsonNode capability = enable.get(i);
+                    // QEMU's words: the element as 'enable[i]' for its type, but as 'null' for its value.
+                    if (!capability.isTextual()) {
+                        throw QmpException.generic("Invalid parameter type for 'enable[" + i + "]', expected: string");
+                    }
+                    if (!capability.asText().equals("oob")) {
+                        throw QmpException.generic("Parameter 'null' does not accept value '" + capability.asText()
+                            + "'");
+                    }
+                    withOob = true;
                 }
             }
-            for (final var it = arguments.fieldNames(); it.hasNext(); ) {
-                final String arg = it.next();
-                if (!arg.equals("enable")) {
-                    throw QmpException.generic("Parameter '" + arg + "' is unexpected");
-                }
+            final String extra = QmpCommand.firstUnexpected(arguments, java.util.Set.of("enable"));
+            if (extra != null) {
+                throw QmpException.generic("Parameter '" + extra + "' is unexpected");
             }
+            oobEnabled = withOob;
             negotiated = true;
             return json.createObjectNode();
         }
@@ -267,18 +268,26 @@ final class QmpSession extends SimpleChannelInboundHandler<Object> {
         send(reply);
     }
 
+    /**
+     * Write one event on the connection's event loop, after what it is doing now: an event raised while a command
+     * runs (DEVICE_DELETED of a port with no guest) follows that command's reply, as in QEMU.
+     */
+    void sendEvent(final JsonNode message) {
+        final ChannelHandlerContext c = ctx;
+        if (c != null && c.executor().inEventLoop()) {
+            c.executor().execute(() -> send(message));
+        } else {
+            send(message);
+        }
+    }
+
     /** Write one JSON object and CRLF. Safe from any thread. */
     void send(final JsonNode message) {
         final ChannelHandlerContext c = ctx;
         if (c == null) {
             return;
         }
-        final String text;
-        try {
-            text = json.writeValueAsString(message) + "\r\n";
-        } catch (final JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
+        final String text = QmpJson.write(message) + "\r\n";
         c.writeAndFlush(c.alloc().buffer(text.length()).writeBytes(text.getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
     }
 

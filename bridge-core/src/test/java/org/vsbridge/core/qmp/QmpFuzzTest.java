@@ -13,7 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Map;
 
 /**
- * The QMP input path (JsonSplitter, then QmpSession's parser and dispatcher) on arbitrary bytes, delivered in
+ * The QMP input path (QmpDecoder, then QmpSession's parser and dispatcher) on arbitrary bytes, delivered in
  * arbitrary pieces: every line the session writes must be one JSON object (greeting, return, error or event),
  * the session stays open, and the server still serves a new session afterwards.
  */
@@ -27,7 +27,7 @@ class QmpFuzzTest {
         version.putObject("qemu").put("major", 0).put("minor", 1).put("micro", 0);
         version.put("package", "fuzz");
         final QmpServer s = new QmpServer(null, QmpAddress.parse("unix:/nonexistent/fuzz.qmp"), version, () -> { });
-        s.register(new QmpCommand("echo", Map.of("text", QmpCommand.Param.required(QmpCommand.Type.STRING),
+        s.register(new QmpCommand("echo", QmpCommand.ordered("text", QmpCommand.Param.required(QmpCommand.Type.STRING),
             "times", QmpCommand.Param.optional(QmpCommand.Type.INT)), args -> JSON.getNodeFactory().textNode(
             args.get("text").asText().repeat(Math.max(0, Math.min(4, args.has("times") ? args.get("times").asInt() : 1))))));
         s.register(new QmpCommand("query-version", Map.of(), args -> JSON.createObjectNode()));
@@ -36,7 +36,7 @@ class QmpFuzzTest {
 
     @FuzzTest(maxDuration = "60s")
     void input(final FuzzedDataProvider data) throws Exception {
-        final EmbeddedChannel ch = new EmbeddedChannel(new JsonSplitter(), new QmpSession(SERVER, SERVER.json()));
+        final EmbeddedChannel ch = new EmbeddedChannel(new QmpDecoder(), new QmpSession(SERVER, SERVER.json()));
         try {
             if (data.consumeBoolean()) {
                 ch.writeInbound(Unpooled.copiedBuffer("{\"execute\":\"qmp_capabilities\"}", StandardCharsets.US_ASCII));
@@ -52,7 +52,7 @@ class QmpFuzzTest {
         }
         // The text may still be open (inside a string, say), so check on a fresh session that the shared server
         // state survived.
-        final EmbeddedChannel fresh = new EmbeddedChannel(new JsonSplitter(), new QmpSession(SERVER, SERVER.json()));
+        final EmbeddedChannel fresh = new EmbeddedChannel(new QmpDecoder(), new QmpSession(SERVER, SERVER.json()));
         try {
             fresh.writeInbound(Unpooled.copiedBuffer("{\"execute\":\"qmp_capabilities\"}"
                 + "{\"execute\":\"query-version\",\"id\":\"last\"}", StandardCharsets.US_ASCII));
