@@ -67,9 +67,10 @@ install -m 0644 "$root/packaging/qemu/50-vhost-serial-bridge.json" "$stage/usr/s
 doc="$stage/usr/share/doc/vhost-serial-bridge"
 install -m 0644 "$root/README.md" "$doc/README.md"
 # The README links into docs/ (and docs/performance.md to the plots in docs/bench/): the same tree beside it.
-install -d "$doc/docs/bench"
+install -d "$doc/docs/bench/soak"
 install -m 0644 "$root"/docs/*.md "$doc/docs/"
 install -m 0644 "$root"/docs/bench/*.md "$root"/docs/bench/*.png "$root"/docs/bench/*.csv "$doc/docs/bench/"
+install -m 0644 "$root"/docs/bench/soak/*.txt "$doc/docs/bench/soak/"
 install -m 0644 "$root/packaging/vm1.json" "$doc/vm1.json.example"
 install -m 0644 "$root/packaging/debian/copyright" "$doc/copyright"
 # changelog.gz (lintian: a native package's changelog): one entry for this build, dated by the last commit so that
