@@ -127,7 +127,7 @@ final class ChardevCommands {
         try {
             options = ChardevOptions.fromQapi(id, backend);
         } catch (final ChardevException e) {
-            return failed(e.getMessage());
+            return failed(e.isInput() ? e.getMessage() : "Failed to add chardev '" + id + "': " + e.getMessage());
         }
         if (bridge.chardevs().containsKey(id) || !OPENING.add(id)) {
             return failed("Chardev with id '" + id + "' already exists");
@@ -191,7 +191,7 @@ final class ChardevCommands {
         try {
             options = ChardevOptions.fromQapi(id, backend);
         } catch (final ChardevException e) {
-            return failed(e.getMessage());
+            return failed(e.isInput() ? e.getMessage() : "Failed to add chardev '" + id + "': " + e.getMessage());
         }
         if (old instanceof MuxChardev || old.kind().equals(ChardevKind.HUB.qapiName())
             || options.kind() == ChardevKind.MUX || options.kind() == ChardevKind.HUB) {
