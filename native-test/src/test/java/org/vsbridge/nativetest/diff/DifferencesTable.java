@@ -10,21 +10,34 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The README's table "Differences from QEMU": one row per case whose outcomes differ (case, QEMU, bridge,
- * reason). The QEMU and bridge cells may shorten an outcome: each part between {@code …} must occur in it, in
- * order. Code spans ({@code `...`}) are unwrapped and {@code \|} is a literal bar.
+ * The README's table "Differences from QEMU": rows of case, QEMU, bridge, reason. A row covers every differing
+ * case whose key it matches and whose outcomes its QEMU and bridge cells match. {@code …} in a cell stands for
+ * any text: the case cell must match the whole key, the QEMU and bridge cells any part of the outcome. Code spans
+ * ({@code `...`}) are unwrapped and {@code \|} is a literal bar.
  */
 final class DifferencesTable {
 
     static final String SECTION = "## Differences from QEMU";
 
     record Row(String key, String qemu, String bridge, String reason) {
-        boolean matches(final String qemuOutcome, final String bridgeOutcome) {
-            return fits(qemu, qemuOutcome) && fits(bridge, bridgeOutcome);
+        boolean matches(final String caseKey, final String qemuOutcome, final String bridgeOutcome) {
+            return fitsWhole(key, caseKey) && fits(qemu, qemuOutcome) && fits(bridge, bridgeOutcome);
         }
     }
 
     final Map<String, Row> rows = new LinkedHashMap<>();
+    final java.util.Set<String> used = new java.util.HashSet<>();
+
+    /** The first row that covers this difference (and marks it used), or null. */
+    Row cover(final String caseKey, final String qemuOutcome, final String bridgeOutcome) {
+        for (final Row r : rows.values()) {
+            if (r.matches(caseKey, qemuOutcome, bridgeOutcome)) {
+                used.add(r.key());
+                return r;
+            }
+        }
+        return null;
+    }
 
     static DifferencesTable read(final Path readme) throws IOException {
         final DifferencesTable t = new DifferencesTable();
@@ -76,6 +89,15 @@ final class DifferencesTable {
     private static String unwrap(final String cell) {
         return cell.length() >= 2 && cell.startsWith("`") && cell.endsWith("`")
             ? cell.substring(1, cell.length() - 1) : cell;
+    }
+
+    private static boolean fitsWhole(final String cell, final String key) {
+        final String[] parts = cell.split("…", -1);
+        if (parts.length == 1) {
+            return cell.equals(key);
+        }
+        return key.startsWith(parts[0]) && key.endsWith(parts[parts.length - 1])
+            && key.length() >= parts[0].length() + parts[parts.length - 1].length() && fits(cell, key);
     }
 
     private static boolean fits(final String cell, final String outcome) {
