@@ -127,7 +127,7 @@ final class ChardevCommands {
         try {
             options = ChardevOptions.fromQapi(id, backend);
         } catch (final ChardevException e) {
-            return failed(e.getMessage());
+            return failed(e.isInput() ? e.getMessage() : "Failed to add chardev '" + id + "': " + e.getMessage());
         }
         if (bridge.chardevs().containsKey(id) || !OPENING.add(id)) {
             return failed("Chardev with id '" + id + "' already exists");
@@ -194,7 +194,7 @@ final class ChardevCommands {
         try {
             options = ChardevOptions.fromQapi(id, backend);
         } catch (final ChardevException e) {
-            return failed(e.getMessage());
+            return failed(e.isInput() ? e.getMessage() : "Failed to add chardev '" + id + "': " + e.getMessage());
         }
         // As QEMU: a mux or hub cannot be swapped; any chardev may become one.
         if (old instanceof MuxChardev || old.kind().equals(ChardevKind.HUB.qapiName())) {

@@ -81,7 +81,7 @@ class ChardevCommandsTest {
         qmp.call("chardev-add", "{\"id\":\"small\",\"backend\":{\"type\":\"ringbuf\",\"data\":{\"size\":4}}}");
         qmp.call("ringbuf-write", "{\"device\":\"small\",\"data\":\"abcdef\"}");
         assertEquals("cdef", ringbufRead("small", 10, null));
-        assertEquals("size of ringbuf chardev must be power of two",
+        assertEquals("Failed to add chardev 'odd': size of ringbuf chardev must be power of two",
             qmp.error("chardev-add", "{\"id\":\"odd\",\"backend\":{\"type\":\"ringbuf\",\"data\":{\"size\":6}}}"));
 
         assertEquals("Device 'nope' not found", qmp.error("ringbuf-write", "{\"device\":\"nope\",\"data\":\"x\"}"));
@@ -119,7 +119,8 @@ class ChardevCommandsTest {
                 + "\"}}}"));
         assertEquals("Parameter 'backend.data.out' is missing",
             qmp.error("chardev-add", "{\"id\":\"f\",\"backend\":{\"type\":\"file\",\"data\":{}}}"));
-        assertEquals("'wait' option is incompatible with socket in client connect mode",
+        // QEMU prefixes every error of creating the chardev, but not those of reading the arguments (above).
+        assertEquals("Failed to add chardev 's': 'wait' option is incompatible with socket in client connect mode",
             qmp.error("chardev-add", "{\"id\":\"s\",\"backend\":{\"type\":\"socket\",\"data\":{\"addr\":{\"type\":"
                 + "\"unix\",\"data\":{\"path\":\"/x\"}},\"server\":false,\"wait\":true}}}"));
         assertTrue(qmp.error("chardev-add", "{\"id\":\"v\",\"backend\":{\"type\":\"vc\",\"data\":{}}}")

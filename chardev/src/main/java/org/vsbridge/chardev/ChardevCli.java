@@ -5,13 +5,13 @@ import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.regex.Pattern;
 
 /**
- * QEMU's {@code -chardev} option syntax ({@code QemuOpts} with the {@code chardev} option list) and the legacy
- * short forms of {@code qemu_chr_parse_compat}, into {@link ChardevOptions}. Like QEMU, every option of the
- * chardev list is accepted (and type-checked) with every driver; a driver ignores the options it has no use for.
+ * QEMU's {@code -chardev} option syntax ({@code QemuOpts} with the {@code chardev} option list of QEMU 10.2) into
+ * {@link ChardevOptions}. Like QEMU, every option of the chardev list is accepted (and type-checked) with every
+ * driver; a driver ignores the options it has no use for. QEMU's {@code -chardev} takes no legacy short forms
+ * ({@code tcp:...}, {@code file:...} belong to {@code -serial} and {@code -monitor}), and neither does this.
  */
 final class ChardevCli {
 
@@ -25,8 +25,8 @@ final class ChardevCli {
             "localport", "tls-creds", "tls-authz", "name", "chardev", "logfile"}) {
             OPTIONS.put(s, Type.STRING);
         }
-        for (final String s : new String[] {"to", "reconnect", "reconnect-ms", "width", "height", "cols", "rows",
-            "debug"}) {
+        // QEMU 10.2 has no 'reconnect' (seconds) any more: only reconnect-ms.
+        for (final String s : new String[] {"to", "reconnect-ms", "width", "height", "cols", "rows", "debug"}) {
             OPTIONS.put(s, Type.NUMBER);
         }
         for (final String s : new String[] {"ipv4", "ipv6", "wait", "server", "delay", "nodelay", "telnet",
@@ -38,15 +38,20 @@ final class ChardevCli {
     }
 
     /**
-     * QEMU 10's hub lists its chardevs as {@code chardevs.0=a,chardevs.1=b}. At most 9 digits: the index fits an
-     * int, and a longer one is an unknown parameter, as in QEMU (whose list is much shorter).
+     * QEMU 10's hub lists its chardevs as {@code chardevs.0=a,chardevs.1=b}: its option list names exactly
+     * {@code chardevs.0} to {@code chardevs.3} (any other index is an unknown parameter).
      */
-    private static final Pattern HUB_MEMBER = Pattern.compile("chardevs\\.(\\d{1,9})");
+    private static final Pattern HUB_MEMBER = Pattern.compile("chardevs\\.([0-3])");
+
+    /** How many chardevs a hub takes ({@code chardevs.0} .. {@code chardevs.3}). */
+    private static final int HUB_MAX = 4;
 
     /** QEMU's {@code id_wellformed}: a letter, then letters, digits, '-', '.', '_'. */
     private static final Pattern ID = Pattern.compile("[A-Za-z][A-Za-z0-9._-]*");
 
+    /** {@code qemu_strtosz}: decimal with an optional fraction and unit, or hex without either. */
     private static final Pattern SIZE = Pattern.compile("(\\d+(?:\\.\\d*)?|\\.\\d+)([bBkKmMgGtTpPeE]?)");
+    private static final Pattern HEX_SIZE = Pattern.compile("0[xX]([0-9a-fA-F]+)");
 
     /** The 2^64 limit of QEMU's size options. */
     private static final BigInteger SIZE_LIMIT = BigInteger.ONE.shiftLeft(64);
@@ -63,11 +68,8 @@ final class ChardevCli {
         if (spec == null) {
             throw new ChardevException("Parameter 'backend' is missing");
         }
-        Map<String, String> opts = defaultId != null ? parseCompat(spec) : null;
-        if (opts == null) {
-            opts = new LinkedHashMap<>();
-            parseParams(spec, "backend", opts);
-        }
+        final Map<String, String> opts = new LinkedHashMap<>();
+        parseParams(spec, "backend", opts);
         final String mux = opts.get("mux");
         if (mux == null || !parseBool("mux", mux)) {
             return java.util.List.of(build(opts, defaultId));
@@ -75,7 +77,7 @@ final class ChardevCli {
         opts.remove("mux");
         final String id = opts.getOrDefault("id", defaultId);
         if (id == null) {
-            throw new ChardevException("Parameter 'id' is missing");
+            throw noId();
         }
         opts.put("id", id + "-base");
         final ChardevOptions base = build(opts, null);
@@ -86,12 +88,6 @@ final class ChardevCli {
         if (spec == null) {
             throw new ChardevException("Parameter 'backend' is missing");
         }
-        if (defaultId != null) {
-            final Map<String, String> compat = parseCompat(spec);
-            if (compat != null) {
-                return build(compat, defaultId);
-            }
-        }
         final Map<String, String> opts = new LinkedHashMap<>();
         parseParams(spec, "backend", opts);
         return build(opts, defaultId);
@@ -100,7 +96,7 @@ final class ChardevCli {
     // ------------------------------------------------------------------ QemuOpts syntax
 
     /**
-     * Splits {@code name=value,...} into {@code opts} (later ones win, as in QEMU). A first element without '='
+     * Splits {@code name=value,...} into {@code opts} (later ones win, as in QEMU, except {@code id}: the first). A first element without '='
      * is the value of {@code firstName}; later ones are flags ({@code server} = on, {@code nowait} = wait off).
      * A doubled comma is a comma inside a value.
      */
@@ -141,6 +137,9 @@ final class ChardevCli {
             first = false;
             if (name.isEmpty() && value.isEmpty()) {
                 continue;
+            }
+            if (name.equals("id") && opts.containsKey("id")) {
+                continue; // QemuOpts takes the first id= as the id; a later one is ignored
             }
             set(opts, name, value);
         }
@@ -191,170 +190,85 @@ final class ChardevCli {
         return QemuOpts.parseBool(name, value);
     }
 
+    /**
+     * QEMU's number options ({@code parse_option_number}: {@code qemu_strtou64} in base 0): decimal, {@code 0x}
+     * hex or {@code 0} octal, a leading minus wrapping around as C's {@code strtoull} does; the 64 bits are
+     * returned as a long (values from 2^63 up come back negative).
+     */
     private static long parseNumber(final String name, final String value) throws ChardevException {
+        String digits = value;
+        boolean negative = false;
+        if (digits.startsWith("-") || digits.startsWith("+")) {
+            negative = digits.charAt(0) == '-';
+            digits = digits.substring(1);
+        }
+        final BigInteger n;
         try {
-            final BigInteger n;
-            if (value.startsWith("0x") || value.startsWith("0X")) {
-                n = new BigInteger(value.substring(2), 16);
-            } else if (value.length() > 1 && value.startsWith("0")) {
-                n = new BigInteger(value.substring(1), 8);
+            if (digits.startsWith("0x") || digits.startsWith("0X")) {
+                n = unsignedDigits(digits.substring(2), 16);
+            } else if (digits.length() > 1 && digits.startsWith("0")) {
+                n = unsignedDigits(digits.substring(1), 8);
             } else {
-                n = new BigInteger(value);
+                n = unsignedDigits(digits, 10);
             }
-            if (n.signum() < 0 || n.bitLength() > 63) {
-                throw new NumberFormatException(value);
-            }
-            return n.longValueExact();
-        } catch (final NumberFormatException | ArithmeticException e) {
+        } catch (final NumberFormatException e) {
             throw new ChardevException("Parameter '" + name + "' expects a number");
         }
+        if (n.bitLength() > 64) {
+            throw new ChardevException("Value '" + value + "' is too large for parameter '" + name + "'");
+        }
+        return (negative ? n.negate() : n).longValue();
     }
 
-    /** QEMU's {@code qemu_strtosz}: a number with an optional binary suffix (B, K, M, G, T, P, E). */
+    private static BigInteger unsignedDigits(final String digits, final int radix) {
+        if (digits.isEmpty() || !Character.isLetterOrDigit(digits.charAt(0))) {
+            throw new NumberFormatException(digits);
+        }
+        return new BigInteger(digits, radix);
+    }
+
+    /**
+     * QEMU's {@code qemu_strtosz}: a decimal number (a fraction only with a unit) and an optional binary unit
+     * (B, K, M, G, T, P, E), or a hex number without fraction or unit; a value of 2^64 or more, or a negative one,
+     * is out of range. The 64 bits are returned as a long (values from 2^63 up come back negative).
+     */
     private static long parseSize(final String name, final String value) throws ChardevException {
-        final var m = SIZE.matcher(value);
-        if (!m.matches()) {
+        final String unsigned = value.startsWith("-") ? value.substring(1) : value;
+        final var hex = HEX_SIZE.matcher(unsigned);
+        final var m = SIZE.matcher(unsigned);
+        final BigInteger bytes;
+        if (hex.matches()) {
+            bytes = new BigInteger(hex.group(1), 16);
+        } else if (m.matches()) {
+            final int shift = switch (Character.toUpperCase(m.group(2).isEmpty() ? 'B' : m.group(2).charAt(0))) {
+                case 'K' -> 10;
+                case 'M' -> 20;
+                case 'G' -> 30;
+                case 'T' -> 40;
+                case 'P' -> 50;
+                case 'E' -> 60;
+                default -> 0;
+            };
+            final BigDecimal number = new BigDecimal(m.group(1));
+            if (shift == 0 && number.stripTrailingZeros().scale() > 0) {
+                throw sizeError(name); // fractions need a unit
+            }
+            bytes = number.multiply(new BigDecimal(BigInteger.ONE.shiftLeft(shift))).toBigInteger();
+        } else {
             throw sizeError(name);
         }
-        final int shift = switch (Character.toUpperCase(m.group(2).isEmpty() ? 'B' : m.group(2).charAt(0))) {
-            case 'K' -> 10;
-            case 'M' -> 20;
-            case 'G' -> 30;
-            case 'T' -> 40;
-            case 'P' -> 50;
-            case 'E' -> 60;
-            default -> 0;
-        };
-        final BigDecimal number = new BigDecimal(m.group(1));
-        if (shift == 0 && number.stripTrailingZeros().scale() > 0) {
-            throw sizeError(name); // fractions need a unit
-        }
-        final BigInteger bytes = number.multiply(new BigDecimal(BigInteger.ONE.shiftLeft(shift))).toBigInteger();
-        if (bytes.compareTo(SIZE_LIMIT) >= 0 || bytes.bitLength() > 63) {
-            throw sizeError(name);
+        if (value.startsWith("-") || bytes.compareTo(SIZE_LIMIT) >= 0) {
+            throw new ChardevException("Value '" + value + "' is out of range for parameter '" + name + "'");
         }
         return bytes.longValue();
     }
 
+    private static ChardevException noId() {
+        return new ChardevException("chardev: no id specified");
+    }
+
     private static ChardevException sizeError(final String name) {
         return new ChardevException("Parameter '" + name + "' expects a non-negative number below 2^64");
-    }
-
-    // ------------------------------------------------------------------ qemu_chr_parse_compat
-
-    /** The options for a legacy short form, or null when {@code spec} is not one. */
-    private static Map<String, String> parseCompat(final String spec) throws ChardevException {
-        final Map<String, String> opts = new LinkedHashMap<>();
-        String filename = spec;
-        if (filename.startsWith("mon:")) {
-            throw new ChardevException("the bridge does not support 'mon:' (a monitor multiplexed onto a chardev)");
-        }
-        switch (filename) {
-            case "null", "pty", "msmouse", "wctablet", "braille", "testdev", "stdio" -> {
-                opts.put("backend", filename);
-                return opts;
-            }
-            case "con:" -> {
-                opts.put("backend", "console");
-                return opts;
-            }
-            default -> {
-            }
-        }
-        if (filename.equals("vc") || filename.startsWith("vc:")) {
-            opts.put("backend", "vc");
-            if (filename.length() > 3) {
-                final var pixels = Pattern.compile("(\\d{1,7})x(\\d{1,7})").matcher(filename.substring(3));
-                final var chars = Pattern.compile("(\\d{1,7})Cx(\\d{1,7})C").matcher(filename.substring(3));
-                if (pixels.matches()) {
-                    opts.put("width", pixels.group(1));
-                    opts.put("height", pixels.group(2));
-                } else if (chars.matches()) {
-                    opts.put("cols", chars.group(1));
-                    opts.put("rows", chars.group(2));
-                } else {
-                    throw notACompatDriver(spec);
-                }
-            }
-            return opts;
-        }
-        if (filename.startsWith("COM")) {
-            opts.put("backend", "serial");
-            opts.put("path", filename);
-            return opts;
-        }
-        for (final String kind : new String[] {"file", "pipe", "pty"}) {
-            if (filename.startsWith(kind + ":")) {
-                opts.put("backend", kind);
-                opts.put("path", filename.substring(kind.length() + 1));
-                return opts;
-            }
-        }
-        for (final String proto : new String[] {"tcp", "telnet", "tn3270", "websocket"}) {
-            if (filename.startsWith(proto + ":")) {
-                final String rest = filename.substring(proto.length() + 1);
-                final int comma = rest.indexOf(',');
-                final String hostPort = comma < 0 ? rest : rest.substring(0, comma);
-                final int colon = hostPort.indexOf(':');
-                if (colon < 0 || colon == hostPort.length() - 1) {
-                    throw notACompatDriver(spec);
-                }
-                opts.put("backend", "socket");
-                opts.put("host", hostPort.substring(0, colon));
-                opts.put("port", hostPort.substring(colon + 1));
-                if (comma >= 0) {
-                    parseParams(rest.substring(comma + 1), null, opts);
-                }
-                if (!proto.equals("tcp")) {
-                    opts.put(proto, "on");
-                }
-                return opts;
-            }
-        }
-        if (filename.startsWith("udp:")) {
-            final String rest = filename.substring(4);
-            final int at = rest.indexOf('@');
-            final String[] remote = splitHostPort(at < 0 ? rest : rest.substring(0, at), spec);
-            opts.put("backend", "udp");
-            opts.put("host", remote[0]);
-            opts.put("port", remote[1]);
-            if (at >= 0) {
-                final String[] local = splitHostPort(rest.substring(at + 1), spec);
-                opts.put("localaddr", local[0]);
-                opts.put("localport", local[1]);
-            }
-            return opts;
-        }
-        if (filename.startsWith("unix:")) {
-            opts.put("backend", "socket");
-            parseParams(filename.substring(5), "path", opts);
-            return opts;
-        }
-        if (filename.startsWith("/dev/parport") || filename.startsWith("/dev/ppi")) {
-            opts.put("backend", "parallel");
-            opts.put("path", filename);
-            return opts;
-        }
-        if (filename.startsWith("/dev/")) {
-            opts.put("backend", "serial");
-            opts.put("path", filename);
-            return opts;
-        }
-        return null;
-    }
-
-    private static String[] splitHostPort(final String hostPort, final String spec) throws ChardevException {
-        final int comma = hostPort.indexOf(',');
-        final String hp = comma < 0 ? hostPort : hostPort.substring(0, comma);
-        final int colon = hp.indexOf(':');
-        if (colon < 0 || colon == hp.length() - 1) {
-            throw notACompatDriver(spec);
-        }
-        return new String[] {hp.substring(0, colon), hp.substring(colon + 1)};
-    }
-
-    private static ChardevException notACompatDriver(final String spec) {
-        return new ChardevException("'" + spec + "' is not a valid char driver");
     }
 
     // ------------------------------------------------------------------ per driver (qemu_chr_parse_*)
@@ -366,7 +280,7 @@ final class ChardevCli {
             id = defaultId;
         }
         if (id == null) {
-            throw new ChardevException("Parameter 'id' is missing");
+            throw noId();
         }
         if (!ID.matcher(id).matches()) {
             throw new ChardevException("Parameter 'id' expects an identifier");
@@ -375,7 +289,8 @@ final class ChardevCli {
         if (driver == null) {
             throw new ChardevException("chardev: \"" + id + "\" missing backend");
         }
-        final ChardevKind kind = ChardevKind.fromDriverName(driver);
+        // QEMU 10.2 knows the QAPI names only (its old aliases 'tty' and 'parport' are gone).
+        final ChardevKind kind = ChardevKind.fromQapiName(driver);
         if (kind == null) {
             throw ChardevKind.unknown(driver);
         }
@@ -430,7 +345,9 @@ final class ChardevCli {
             throw new ChardevException("None or one of 'path', 'fd' or 'host' option required.");
         }
         if (given == 0) {
-            throw new ChardevException("chardev: socket: one of 'path', 'fd' or 'host' is required");
+            // QEMU takes a socket without an address for one passed by the monitor under the empty name, which
+            // the bridge, without getfd, never has.
+            throw new ChardevException("File descriptor named '' has not been found");
         }
         if (host != null && port == null) {
             throw new ChardevException("chardev: socket: no port given");
@@ -443,23 +360,23 @@ final class ChardevCli {
         final boolean server = bool(opts, "server", false);
         final boolean hasWait = opts.containsKey("wait") || server;
         final boolean wait = bool(opts, "wait", true);
-        final Long reconnect = number(opts, "reconnect");
         final Long reconnectMs = number(opts, "reconnect-ms");
 
         final SocketAddressLegacy addr;
         if (path != null) {
             addr = new SocketAddressLegacy.Unix(path, bool(opts, "abstract", false), bool(opts, "tight", true));
         } else if (host != null) {
-            addr = new SocketAddressLegacy.Inet(host, port, null, uint16(opts, "to"),
+            addr = InetPorts.resolve(new SocketAddressLegacy.Inet(host, port, null, uint16(opts, "to"),
                 opts.containsKey("ipv4") ? bool(opts, "ipv4", false) : null,
-                opts.containsKey("ipv6") ? bool(opts, "ipv6", false) : null, null, null);
+                opts.containsKey("ipv6") ? bool(opts, "ipv6", false) : null, null, null), server);
         } else {
             addr = new SocketAddressLegacy.Fd(fd);
         }
         return SocketRules.validate(addr, opts.get("tls-creds"), opts.get("tls-authz"), server, hasWait, wait,
             nodelay, opts.containsKey("telnet") && bool(opts, "telnet", false),
             opts.containsKey("tn3270") && bool(opts, "tn3270", false),
-            opts.containsKey("websocket") ? bool(opts, "websocket", false) : null, reconnect, reconnectMs);
+            opts.containsKey("websocket") ? bool(opts, "websocket", false) : null, null,
+            reconnectMs == null || reconnectMs >= 0 ? reconnectMs : Long.valueOf(0));
     }
 
     private static ChardevBackend.Udp udp(final Map<String, String> opts) throws ChardevException {
@@ -477,27 +394,30 @@ final class ChardevCli {
             || (localPort != null && !localPort.isEmpty());
         final SocketAddressLegacy local = hasLocal ? new SocketAddressLegacy.Inet(
             localAddr == null ? "" : localAddr, localPort == null || localPort.isEmpty() ? "0" : localPort) : null;
-        return new ChardevBackend.Udp(new SocketAddressLegacy.Inet(host, port), local);
+        return new ChardevBackend.Udp(InetPorts.resolveUdp(new SocketAddressLegacy.Inet(host, port)),
+            local instanceof SocketAddressLegacy.Inet l ? InetPorts.resolveUdp(l) : local);
     }
 
+    /** {@code chardevs.0}, {@code chardevs.1} ... up to the first index not given, as QEMU reads them. */
     private static ChardevBackend.Hub hub(final Map<String, String> opts) throws ChardevException {
-        final TreeMap<Integer, String> members = new TreeMap<>();
-        for (final Map.Entry<String, String> e : opts.entrySet()) {
-            final var m = HUB_MEMBER.matcher(e.getKey());
-            if (m.matches()) {
-                members.put(Integer.parseInt(m.group(1)), e.getValue());
-            }
+        final java.util.List<String> members = new ArrayList<>();
+        for (int i = 0; i < HUB_MAX && opts.containsKey("chardevs." + i); i++) {
+            members.add(opts.get("chardevs." + i));
         }
         if (members.isEmpty()) {
-            throw new ChardevException("chardev: hub: no chardevs given");
+            throw new ChardevException("hub: 'chardevs' list is not defined");
         }
-        return new ChardevBackend.Hub(new ArrayList<>(members.values()));
+        return new ChardevBackend.Hub(members);
     }
 
     private static long ringSize(final Map<String, String> opts) throws ChardevException {
         final String value = opts.get("size");
         // As in QEMU, size=0 means "not given".
         final long size = value == null ? 0 : parseSize("size", value);
+        if (size < 0) {
+            // 2^63 and up: no power of two but 2^63, and that is far above what this bridge allocates.
+            ChardevBackend.checkRingSize(size == Long.MIN_VALUE ? 1L << 62 : size);
+        }
         final long effective = size == 0 ? ChardevBackend.Ringbuf.DEFAULT_SIZE : size;
         ChardevBackend.checkRingSize(effective);
         return effective;
@@ -523,15 +443,9 @@ final class ChardevCli {
         return value == null ? null : parseNumber(name, value);
     }
 
-    /** A number that must fit QEMU's uint16_t ({@code to}, the last port a server tries). */
+    /** A number option stored in a uint16_t field ({@code to}): its low 16 bits, as QEMU's assignment keeps. */
     private static Integer uint16(final Map<String, String> opts, final String name) throws ChardevException {
         final Long n = number(opts, name);
-        if (n == null) {
-            return null;
-        }
-        if (n > 0xFFFF) {
-            throw new ChardevException("Parameter '" + name + "' expects uint16_t");
-        }
-        return n.intValue();
+        return n == null ? null : (int) (n & 0xFFFF);
     }
 }

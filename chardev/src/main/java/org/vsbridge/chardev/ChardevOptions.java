@@ -37,17 +37,9 @@ public record ChardevOptions(String id, ChardevBackend backend, String logfile, 
     }
 
     /**
-     * Like {@link #parse(String)}, and also accepts the legacy short forms ({@code tcp:H:P[,server=on,...]},
-     * {@code unix:PATH[,...]}, {@code file:PATH}, {@code null}, {@code stdio}, ...), which have no id:
-     * {@code defaultId} names them, and names a {@code -chardev} spec that has no {@code id=}.
-     */
-    public static ChardevOptions parse(final String spec, final String defaultId) throws ChardevException {
-        return ChardevCli.parse(spec, defaultId);
-    }
-
-    /**
-     * Like {@link #parse(String, String)}, and {@code mux=on} yields QEMU's two chardevs: the backend as
-     * {@code ID-base}, then a {@code mux} named {@code ID} on it (create them in this order).
+     * Like {@link #parse(String)}, and {@code mux=on} yields QEMU's two chardevs: the backend as
+     * {@code ID-base}, then a {@code mux} named {@code ID} on it (create them in this order). {@code defaultId}
+     * names a spec without {@code id=} (null: such a spec is refused, as QEMU's {@code -chardev} refuses it).
      */
     public static java.util.List<ChardevOptions> parseAll(final String spec, final String defaultId)
         throws ChardevException {

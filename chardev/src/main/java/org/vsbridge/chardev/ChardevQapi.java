@@ -19,49 +19,67 @@ final class ChardevQapi {
 
     static ChardevOptions parse(final String id, final JsonNode backendNode) throws ChardevException {
         if (id == null) {
-            throw new ChardevException("Parameter 'id' is missing");
+            throw ChardevException.input("Parameter 'id' is missing");
         }
         final Struct backend = Struct.of(backendNode, "backend");
         final String type = backend.string("type", true);
         final ChardevKind kind = ChardevKind.fromQapiName(type);
         if (kind == null) {
-            throw ChardevKind.unknown(type);
+            // QEMU's enum visitor names the member alone, not its path.
+            throw ChardevException.input("Parameter 'type' does not accept value '" + type + "'");
         }
         final Struct data = Struct.of(backend.member("data", true), "backend.data");
         backend.finish();
 
         final String logfile = data.string("logfile", false);
         final Boolean logappend = data.bool("logappend", false);
-        final ChardevBackend model = switch (kind) {
-            case FILE -> new ChardevBackend.File(data.string("out", true), data.string("in", false),
-                orElse(data.bool("append", false), false));
-            case SERIAL -> new ChardevBackend.Serial(data.string("device", true));
-            case PARALLEL -> new ChardevBackend.Parallel(data.string("device", true));
-            case PIPE -> new ChardevBackend.Pipe(data.string("device", true));
-            case SOCKET -> socket(data);
-            case UDP -> new ChardevBackend.Udp(address(data, "remote", true), address(data, "local", false));
-            case PTY -> new ChardevBackend.Pty(data.string("path", false));
-            case NULL -> new ChardevBackend.Null();
-            case MUX -> new ChardevBackend.Mux(data.string("chardev", true));
-            case HUB -> new ChardevBackend.Hub(data.strings("chardevs", true));
-            case MSMOUSE -> new ChardevBackend.Msmouse();
-            case WCTABLET -> new ChardevBackend.Wctablet();
-            case BRAILLE -> new ChardevBackend.Braille();
-            case TESTDEV -> new ChardevBackend.Testdev();
-            case STDIO -> new ChardevBackend.Stdio(orElse(data.bool("signal", false), true));
-            case CONSOLE -> new ChardevBackend.Console();
-            case SPICEVMC -> new ChardevBackend.Spicevmc(data.string("type", true));
-            case SPICEPORT -> new ChardevBackend.Spiceport(data.string("fqdn", true));
-            case QEMU_VDAGENT -> new ChardevBackend.QemuVdagent(data.bool("mouse", false),
-                data.bool("clipboard", false));
-            case DBUS -> new ChardevBackend.Dbus(data.string("name", true));
-            case VC -> new ChardevBackend.Vc(data.integer("width", false), data.integer("height", false),
-                data.integer("cols", false), data.integer("rows", false));
-            case RINGBUF -> new ChardevBackend.Ringbuf(ringSize(data));
-            case MEMORY -> new ChardevBackend.Memory(ringSize(data));
-        };
+        final ChardevBackend model;
+        try {
+            model = switch (kind) {
+                case FILE -> new ChardevBackend.File(data.string("out", true), data.string("in", false),
+                    orElse(data.bool("append", false), false));
+                case SERIAL -> new ChardevBackend.Serial(data.string("device", true));
+                case PARALLEL -> new ChardevBackend.Parallel(data.string("device", true));
+                case PIPE -> new ChardevBackend.Pipe(data.string("device", true));
+                case SOCKET -> socket(data);
+                case UDP -> udp(address(data, "remote", true), address(data, "local", false));
+                case PTY -> new ChardevBackend.Pty(data.string("path", false));
+                case NULL -> new ChardevBackend.Null();
+                case MUX -> new ChardevBackend.Mux(data.string("chardev", true));
+                case HUB -> new ChardevBackend.Hub(data.strings("chardevs", true));
+                case MSMOUSE -> new ChardevBackend.Msmouse();
+                case WCTABLET -> new ChardevBackend.Wctablet();
+                case BRAILLE -> new ChardevBackend.Braille();
+                case TESTDEV -> new ChardevBackend.Testdev();
+                case STDIO -> new ChardevBackend.Stdio(orElse(data.bool("signal", false), true));
+                case CONSOLE -> new ChardevBackend.Console();
+                case SPICEVMC -> new ChardevBackend.Spicevmc(data.string("type", true));
+                case SPICEPORT -> new ChardevBackend.Spiceport(data.string("fqdn", true));
+                case QEMU_VDAGENT -> new ChardevBackend.QemuVdagent(data.bool("mouse", false),
+                    data.bool("clipboard", false));
+                case DBUS -> new ChardevBackend.Dbus(data.string("name", true));
+                case VC -> new ChardevBackend.Vc(data.integer("width", false), data.integer("height", false),
+                    data.integer("cols", false), data.integer("rows", false));
+                case RINGBUF -> new ChardevBackend.Ringbuf(ringSize(data));
+                case MEMORY -> new ChardevBackend.Memory(ringSize(data));
+            };
+        } catch (final ChardevException e) {
+            // QEMU reads all the arguments before it creates anything: an unexpected member is reported
+            // before an error of creation.
+            if (!e.isInput()) {
+                data.finish();
+            }
+            throw e;
+        }
         data.finish();
         return new ChardevOptions(id, model, logfile, logappend != null && logappend);
+    }
+
+    private static ChardevBackend.Udp udp(final SocketAddressLegacy remote, final SocketAddressLegacy local)
+        throws ChardevException {
+        return new ChardevBackend.Udp(
+            remote instanceof SocketAddressLegacy.Inet r ? InetPorts.resolveUdp(r) : remote,
+            local instanceof SocketAddressLegacy.Inet l ? InetPorts.resolveUdp(l) : local);
     }
 
     private static long ringSize(final Struct data) throws ChardevException {
@@ -81,11 +99,14 @@ final class ChardevQapi {
         final Boolean telnet = data.bool("telnet", false);
         final Boolean tn3270 = data.bool("tn3270", false);
         final Boolean websocket = data.bool("websocket", false);
-        final Long reconnect = data.integer("reconnect", false);
-        final Long reconnectMs = data.integer("reconnect-ms", false);
-        return SocketRules.validate(addr, tlsCreds, tlsAuthz, orElse(server, true), wait != null,
+        final Long given = data.integer("reconnect-ms", false);
+        // QEMU reconnects only for a value above 0; a negative one is its "do not reconnect", as 0 is.
+        final Long reconnectMs = given == null || given >= 0 ? given : Long.valueOf(0);
+        final SocketAddressLegacy resolved = addr instanceof SocketAddressLegacy.Inet inet
+            ? InetPorts.resolve(inet, orElse(server, true)) : addr;
+        return SocketRules.validate(resolved, tlsCreds, tlsAuthz, orElse(server, true), wait != null,
             orElse(wait, false), orElse(nodelay, false), orElse(telnet, false), orElse(tn3270, false), websocket,
-            reconnect, reconnectMs);
+            null, reconnectMs);
     }
 
     /** {@code SocketAddressLegacy}: {@code {type, data}}. */
@@ -108,8 +129,7 @@ final class ChardevQapi {
                 orElse(data.bool("abstract", false), false), orElse(data.bool("tight", false), true));
             case "vsock" -> new SocketAddressLegacy.Vsock(data.string("cid", true), data.string("port", true));
             case "fd" -> new SocketAddressLegacy.Fd(data.string("str", true));
-            default -> throw new ChardevException(
-                "Parameter '" + path + ".type' does not accept value '" + type + "'");
+            default -> throw ChardevException.input("Parameter 'type' does not accept value '" + type + "'");
         };
         data.finish();
         return addr;
@@ -121,7 +141,8 @@ final class ChardevQapi {
             return null;
         }
         if (v < 0 || v > 0xFFFF) {
-            throw new ChardevException("Parameter '" + data.path + "." + name + "' expects uint16_t");
+            // The range check of QEMU's visitor names the member alone.
+            throw ChardevException.input("Parameter '" + name + "' expects uint16_t");
         }
         return v.intValue();
     }
@@ -153,7 +174,7 @@ final class ChardevQapi {
             final JsonNode v = node.get(name);
             if (v == null) {
                 if (required) {
-                    throw new ChardevException("Parameter '" + path + "." + name + "' is missing");
+                    throw ChardevException.input("Parameter '" + path + "." + name + "' is missing");
                 }
                 return null;
             }
@@ -216,13 +237,13 @@ final class ChardevQapi {
             while (names.hasNext()) {
                 final String n = names.next();
                 if (!visited.contains(n)) {
-                    throw new ChardevException("Parameter '" + path + "." + n + "' is unexpected");
+                    throw ChardevException.input("Parameter '" + path + "." + n + "' is unexpected");
                 }
             }
         }
 
         private static ChardevException typeError(final String path, final String expected) {
-            return new ChardevException("Invalid parameter type for '" + path + "', expected: " + expected);
+            return ChardevException.input("Invalid parameter type for '" + path + "', expected: " + expected);
         }
     }
 }

@@ -6,7 +6,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 /**
- * The {@code -chardev} option parser (QemuOpts syntax and the legacy short forms) on arbitrary strings: it either
+ * The {@code -chardev} option parser (QemuOpts syntax) on arbitrary strings: it either
  * builds options or refuses with a {@link ChardevException} and a message; any other exception is a bug.
  */
 class ChardevCliFuzzTest {

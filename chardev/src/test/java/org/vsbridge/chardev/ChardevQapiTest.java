@@ -58,8 +58,8 @@ class ChardevQapiTest {
     void clientWithWaitIsRefused() {
         fails("{'type':'socket','data':{'addr':{'type':'unix','data':{'path':'/s'}},'server':false,'wait':false}}",
             "'wait' option is incompatible with socket in client connect mode");
-        fails("{'type':'socket','data':{'addr':{'type':'unix','data':{'path':'/s'}},'reconnect':1}}",
-            "'reconnect' option is incompatible with socket in server listen mode");
+        fails("{'type':'socket','data':{'addr':{'type':'unix','data':{'path':'/s'}},'reconnect-ms':1}}",
+            "'reconnect-ms' option is incompatible with socket in server listen mode");
     }
 
     @Test
@@ -75,10 +75,10 @@ class ChardevQapiTest {
             "Invalid parameter type for 'backend.data.size', expected: integer");
         fails("{'type':'file','data':{'out':7}}", "Invalid parameter type for 'backend.data.out', expected: string");
         fails("{'type':'socket','data':{'addr':{'type':'carrier-pigeon','data':{}}}}",
-            "Parameter 'backend.data.addr.type' does not accept value 'carrier-pigeon'");
+            "Parameter 'type' does not accept value 'carrier-pigeon'");
         fails("{'type':'socket','data':{'addr':{'type':'unix','data':{'path':'/s','mode':1}}}}",
             "Parameter 'backend.data.addr.data.mode' is unexpected");
-        fails("{'type':'bogus','data':{}}", "'bogus' is not a valid char driver name");
+        fails("{'type':'bogus','data':{}}", "Parameter 'type' does not accept value 'bogus'");
         fails("[]", "Invalid parameter type for 'backend', expected: object");
     }
 

@@ -149,7 +149,7 @@ class FdChardevTest {
     void pipeWithOneFifoServesBothWays() throws Exception {
         final Path fifo = dir.resolve("both");
         mkfifo(fifo);
-        final Chardev c = factory.create(ChardevOptions.parse("pipe:" + fifo, "p1"));
+        final Chardev c = factory.create(ChardevOptions.parse("pipe,id=p1,path=" + fifo));
         try {
             final RecordingFrontend fe = attach(c);
             fe.expect("opened");
@@ -167,7 +167,7 @@ class FdChardevTest {
         final PtyChardev pty = (PtyChardev) create("pty,id=line");
         try {
             final RecordingFrontend ptyFe = attach(pty);
-            final Chardev tty = factory.create(ChardevOptions.parse(pty.slavePath(), "tty0"));
+            final Chardev tty = factory.create(ChardevOptions.parse("serial,id=tty0,path=" + pty.slavePath()));
             try {
                 assertEquals("serial", tty.kind());
                 assertEquals("serial", tty.filename());
@@ -193,7 +193,7 @@ class FdChardevTest {
     @Test
     void serialThatCannotOpenIsRefusedLikeQemu() {
         final ChardevException missing = assertThrows(ChardevException.class,
-            () -> create("tty,id=s,path=" + dir.resolve("nope")));
+            () -> create("serial,id=s,path=" + dir.resolve("nope")));
         assertEquals("Could not open '" + dir.resolve("nope") + "': No such file or directory",
             missing.getMessage());
         final ChardevException directory = assertThrows(ChardevException.class,

@@ -477,8 +477,8 @@ abstract class SocketChardevTestBase {
     @Test
     void impossibleCombinationsAreRefusedWithQemusWords() {
         final ChardevException e = assertThrows(ChardevException.class,
-            () -> create("socket,id=x,host=127.0.0.1,port=0,server=on,reconnect=1"));
-        assertEquals("'reconnect' option is incompatible with socket in server listen mode", e.getMessage());
+            () -> create("socket,id=x,host=127.0.0.1,port=0,server=on,reconnect-ms=1"));
+        assertEquals("'reconnect-ms' option is incompatible with socket in server listen mode", e.getMessage());
         final ChardevException w = assertThrows(ChardevException.class,
             () -> create("socket,id=x,path=/tmp/x.sock,wait=off"));
         assertEquals("'wait' option is incompatible with socket in client connect mode", w.getMessage());
