@@ -8,8 +8,8 @@ import java.util.logging.Logger;
 import org.vsbridge.chardev.ChardevBackend;
 import org.vsbridge.chardev.ChardevKind;
 import org.vsbridge.chardev.ChardevOptions;
-import org.vsbridge.chardev.Terminal;
 import org.vsbridge.console.ConsoleDevice;
+import org.vsbridge.libc.Tty;
 
 /**
  * The size of the terminal the bridge runs in, as the console size ({@code VIRTIO_CONSOLE_F_SIZE}) of the console
@@ -42,7 +42,7 @@ final class TerminalSize {
             return false;
         }
         final ChardevOptions base = o.backend() instanceof ChardevBackend.Mux mux ? find(mux.chardev(), chardevs) : o;
-        return base != null && base.kind() == ChardevKind.STDIO && Terminal.isTerminal(FD);
+        return base != null && base.kind() == ChardevKind.STDIO && Tty.isTerminal(FD);
     }
 
     private static ChardevOptions find(final String id, final List<ChardevOptions> chardevs) {
@@ -57,7 +57,7 @@ final class TerminalSize {
     /** Console port {@code nr} of {@code device} takes the terminal's size, now and after each SIGWINCH. */
     void follow(final ConsoleDevice device, final int nr) {
         targets.add(new Target(device, nr));
-        final int[] size = Terminal.size(FD);
+        final int[] size = Tty.windowSize(FD);
         if (size != null) {
             device.resize(nr, size[0], size[1]);
             LOG.info("console port " + nr + ": terminal size " + size[0] + "x" + size[1]);
@@ -93,7 +93,7 @@ final class TerminalSize {
     }
 
     private void resize() {
-        final int[] size = Terminal.size(FD);
+        final int[] size = Tty.windowSize(FD);
         if (closed || size == null) {
             return;
         }

@@ -1,10 +1,9 @@
 package org.vsbridge.chardev;
 
-import com.sun.jna.Library;
-import com.sun.jna.Native;
 import io.netty.channel.unix.Errors;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.vsbridge.libc.Sys;
 
 /**
  * The strerror text of a failed socket call, so errors read like QEMU's ("Connection refused", not Netty's
@@ -14,21 +13,7 @@ public final class Errno {
 
     private static final Pattern NETTY_ERRNO = Pattern.compile("error\\((-?\\d+)\\)");
 
-    private interface LibC extends Library {
-        String strerror(int errnum);
-    }
-
-    private static final LibC LIBC = load();
-
     private Errno() {
-    }
-
-    private static LibC load() {
-        try {
-            return Native.load("c", LibC.class);
-        } catch (final UnsatisfiedLinkError | RuntimeException e) {
-            return null;
-        }
     }
 
     /** The reason of a bind/connect failure, without the syscall prefix Netty puts in front. */
@@ -63,11 +48,9 @@ public final class Errno {
     }
 
     private static String strerror(final int errno) {
-        if (LIBC == null || errno == 0) {
+        if (!Sys.available() || errno == 0) {
             return null;
         }
-        synchronized (Errno.class) {
-            return LIBC.strerror(errno);
-        }
+        return Sys.strerror(errno);
     }
 }

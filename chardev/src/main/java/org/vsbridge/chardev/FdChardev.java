@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.vsbridge.libc.Sys;
 
 /**
  * A chardev over raw file descriptors that Netty has no channel for (pty master, host tty, FIFOs, vsock): the
@@ -53,7 +54,7 @@ abstract class FdChardev extends AbstractChardev {
 
     /** Throws unless the loop can watch raw descriptors (the native epoll transport). */
     static void requireEpoll(final EventLoop loop, final ChardevKind kind) throws ChardevException {
-        if (!Posix.available() || !(loop instanceof IoEventLoop io) || !io.isCompatible(EpollIoHandle.class)) {
+        if (!Sys.available() || !(loop instanceof IoEventLoop io) || !io.isCompatible(EpollIoHandle.class)) {
             throw new ChardevException("chardev backend '" + kind.qapiName()
                 + "' needs Linux and the native epoll transport, which is not available here");
         }

@@ -1,7 +1,8 @@
 package org.vsbridge.chardev;
 
-import com.sun.jna.LastErrorException;
 import io.netty.channel.EventLoop;
+import org.vsbridge.libc.ErrnoException;
+import org.vsbridge.libc.Sys;
 
 /**
  * {@code pipe}: FIFOs {@code PATH.in} (input) and {@code PATH.out} (output), or {@code PATH} for both, as QEMU's
@@ -17,22 +18,22 @@ final class PipeChardev extends FdChardev {
     static PipeChardev open(final String id, final EventLoop loop, final Logfile logfile,
                             final ChardevBackend.Pipe options) throws ChardevException {
         requireEpoll(loop, ChardevKind.PIPE);
-        final int flags = Posix.O_RDWR | Posix.O_NONBLOCK | Posix.O_CLOEXEC;
+        final int flags = Sys.O_RDWR | Sys.O_NONBLOCK | Sys.O_CLOEXEC;
         int in = -1;
         int out = -1;
         try {
             try {
-                in = Posix.open(options.device() + ".in", flags, 0);
-                out = Posix.open(options.device() + ".out", flags, 0);
-            } catch (final LastErrorException e) {
+                in = Sys.open(options.device() + ".in", flags);
+                out = Sys.open(options.device() + ".out", flags);
+            } catch (final ErrnoException e) {
                 // As QEMU: unless both halves exist, the path itself serves both ways.
-                Posix.closeQuietly(in);
-                Posix.closeQuietly(out);
-                in = Posix.open(options.device(), flags, 0);
+                Sys.closeQuietly(in);
+                Sys.closeQuietly(out);
+                in = Sys.open(options.device(), flags);
                 out = in;
             }
-        } catch (final LastErrorException e) {
-            throw new ChardevException("Could not open '" + options.device() + "': " + Posix.reason(e));
+        } catch (final ErrnoException e) {
+            throw new ChardevException("Could not open '" + options.device() + "': " + e.reason());
         }
         final PipeChardev chardev = new PipeChardev(id, loop, logfile, in, out);
         try {

@@ -1,10 +1,8 @@
 package org.vsbridge.chardev;
 
-import com.sun.jna.LastErrorException;
 import io.netty.channel.EventLoop;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -12,6 +10,9 @@ import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.vsbridge.libc.ErrnoException;
+import org.vsbridge.libc.Sys;
+import org.vsbridge.libc.Tty;
 
 /**
  * {@code pty}: a pseudo terminal master; the host side is "connected" while some process has the slave
@@ -42,21 +43,10 @@ public final class PtyChardev extends FdChardev {
         requireEpoll(loop, ChardevKind.PTY);
         int master = -1;
         try {
-            master = Posix.posix_openpt(Posix.O_RDWR | Posix.O_NOCTTY | Posix.O_CLOEXEC);
-            Posix.grantpt(master);
-            Posix.unlockpt(master);
-            final byte[] name = new byte[128];
-            final int rc = Posix.ptsname_r(master, name, name.length);
-            if (rc != 0) {
-                throw new LastErrorException(rc);
-            }
-            int len = 0;
-            while (len < name.length && name[len] != 0) {
-                len++;
-            }
-            final String slave = new String(name, 0, len, StandardCharsets.UTF_8);
+            master = Tty.openMaster(Sys.O_RDWR | Sys.O_NOCTTY | Sys.O_CLOEXEC);
+            final String slave = Tty.slaveName(master);
             makeRaw(slave);
-            Posix.setNonBlocking(master);
+            Sys.setNonBlocking(master);
             Path link = null;
             if (options.path() != null) {
                 link = Path.of(options.path());
@@ -82,10 +72,10 @@ public final class PtyChardev extends FdChardev {
             // QEMU prints this line so that users find the slave; the log has it here.
             LOG.log(Level.INFO, "char device redirected to {0} (label {1})", new Object[] {slave, id});
             return chardev;
-        } catch (final LastErrorException e) {
-            throw new ChardevException("Failed to create PTY: " + Posix.reason(e));
+        } catch (final ErrnoException e) {
+            throw new ChardevException("Failed to create PTY: " + e.reason());
         } finally {
-            Posix.closeQuietly(master);
+            Sys.closeQuietly(master);
         }
     }
 
@@ -93,15 +83,12 @@ public final class PtyChardev extends FdChardev {
      * Opens the slave once to make it raw (no echo, no line discipline) and closes it again, as QEMU does after
      * openpty: the settings stay with the pty, and the master then reports a hang-up until a real user opens it.
      */
-    private static void makeRaw(final String slave) throws LastErrorException {
-        final int fd = Posix.open(slave, Posix.O_RDWR | Posix.O_NOCTTY | Posix.O_NONBLOCK | Posix.O_CLOEXEC, 0);
+    private static void makeRaw(final String slave) throws ErrnoException {
+        final int fd = Sys.open(slave, Sys.O_RDWR | Sys.O_NOCTTY | Sys.O_NONBLOCK | Sys.O_CLOEXEC);
         try {
-            final byte[] termios = new byte[Posix.TERMIOS_SIZE];
-            Posix.tcgetattr(fd, termios);
-            Posix.cfmakeraw(termios);
-            Posix.tcsetattr(fd, Posix.TCSANOW, termios);
+            Tty.makeRaw(fd);
         } finally {
-            Posix.closeQuietly(fd);
+            Sys.closeQuietly(fd);
         }
     }
 
@@ -127,7 +114,7 @@ public final class PtyChardev extends FdChardev {
         if (isClosed() || connected) {
             return;
         }
-        if (!Posix.hungUp(inFd())) {
+        if (!Sys.hungUp(inFd())) {
             setConnected(true);
             return;
         }
@@ -137,7 +124,7 @@ public final class PtyChardev extends FdChardev {
     /** QEMU writes even while "disconnected" when a poll shows the slave is back before the timer noticed. */
     @Override
     protected boolean writeWhileDisconnected() {
-        if (!Posix.hungUp(outFd())) {
+        if (!Sys.hungUp(outFd())) {
             setConnected(true);
             return true;
         }

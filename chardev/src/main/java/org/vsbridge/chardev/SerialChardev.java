@@ -1,9 +1,11 @@
 package org.vsbridge.chardev;
 
-import com.sun.jna.LastErrorException;
 import io.netty.channel.EventLoop;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.vsbridge.libc.ErrnoException;
+import org.vsbridge.libc.Sys;
+import org.vsbridge.libc.Tty;
 
 /**
  * {@code serial} (CLI alias {@code tty}): a host tty opened non-blocking without becoming our controlling
@@ -23,23 +25,19 @@ final class SerialChardev extends FdChardev {
         requireEpoll(loop, ChardevKind.SERIAL);
         final int fd;
         try {
-            fd = Posix.open(options.device(),
-                Posix.O_RDWR | Posix.O_NOCTTY | Posix.O_NONBLOCK | Posix.O_CLOEXEC, 0);
-        } catch (final LastErrorException e) {
-            throw new ChardevException("Could not open '" + options.device() + "': " + Posix.reason(e));
+            fd = Sys.open(options.device(), Sys.O_RDWR | Sys.O_NOCTTY | Sys.O_NONBLOCK | Sys.O_CLOEXEC);
+        } catch (final ErrnoException e) {
+            throw new ChardevException("Could not open '" + options.device() + "': " + e.reason());
         }
         try {
             // QEMU's tty_serial_init: raw, 8 bits, no echo; the line speed is left as the device has it. QEMU takes
             // what is not a tty too (/dev/null, a file, a FIFO) and uses it as it is: so does the bridge.
-            if (Posix.isatty(fd) == 1) {
-                final byte[] termios = new byte[Posix.TERMIOS_SIZE];
-                Posix.tcgetattr(fd, termios);
-                Posix.cfmakeraw(termios);
-                Posix.tcsetattr(fd, Posix.TCSANOW, termios);
+            if (Tty.isTerminal(fd)) {
+                Tty.makeRaw(fd);
             }
-        } catch (final LastErrorException e) {
-            Posix.closeQuietly(fd);
-            throw new ChardevException("Could not set up '" + options.device() + "': " + Posix.reason(e));
+        } catch (final ErrnoException e) {
+            Sys.closeQuietly(fd);
+            throw new ChardevException("Could not set up '" + options.device() + "': " + e.reason());
         }
         final SerialChardev chardev = new SerialChardev(id, loop, logfile, fd);
         try {
@@ -57,10 +55,10 @@ final class SerialChardev extends FdChardev {
             return;
         }
         try {
-            Posix.tcsendbreak(outFd(), 0);
+            Tty.sendBreak(outFd());
             LOG.log(Level.FINE, "chardev ''{0}'': break sent", id);
-        } catch (final LastErrorException e) {
-            LOG.log(Level.WARNING, "chardev ''{0}'': break failed: {1}", new Object[] {id, Posix.reason(e)});
+        } catch (final ErrnoException e) {
+            LOG.log(Level.WARNING, "chardev ''{0}'': break failed: {1}", new Object[] {id, e.reason()});
         }
     }
 }

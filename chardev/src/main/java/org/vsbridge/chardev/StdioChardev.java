@@ -1,6 +1,5 @@
 package org.vsbridge.chardev;
 
-import com.sun.jna.LastErrorException;
 import io.netty.channel.EventLoop;
 import java.io.FileDescriptor;
 import java.io.FileInputStream;
@@ -8,6 +7,8 @@ import java.io.FileOutputStream;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.vsbridge.libc.ErrnoException;
+import org.vsbridge.libc.Tty;
 
 /**
  * {@code stdio}: input from the process's stdin (fd 0), output to its stdout (fd 1) written directly, bypassing
@@ -69,17 +70,16 @@ final class StdioChardev extends FileChardev {
 
     /** Puts a foreground terminal on fd 0 in raw mode; returns its previous settings, or null if none was changed. */
     private static byte[] rawTerminal(final boolean signal) {
-        if (!Posix.available() || Posix.isatty(0) != 1) {
+        if (!Tty.isTerminal(0)) {
             return null;
         }
-        final int foreground = Posix.tcgetpgrp(0); // -1: not our controlling terminal, so no job control either
-        if (foreground >= 0 && foreground != Posix.getpgrp()) {
+        final int foreground = Tty.foregroundGroup(0); // -1: not our controlling terminal, so no job control either
+        if (foreground >= 0 && foreground != Tty.processGroup()) {
             LOG.info("stdio: the bridge runs in the background of its terminal, which stays as it is");
             return null;
         }
         try {
-            final byte[] old = new byte[Posix.TERMIOS_SIZE];
-            Posix.tcgetattr(0, old);
+            final byte[] old = Tty.getAttr(0);
             final byte[] raw = old.clone();
             clear(raw, IFLAG, IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
             set(raw, OFLAG, OPOST);
@@ -88,20 +88,20 @@ final class StdioChardev extends FileChardev {
             set(raw, CFLAG, CS8);
             raw[CC + VMIN] = 1;
             raw[CC + VTIME] = 0;
-            Posix.tcsetattr(0, Posix.TCSANOW, raw);
+            Tty.setAttr(0, raw);
             return old;
-        } catch (final LastErrorException e) {
-            LOG.log(Level.WARNING, "stdio: the terminal stays as it is: {0}", Posix.reason(e));
+        } catch (final ErrnoException e) {
+            LOG.log(Level.WARNING, "stdio: the terminal stays as it is: {0}", e.reason());
             return null;
         }
     }
 
     private static void set(final byte[] termios, final int at, final int bits) {
-        Posix.putInt(termios, at, Posix.getInt(termios, at) | bits);
+        Tty.setFlags(termios, at, bits);
     }
 
     private static void clear(final byte[] termios, final int at, final int bits) {
-        Posix.putInt(termios, at, Posix.getInt(termios, at) & ~bits);
+        Tty.clearFlags(termios, at, bits);
     }
 
     @Override
@@ -109,9 +109,9 @@ final class StdioChardev extends FileChardev {
         super.doClose();
         if (saved != null) {
             try {
-                Posix.tcsetattr(0, Posix.TCSANOW, saved);
-            } catch (final LastErrorException e) {
-                LOG.log(Level.WARNING, "stdio: the terminal could not be restored: {0}", Posix.reason(e));
+                Tty.setAttr(0, saved);
+            } catch (final ErrnoException e) {
+                LOG.log(Level.WARNING, "stdio: the terminal could not be restored: {0}", e.reason());
             }
         }
         IN_USE.set(false);

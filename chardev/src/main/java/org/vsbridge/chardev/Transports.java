@@ -22,6 +22,9 @@ import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.vsbridge.libc.ErrnoException;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 
 /**
  * The Netty transport of this process: native epoll on Linux when its library loads, NIO otherwise, and the
@@ -147,15 +150,20 @@ public final class Transports {
         }
         final byte[] name = path.getBytes(java.nio.charset.StandardCharsets.UTF_8);
         final byte[] sockaddr = new byte[2 + name.length + 1];
-        sockaddr[0] = (byte) Posix.AF_UNIX;
+        sockaddr[0] = (byte) Sockets.AF_UNIX;
         System.arraycopy(name, 0, sockaddr, 2, name.length);
-        final int fd = Posix.socket(Posix.AF_UNIX, Posix.SOCK_STREAM | Posix.SOCK_NONBLOCK | Posix.SOCK_CLOEXEC, 0);
+        final int fd;
         try {
-            Posix.bind(fd, sockaddr, sockaddr.length);
-            Posix.listen(fd, backlog);
-        } catch (final com.sun.jna.LastErrorException e) {
-            Posix.closeQuietly(fd);
-            throw new java.io.IOException(Posix.reason(e));
+            fd = Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0);
+        } catch (final ErrnoException e) {
+            throw new java.io.IOException(e.reason(), e);
+        }
+        try {
+            Sockets.bind(fd, sockaddr, sockaddr.length);
+            Sockets.listen(fd, backlog);
+        } catch (final ErrnoException e) {
+            Sys.closeQuietly(fd);
+            throw new java.io.IOException(e.reason(), e);
         }
         return b.channelFactory(() -> new EpollServerDomainSocketChannel(fd, true)).register();
     }

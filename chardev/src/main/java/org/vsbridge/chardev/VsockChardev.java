@@ -1,7 +1,9 @@
 package org.vsbridge.chardev;
 
-import com.sun.jna.LastErrorException;
 import io.netty.channel.EventLoop;
+import org.vsbridge.libc.ErrnoException;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 
 /**
  * {@code socket} with a {@code vsock} address, client side: an {@code AF_VSOCK} stream socket connected through
@@ -36,13 +38,13 @@ final class VsockChardev extends FdChardev {
         final String address = "vsock:" + vsock.cid() + ":" + vsock.port();
         int fd = -1;
         try {
-            fd = Posix.socket(Posix.AF_VSOCK, Posix.SOCK_STREAM | Posix.SOCK_CLOEXEC, 0);
-            final byte[] sa = Posix.sockaddrVm(cid, port);
-            Posix.connect(fd, sa, sa.length);
-            Posix.setNonBlocking(fd);
-        } catch (final LastErrorException e) {
-            Posix.closeQuietly(fd);
-            throw new ChardevException("Failed to connect to '" + address + "': " + Posix.reason(e));
+            fd = Sockets.socket(Sockets.AF_VSOCK, Sockets.SOCK_STREAM | Sockets.SOCK_CLOEXEC, 0);
+            final byte[] sa = Sockets.sockaddrVm(cid, port);
+            Sockets.connect(fd, sa, sa.length);
+            Sys.setNonBlocking(fd);
+        } catch (final ErrnoException e) {
+            Sys.closeQuietly(fd);
+            throw new ChardevException("Failed to connect to '" + address + "': " + e.reason());
         }
         final VsockChardev chardev = new VsockChardev(id, loop, logfile, fd, address);
         try {

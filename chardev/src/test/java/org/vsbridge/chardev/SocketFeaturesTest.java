@@ -32,6 +32,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.vsbridge.libc.Sockets;
 
 /**
  * The socket options beyond plain bytes, each against a real peer: telnet and tn3270 negotiation byte for byte,
@@ -326,15 +327,15 @@ class SocketFeaturesTest {
 
     @Test
     void inheritedListeningDescriptor() throws Exception {
-        final int fd = Posix.socket(Posix.AF_INET, Posix.SOCK_STREAM | Posix.SOCK_CLOEXEC, 0);
+        final int fd = Sockets.socket(Sockets.AF_INET, Sockets.SOCK_STREAM | Sockets.SOCK_CLOEXEC, 0);
         final byte[] sin = new byte[16];
-        sin[0] = (byte) Posix.AF_INET;
+        sin[0] = (byte) Sockets.AF_INET;
         sin[4] = 127;
         sin[7] = 1;
-        Posix.bind(fd, sin, sin.length);
-        Posix.listen(fd, 1);
+        Sockets.bind(fd, sin, sin.length);
+        Sockets.listen(fd, 1);
         final byte[] bound = new byte[16];
-        Posix.getsockname(fd, bound, new int[] {16});
+        Sockets.getsockname(fd, bound);
         final int port = ((bound[2] & 0xFF) << 8) | (bound[3] & 0xFF);
         final Chardev c = rig.create("socket,id=fd,fd=" + fd + ",server=on,wait=off");
         assertEquals("disconnected:fd:" + fd + ",server=on", c.filename());
@@ -354,13 +355,13 @@ class SocketFeaturesTest {
     @Test
     void inheritedListeningUnixDescriptor() throws Exception {
         final java.nio.file.Path path = java.nio.file.Files.createTempDirectory("vsb-fd").resolve("l.sock");
-        final int fd = Posix.socket(Posix.AF_UNIX, Posix.SOCK_STREAM | Posix.SOCK_CLOEXEC, 0);
+        final int fd = Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_CLOEXEC, 0);
         final byte[] sun = new byte[110];
-        sun[0] = (byte) Posix.AF_UNIX;
+        sun[0] = (byte) Sockets.AF_UNIX;
         final byte[] name = path.toString().getBytes(StandardCharsets.UTF_8);
         System.arraycopy(name, 0, sun, 2, name.length);
-        Posix.bind(fd, sun, sun.length);
-        Posix.listen(fd, 1);
+        Sockets.bind(fd, sun, sun.length);
+        Sockets.listen(fd, 1);
         final Chardev c = rig.create("socket,id=ufd,fd=" + fd + ",server=on,wait=off");
         final RecordingFrontend fe = attach(c);
         try (SocketChannel peer = SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {

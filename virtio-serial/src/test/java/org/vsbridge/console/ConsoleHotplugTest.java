@@ -15,8 +15,9 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vsbridge.console.ConsoleHarness.Msg;
-import org.vsbridge.vhost.sys.FdList;
-import org.vsbridge.vhost.sys.Sys;
+import org.vsbridge.libc.FdList;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.testing.VhostUserClient;
 
 /**
@@ -200,7 +201,7 @@ class ConsoleHotplugTest {
             final VhostUserClient c = h.client;
             c.requestOk(VhostUserClient.SET_PROTOCOL_FEATURES, VhostUserClient.u64(VhostUserClient.P_MQ
                 | VhostUserClient.P_REPLY_ACK | VhostUserClient.P_CONFIG | P_BACKEND_REQ));
-            final int[] pair = Sys.socketpair();
+            final int[] pair = Sockets.socketpair();
             try {
                 c.requestOk(21, new byte[0], pair[1]);
                 Sys.close(pair[1]);
@@ -209,7 +210,7 @@ class ConsoleHotplugTest {
                 int got = 0;
                 while (got < 12) {
                     assertEquals(1, Sys.pollReadable(new int[] {pair[0]}, 10_000), "CONFIG_CHANGE_MSG arrives");
-                    got += Sys.recvMsg(pair[0], header, got, 12 - got, new FdList());
+                    got += Sockets.recvMsg(pair[0], header, got, 12 - got, new FdList());
                 }
                 final ByteBuffer msg = ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN);
                 assertEquals(2, msg.getInt(0));

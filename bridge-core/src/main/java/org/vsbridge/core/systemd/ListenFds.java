@@ -7,6 +7,7 @@ import java.util.Map;
 import java.util.OptionalInt;
 import java.util.logging.Logger;
 import org.vsbridge.core.cli.UsageException;
+import org.vsbridge.libc.Proc;
 
 /**
  * Sockets handed over by systemd socket activation (sd_listen_fds(3)): {@code LISTEN_PID} must be this process,
@@ -60,9 +61,9 @@ public final class ListenFds {
     public static ListenFds fromEnvironment() throws UsageException {
         final ListenFds result = parse(System.getenv(), ProcessHandle.current().pid());
         if (System.getenv(LISTEN_FDS) != null || System.getenv(LISTEN_PID) != null) {
-            Posix.unsetenv(LISTEN_PID);
-            Posix.unsetenv(LISTEN_FDS);
-            Posix.unsetenv(LISTEN_FDNAMES);
+            Proc.unsetenv(LISTEN_PID);
+            Proc.unsetenv(LISTEN_FDS);
+            Proc.unsetenv(LISTEN_FDNAMES);
         }
         for (final NamedFd f : result.fds) {
             try {

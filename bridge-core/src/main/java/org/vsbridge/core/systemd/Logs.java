@@ -9,6 +9,7 @@ import java.util.logging.Level;
 import java.util.logging.LogManager;
 import java.util.logging.Logger;
 import org.vsbridge.core.LogFormat;
+import org.vsbridge.libc.Sys;
 
 /**
  * Where log lines go: a {@code --log-file} (reopened on SIGHUP), else stderr. When stderr is the journal's
@@ -59,7 +60,7 @@ public final class Logs {
             return false;
         }
         try {
-            return matches(stream, Posix.devIno(2));
+            return matches(stream, Sys.devIno(2));
         } catch (final IOException | UnsatisfiedLinkError e) {
             return false;
         }

@@ -3,6 +3,9 @@ package org.vsbridge.core.systemd;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.logging.Logger;
+import org.vsbridge.libc.ErrnoException;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 
 /**
  * The service manager's notification socket (sd_notify(3)): state lines such as {@code READY=1},
@@ -37,15 +40,16 @@ public final class SdNotify implements AutoCloseable {
             throw new IOException(NOTIFY_SOCKET + "=" + target + ": only a socket path or an abstract @name is "
                 + "supported");
         }
-        address = new byte[Posix.SOCKADDR_UN_SIZE];
+        address = new byte[Sockets.SOCKADDR_UN_SIZE];
         try {
-            addressLength = Posix.sockaddrUn(target, address);
+            addressLength = Sockets.sockaddrUn(target, address);
         } catch (final IllegalArgumentException e) {
             throw new IOException(NOTIFY_SOCKET + ": " + e.getMessage(), e);
         }
-        fd = Posix.socket(Posix.AF_UNIX, Posix.SOCK_DGRAM | Posix.SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            throw Posix.error("socket(AF_UNIX, SOCK_DGRAM) for " + NOTIFY_SOCKET);
+        try {
+            fd = Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_DGRAM | Sockets.SOCK_CLOEXEC, 0);
+        } catch (final ErrnoException e) {
+            throw new ErrnoException("socket(AF_UNIX, SOCK_DGRAM) for " + NOTIFY_SOCKET, e.errno());
         }
     }
 
@@ -103,12 +107,19 @@ public final class SdNotify implements AutoCloseable {
             return false;
         }
         final byte[] bytes = state.getBytes(StandardCharsets.UTF_8);
-        final long sent = Posix.sendto(fd, bytes, bytes.length, Posix.MSG_NOSIGNAL, address, addressLength);
-        if (sent != bytes.length) {
+        String failure = null;
+        try {
+            final long sent = Sockets.sendTo(fd, bytes, address, addressLength);
+            if (sent != bytes.length) {
+                failure = "sendto " + NOTIFY_SOCKET + "=" + target + ": " + sent + " of " + bytes.length + " bytes sent";
+            }
+        } catch (final ErrnoException e) {
+            failure = new ErrnoException("sendto " + NOTIFY_SOCKET + "=" + target, e.errno()).getMessage();
+        }
+        if (failure != null) {
             if (!warned) {
                 warned = true;
-                final IOException e = Posix.error("sendto " + NOTIFY_SOCKET + "=" + target);
-                LOG.warning("systemd notification '" + firstLine(state) + "' not sent: " + e.getMessage()
+                LOG.warning("systemd notification '" + firstLine(state) + "' not sent: " + failure
                     + " (further failures are not logged)");
             }
             return false;
@@ -128,7 +139,7 @@ public final class SdNotify implements AutoCloseable {
     @Override
     public synchronized void close() {
         if (fd >= 0) {
-            Posix.close(fd);
+            Sys.closeQuietly(fd);
             fd = -1;
         }
     }

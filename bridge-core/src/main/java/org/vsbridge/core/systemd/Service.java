@@ -106,7 +106,7 @@ public final class Service {
 
     private boolean stdioOnTerminal() {
         return config.chardevs().stream().anyMatch(c -> c.kind() == org.vsbridge.chardev.ChardevKind.STDIO)
-            && org.vsbridge.chardev.Terminal.isTerminal(2);
+            && org.vsbridge.libc.Tty.isTerminal(2);
     }
 
     /**

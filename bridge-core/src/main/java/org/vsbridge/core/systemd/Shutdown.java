@@ -7,6 +7,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import sun.misc.Signal;
+import org.vsbridge.libc.Proc;
 
 /**
  * The service's way out. SIGTERM (and SIGINT) ask the main thread to stop instead of running the JVM's default
@@ -53,7 +54,7 @@ public final class Shutdown {
         // and the log reopen would be lost without a word. QEMU takes them over whatever it inherited; so do we.
         for (final String name : new String[] {"TERM", "INT", "HUP"}) {
             final Signal signal = new Signal(name);
-            if (Posix.unignore(signal.getNumber())) {
+            if (Proc.unignore(signal.getNumber())) {
                 LOG.info("SIG" + name + " was ignored by the parent process; the bridge handles it");
             }
         }

@@ -20,7 +20,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vsbridge.core.cli.UsageException;
-import org.vsbridge.vhost.sys.Sys;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 
 class ListenFdsTest {
 
@@ -85,8 +86,8 @@ class ListenFdsTest {
 
     @Test
     void inheritedSocketsAreCheckedBeforeUse() throws IOException {
-        final int listening = Sys.unixListen(dir.resolve("l.sock"), 1);
-        final int[] pair = Sys.socketpair();
+        final int listening = Sockets.unixListen(dir.resolve("l.sock"), 1);
+        final int[] pair = Sockets.socketpair();
         final int event = Sys.eventfd();
         try {
             SocketFds.checkListening(listening, "fd", true);

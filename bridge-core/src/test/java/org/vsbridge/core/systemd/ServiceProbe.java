@@ -1,7 +1,5 @@
 package org.vsbridge.core.systemd;
 
-import com.sun.jna.Native;
-import com.sun.jna.Platform;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -11,7 +9,9 @@ import java.util.concurrent.CountDownLatch;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import org.vsbridge.core.cli.UsageException;
-import org.vsbridge.vhost.sys.Sys;
+import org.vsbridge.libc.Proc;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 
 /**
  * A small service run as a child JVM by the tests, so that the systemd pieces meet real process boundaries:
@@ -22,15 +22,6 @@ public final class ServiceProbe {
     private static final Logger LOG = Logger.getLogger(ServiceProbe.class.getName());
 
     private ServiceProbe() {
-    }
-
-    /** The C environment (what a child started with fork/exec would get). */
-    static final class CEnv {
-        static {
-            Native.register(CEnv.class, Platform.C_LIBRARY_NAME);
-        }
-
-        static native String getenv(String name);
     }
 
     public static void main(final String[] args) throws Exception {
@@ -53,16 +44,16 @@ public final class ServiceProbe {
             return;
         }
         System.out.println("fds: " + fds);
-        System.out.println("C env LISTEN_FDS after: " + CEnv.getenv("LISTEN_FDS"));
+        System.out.println("C env LISTEN_FDS after: " + Proc.getenv("LISTEN_FDS"));
         System.out.flush();
         try (SdNotify notify = SdNotify.fromEnvironment()) {
             notify.ready(fds.fds().size() + " sockets");
         }
         for (final ListenFds.NamedFd f : fds.fds()) {
-            final int conn = Sys.accept(f.fd());
+            final int conn = Sockets.accept(f.fd());
             final byte[] name = (f.name() + "\n").getBytes(StandardCharsets.US_ASCII);
             try {
-                Sys.sendMsg(conn, name, 0, name.length);
+                Sockets.sendMsg(conn, name, 0, name.length);
             } finally {
                 Sys.closeQuietly(conn);
             }

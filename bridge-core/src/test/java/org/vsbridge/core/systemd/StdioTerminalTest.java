@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import com.sun.jna.Library;
-import com.sun.jna.Native;
 import java.io.File;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -17,6 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.vsbridge.core.Main;
+import org.vsbridge.libc.Sys;
+import org.vsbridge.libc.Tty;
 
 /**
  * A {@code stdio} chardev on a terminal, as QEMU's: the bridge's stdin is the slave of a real pty; while it runs the
@@ -24,23 +24,6 @@ import org.vsbridge.core.Main;
  * {@code stty} reads the settings from outside the bridge.
  */
 class StdioTerminalTest {
-
-    /** The few libc calls that make a pty. */
-    interface PtyLib extends Library {
-        PtyLib C = Native.load("c", PtyLib.class);
-
-        int posix_openpt(int flags);
-
-        int grantpt(int fd);
-
-        int unlockpt(int fd);
-
-        int ptsname_r(int fd, byte[] buf, long len);
-
-        int close(int fd);
-    }
-
-    private static final int O_RDWR_NOCTTY = 02 | 0400;
 
     @TempDir
     Path dir;
@@ -56,14 +39,9 @@ class StdioTerminalTest {
     @ValueSource(booleans = {true, false})
     void aTerminalIsRawWhileTheBridgeRunsAndRestoredAfter(final boolean signal) throws Exception {
         assumeTrue(Files.isExecutable(Path.of("/bin/stty")) || System.getenv("CI") != null, "stty not installed");
-        final int master = PtyLib.C.posix_openpt(O_RDWR_NOCTTY);
-        assertTrue(master >= 0, "posix_openpt");
+        final int master = Tty.openMaster(Sys.O_RDWR | Sys.O_NOCTTY);
         try {
-            assertEquals(0, PtyLib.C.grantpt(master));
-            assertEquals(0, PtyLib.C.unlockpt(master));
-            final byte[] name = new byte[128];
-            assertEquals(0, PtyLib.C.ptsname_r(master, name, name.length));
-            final String tty = Native.toString(name);
+            final String tty = Tty.slaveName(master);
             final List<String> before = stty(tty);
             assertTrue(before.contains("icanon") && before.contains("echo") && before.contains("isig"), before.toString());
 
@@ -88,7 +66,7 @@ class StdioTerminalTest {
             }
             assertEquals(before, stty(tty), "the terminal is restored");
         } finally {
-            PtyLib.C.close(master);
+            Sys.closeQuietly(master);
         }
     }
 }

@@ -4,13 +4,13 @@ import com.sun.jna.Memory;
 import com.sun.jna.Pointer;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.memory.GuestMemory;
 import org.vsbridge.vhost.queue.AbstractVirtqueue;
 import org.vsbridge.vhost.queue.InflightRegion;
 import org.vsbridge.vhost.queue.QueueCounters;
 import org.vsbridge.vhost.queue.SplitVirtqueue;
 import org.vsbridge.vhost.queue.Virtqueue;
-import org.vsbridge.vhost.sys.Sys;
 
 import java.io.IOException;
 import java.util.concurrent.CompletableFuture;

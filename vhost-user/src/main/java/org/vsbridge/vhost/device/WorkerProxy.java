@@ -2,9 +2,9 @@ package org.vsbridge.vhost.device;
 
 import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.NoOpIdleStrategy;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.memory.GuestMemory;
 import org.vsbridge.vhost.queue.QueueCounters;
-import org.vsbridge.vhost.sys.Sys;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,9 +1,8 @@
 package org.vsbridge.vhost.memory;
 
-import org.vsbridge.vhost.sys.Sys;
-
 import java.io.IOException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.vsbridge.libc.SharedMemory;
 
 /**
  * One region of guest memory as the frontend described it ({@code VhostUserMemoryRegion}), mapped into this
@@ -16,11 +15,11 @@ public final class MemoryRegion {
     private final long size;
     private final long userspaceAddr;
     private final long mmapOffset;
-    private final Sys.Mapping mapping;
+    private final SharedMemory.Mapping mapping;
     private final AtomicBoolean unmapped = new AtomicBoolean();
 
     private MemoryRegion(final long guestPhysAddr, final long size, final long userspaceAddr,
-                         final long mmapOffset, final Sys.Mapping mapping) {
+                         final long mmapOffset, final SharedMemory.Mapping mapping) {
         this.guestPhysAddr = guestPhysAddr;
         this.size = size;
         this.userspaceAddr = userspaceAddr;
@@ -48,7 +47,7 @@ public final class MemoryRegion {
         if (mmapOffset < 0 || mmapOffset + size < 0) {
             throw new IOException("memory region mmap_offset 0x" + Long.toHexString(mmapOffset) + " out of range");
         }
-        return new MemoryRegion(guestPhysAddr, size, userspaceAddr, mmapOffset, Sys.mmap(fd, size, mmapOffset));
+        return new MemoryRegion(guestPhysAddr, size, userspaceAddr, mmapOffset, SharedMemory.mmap(fd, size, mmapOffset));
     }
 
     public long guestPhysAddr() {
@@ -94,7 +93,7 @@ public final class MemoryRegion {
     /** Unmap once; later calls do nothing. Only after no worker can reach the region any more. */
     public void unmap() throws IOException {
         if (unmapped.compareAndSet(false, true)) {
-            Sys.munmap(mapping);
+            SharedMemory.munmap(mapping);
         }
     }
 

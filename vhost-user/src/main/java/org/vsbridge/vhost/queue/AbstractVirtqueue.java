@@ -1,8 +1,8 @@
 package org.vsbridge.vhost.queue;
 
 import org.agrona.concurrent.UnsafeBuffer;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.memory.GuestMemory;
-import org.vsbridge.vhost.sys.Sys;
 
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;

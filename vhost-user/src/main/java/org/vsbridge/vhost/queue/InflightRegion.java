@@ -2,7 +2,8 @@ package org.vsbridge.vhost.queue;
 
 import java.io.IOException;
 import org.agrona.concurrent.UnsafeBuffer;
-import org.vsbridge.vhost.sys.Sys;
+import org.vsbridge.libc.SharedMemory;
+import org.vsbridge.libc.Sys;
 
 /**
  * The shared buffer of {@code VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD}: the backend allocates it (GET_INFLIGHT_FD),
@@ -37,12 +38,12 @@ public final class InflightRegion implements AutoCloseable {
     static final int MAGIC = 0x44425356;
 
     private final int fd;
-    private final Sys.Mapping mapping;
+    private final SharedMemory.Mapping mapping;
     private final int numQueues;
     private final int queueSize;
     private final long stride;
 
-    private InflightRegion(final int fd, final Sys.Mapping mapping, final int numQueues, final int queueSize) {
+    private InflightRegion(final int fd, final SharedMemory.Mapping mapping, final int numQueues, final int queueSize) {
         this.fd = fd;
         this.mapping = mapping;
         this.numQueues = numQueues;
@@ -82,9 +83,9 @@ public final class InflightRegion implements AutoCloseable {
                                         final int maxQueues, final int maxSize) throws IOException {
         checkShape(numQueues, queueSize, maxQueues, maxSize);
         final long size = sizeFor(numQueues, queueSize);
-        final int fd = Sys.memfdCreateSealed(name, size);
+        final int fd = SharedMemory.memfdCreateSealed(name, size);
         try {
-            return new InflightRegion(fd, Sys.mmap(fd, size, 0), numQueues, queueSize);
+            return new InflightRegion(fd, SharedMemory.mmap(fd, size, 0), numQueues, queueSize);
         } catch (final IOException e) {
             Sys.closeQuietly(fd);
             throw e;
@@ -107,18 +108,18 @@ public final class InflightRegion implements AutoCloseable {
             if (offset < 0 || offset > Long.MAX_VALUE - size || (offset & (ALIGN - 1)) != 0) {
                 throw new IOException("inflight buffer offset " + Long.toUnsignedString(offset) + " is invalid");
             }
-            if ((Sys.seals(fd) & (Sys.F_SEAL_SHRINK | Sys.F_SEAL_GROW)) != (Sys.F_SEAL_SHRINK | Sys.F_SEAL_GROW)) {
+            if ((SharedMemory.seals(fd) & (SharedMemory.F_SEAL_SHRINK | SharedMemory.F_SEAL_GROW)) != (SharedMemory.F_SEAL_SHRINK | SharedMemory.F_SEAL_GROW)) {
                 // An unsealed file could be truncated under the mapping (SIGBUS in this process): only the sealed
                 // buffer GET_INFLIGHT_FD handed out is taken back.
                 throw new IOException("inflight buffer file is not sealed against shrinking: not the one "
                     + "GET_INFLIGHT_FD gave");
             }
-            final long file = Sys.fileSize(fd);
+            final long file = SharedMemory.fileSize(fd);
             if (offset + size > file) {
                 throw new IOException("inflight buffer " + size + " bytes at offset " + offset
                     + " lies past the end of its file (" + file + " bytes)");
             }
-            return new InflightRegion(fd, Sys.mmap(fd, needed, offset), numQueues, queueSize);
+            return new InflightRegion(fd, SharedMemory.mmap(fd, needed, offset), numQueues, queueSize);
         } catch (final IOException | RuntimeException e) {
             Sys.closeQuietly(fd);
             throw e;
@@ -153,7 +154,7 @@ public final class InflightRegion implements AutoCloseable {
     @Override
     public void close() {
         try {
-            Sys.munmap(mapping);
+            SharedMemory.munmap(mapping);
         } catch (final IOException e) {
             // Unmapping our own mapping cannot fail short of a bug; nothing to do but go on.
         }

@@ -1,8 +1,9 @@
 package org.vsbridge.vhost.server;
 
+import org.vsbridge.libc.FdList;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.protocol.MessageHeader;
-import org.vsbridge.vhost.sys.FdList;
-import org.vsbridge.vhost.sys.Sys;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -67,7 +68,7 @@ final class BackendChannel implements AutoCloseable {
             .putInt(MessageHeader.VERSION | (replyAck ? MessageHeader.FLAG_NEED_REPLY : 0))
             .putInt(0);
         try {
-            Sys.sendMsg(fd, msg.array(), 0, MessageHeader.LENGTH);
+            Sockets.sendMsg(fd, msg.array(), 0, MessageHeader.LENGTH);
             if (!replyAck) {
                 LOG.fine(() -> name + ": CONFIG_CHANGE_MSG sent");
                 return;
@@ -93,7 +94,7 @@ final class BackendChannel implements AutoCloseable {
             if (Sys.pollReadable(new int[] {fd}, ACK_TIMEOUT_MS) == 0) {
                 throw new IOException("no ack within " + ACK_TIMEOUT_MS + " ms");
             }
-            final int n = Sys.recvMsg(fd, reply, got, reply.length - got, fds);
+            final int n = Sockets.recvMsg(fd, reply, got, reply.length - got, fds);
             final int stray = fds.closeAll();
             if (stray > 0) {
                 LOG.warning(() -> name + ": closed " + stray + " fd(s) sent with a backend request reply");
@@ -119,7 +120,7 @@ final class BackendChannel implements AutoCloseable {
         closed = true;
         sender.shutdown();
         // Wake a sender blocked on the ack, then close once it has left the fd.
-        Sys.shutdownQuietly(fd);
+        Sockets.shutdownQuietly(fd);
         try {
             sender.awaitTermination(ACK_TIMEOUT_MS + 1000L, java.util.concurrent.TimeUnit.MILLISECONDS);
         } catch (final InterruptedException e) {

@@ -1,6 +1,9 @@
 package org.vsbridge.vhost.server;
 
 import org.agrona.concurrent.UnsafeBuffer;
+import org.vsbridge.libc.FdList;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.device.VirtioDevice;
 import org.vsbridge.vhost.device.WorkerProxy;
 import org.vsbridge.vhost.memory.GuestMemory;
@@ -11,8 +14,6 @@ import org.vsbridge.vhost.protocol.ProtocolException;
 import org.vsbridge.vhost.protocol.Request;
 import org.vsbridge.vhost.queue.InflightRegion;
 import org.vsbridge.vhost.queue.PackedVirtqueue;
-import org.vsbridge.vhost.sys.FdList;
-import org.vsbridge.vhost.sys.Sys;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -171,7 +172,7 @@ final class FrontendConnection {
             Payloads.putInflight(replyPayload, new Payloads.Inflight(region.size(), 0, asked.numQueues(),
                 asked.queueSize()), size);
             replyHeader.request(request).flags(MessageHeader.REPLY_FLAGS).size(size);
-            Sys.sendMsg(fd, out, 0, MessageHeader.LENGTH + size, region.fd());
+            Sockets.sendMsg(fd, out, 0, MessageHeader.LENGTH + size, region.fd());
         } catch (final IOException e) {
             throw new Disconnected("reply to GET_INFLIGHT_FD failed: " + e.getMessage());
         } finally {
@@ -240,13 +241,13 @@ final class FrontendConnection {
 
     /** Reads one whole message into {@code in}; false when the stream ended or cannot be trusted. */
     private boolean readMessage() throws IOException {
-        int got = Sys.recvMsg(fd, in, 0, MessageHeader.LENGTH, fds);
+        int got = Sockets.recvMsg(fd, in, 0, MessageHeader.LENGTH, fds);
         if (got == 0) {
             LOG.info(() -> name + ": frontend closed the connection");
             return false;
         }
         while (got < MessageHeader.LENGTH) {
-            final int n = Sys.recvMsg(fd, in, got, MessageHeader.LENGTH - got, more);
+            final int n = Sockets.recvMsg(fd, in, got, MessageHeader.LENGTH - got, more);
             fds.addAll(more);
             if (n == 0) {
                 final int have = got;
@@ -269,7 +270,7 @@ final class FrontendConnection {
         }
         int read = 0;
         while (read < size) {
-            final int n = Sys.recvMsg(fd, in, MessageHeader.LENGTH + read, size - read, more);
+            final int n = Sockets.recvMsg(fd, in, MessageHeader.LENGTH + read, size - read, more);
             fds.addAll(more);
             if (n == 0) {
                 final int have = read;
@@ -680,7 +681,7 @@ final class FrontendConnection {
     private void sendReply(final int request, final int size) throws Disconnected {
         replyHeader.request(request).flags(MessageHeader.REPLY_FLAGS).size(size);
         try {
-            Sys.sendMsg(fd, out, 0, MessageHeader.LENGTH + size);
+            Sockets.sendMsg(fd, out, 0, MessageHeader.LENGTH + size);
         } catch (final IOException e) {
             throw new Disconnected("reply to " + Request.name(request) + " failed: " + e.getMessage());
         }

@@ -1,11 +1,12 @@
 package org.vsbridge.vhost.server;
 
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.device.VirtioDevice;
 import org.vsbridge.vhost.device.WorkerProxy;
 import org.vsbridge.vhost.memory.GuestMemory;
 import org.vsbridge.vhost.memory.MemoryRegion;
 import org.vsbridge.vhost.queue.QueueCounters;
-import org.vsbridge.vhost.sys.Sys;
 
 import java.io.IOException;
 import java.net.ConnectException;
@@ -102,7 +103,7 @@ public final class VhostUserServer implements AutoCloseable {
         }
         if (socketPath != null && !client) {
             removeStaleSocket(socketPath);
-            listenFd = Sys.unixListen(socketPath, 1);
+            listenFd = Sockets.unixListen(socketPath, 1);
             ownFile = fileIdentity(socketPath);
         }
         try {
@@ -153,7 +154,7 @@ public final class VhostUserServer implements AutoCloseable {
             probe.configureBlocking(false);
             probe.connect(UnixDomainSocketAddress.of(path));
         } catch (final ConnectException e) {
-            Sys.unlink(path);
+            Sockets.unlink(path);
             LOG.info(() -> "removed stale socket " + path);
             return;
         } catch (final IOException | RuntimeException e) {
@@ -216,7 +217,7 @@ public final class VhostUserServer implements AutoCloseable {
             }
             first = false;
             try {
-                return Sys.unixConnect(socketPath);
+                return Sockets.unixConnect(socketPath);
             } catch (final IOException e) {
                 if (!failing) {
                     LOG.warning(() -> name + ": cannot connect to the frontend (retrying every " + reconnectMs
@@ -248,7 +249,7 @@ public final class VhostUserServer implements AutoCloseable {
                     if ((ready & 1) == 0) {
                         continue;
                     }
-                    conn = Sys.accept(listenFd);
+                    conn = Sockets.accept(listenFd);
                     failing = false;
                 } catch (final IOException e) {
                     if (!failing) {

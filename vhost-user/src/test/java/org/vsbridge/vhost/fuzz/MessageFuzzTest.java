@@ -2,8 +2,9 @@ package org.vsbridge.vhost.fuzz;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.server.VhostUserServer;
-import org.vsbridge.vhost.sys.Sys;
 import org.vsbridge.vhost.testing.LoopbackDevice;
 import org.vsbridge.vhost.testing.TestGuestMemory;
 import org.vsbridge.vhost.testing.VhostUserClient;
@@ -67,7 +68,7 @@ class MessageFuzzTest {
                         case 3 -> new int[] {efd, mem.fd(), efd};
                         default -> new int[0];
                     };
-                    Sys.sendMsg(c.fd(), msg.array(), 0, msg.capacity(), fds);
+                    Sockets.sendMsg(c.fd(), msg.array(), 0, msg.capacity(), fds);
                 } catch (final IOException e) {
                     break; // the backend hung up on a stream it could no longer trust: allowed
                 } finally {

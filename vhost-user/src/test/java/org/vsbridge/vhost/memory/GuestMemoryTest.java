@@ -2,7 +2,8 @@ package org.vsbridge.vhost.memory;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.vsbridge.vhost.sys.Sys;
+import org.vsbridge.libc.SharedMemory;
+import org.vsbridge.libc.Sys;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -16,7 +17,7 @@ class GuestMemoryTest {
     private final List<Integer> fds = new ArrayList<>();
 
     private MemoryRegion region(final long gpa, final long size, final long uva) throws IOException {
-        final int fd = Sys.memfdCreate("gm", size);
+        final int fd = SharedMemory.memfdCreate("gm", size);
         fds.add(fd);
         final MemoryRegion r = MemoryRegion.map(fd, gpa, size, uva, 0);
         regions.add(r);
@@ -69,7 +70,7 @@ class GuestMemoryTest {
         final MemoryRegion a = region(0x0, 0x2000, 0x1000_0000L);
         final MemoryRegion b = region(0x1000, 0x2000, 0x2000_0000L);
         assertThrows(IllegalArgumentException.class, () -> GuestMemory.of(List.of(a, b)));
-        final int fd = Sys.memfdCreate("w", 4096);
+        final int fd = SharedMemory.memfdCreate("w", 4096);
         fds.add(fd);
         assertThrows(IOException.class, () -> MemoryRegion.map(fd, -4096L, 8192, 0x1000, 0));
         assertThrows(IOException.class, () -> MemoryRegion.map(fd, 0, 0, 0x1000, 0));
@@ -91,17 +92,17 @@ class GuestMemoryTest {
 
     @Test
     void unalignedMmapOffsetIsAlignedDownAndRemembered() throws IOException {
-        final int fd = Sys.memfdCreate("u", 3 * Sys.pageSize());
+        final int fd = SharedMemory.memfdCreate("u", 3 * SharedMemory.pageSize());
         fds.add(fd);
-        final Sys.Mapping whole = Sys.mmap(fd, 3L * Sys.pageSize(), 0);
+        final SharedMemory.Mapping whole = SharedMemory.mmap(fd, 3L * SharedMemory.pageSize(), 0);
         try {
-            final MemoryRegion r = MemoryRegion.map(fd, 0x10000, 256, 0x10000, Sys.pageSize() + 100);
+            final MemoryRegion r = MemoryRegion.map(fd, 0x10000, 256, 0x10000, SharedMemory.pageSize() + 100);
             regions.add(r);
-            new com.sun.jna.Pointer(whole.address()).setByte(Sys.pageSize() + 100, (byte) 42);
+            new com.sun.jna.Pointer(whole.address()).setByte(SharedMemory.pageSize() + 100, (byte) 42);
             final GuestMemory m = GuestMemory.of(List.of(r));
             assertEquals(42, new com.sun.jna.Pointer(m.translateGpa(0x10000, 1)).getByte(0));
         } finally {
-            Sys.munmap(whole);
+            SharedMemory.munmap(whole);
         }
     }
 }

@@ -11,9 +11,10 @@ import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.vsbridge.libc.SharedMemory;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.memory.GuestMemory;
 import org.vsbridge.vhost.memory.MemoryRegion;
-import org.vsbridge.vhost.sys.Sys;
 import org.vsbridge.vhost.testing.TestGuestMemory;
 import org.vsbridge.vhost.testing.TestRing;
 
@@ -162,7 +163,7 @@ class InflightTest {
         assertThrows(IOException.class, () -> InflightRegion.create("x", 1, 0, QUEUES, 256), "queue size 0");
         assertThrows(IOException.class, () -> InflightRegion.open(Sys.dup(created.fd()), needed, 8, QUEUES, SIZE,
             QUEUES, 256), "an offset off the 64-byte alignment");
-        final int unsealed = Sys.memfdCreate("unsealed", needed);
+        final int unsealed = SharedMemory.memfdCreate("unsealed", needed);
         assertThrows(IOException.class, () -> InflightRegion.open(unsealed, needed, 0, QUEUES, SIZE, QUEUES, 256),
             "a file that could be truncated under the mapping");
     }

@@ -5,14 +5,14 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.memory.GuestMemory;
 import org.vsbridge.vhost.memory.MemoryRegion;
-import org.vsbridge.vhost.sys.Sys;
 import org.vsbridge.vhost.testing.LogCapture;
 import org.vsbridge.vhost.testing.TestGuestMemory;
-import org.vsbridge.vhost.testing.TestPackedRing;
 import org.vsbridge.vhost.testing.TestPackedRing.Desc;
 import org.vsbridge.vhost.testing.TestPackedRing.UsedDesc;
+import org.vsbridge.vhost.testing.TestPackedRing;
 import org.vsbridge.vhost.testing.TestRing;
 
 import java.io.IOException;

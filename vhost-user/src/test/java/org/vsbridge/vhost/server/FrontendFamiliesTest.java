@@ -3,7 +3,9 @@ package org.vsbridge.vhost.server;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.vsbridge.vhost.sys.Sys;
+import org.vsbridge.libc.FdList;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.testing.LogCapture;
 import org.vsbridge.vhost.testing.LoopbackDevice;
 import org.vsbridge.vhost.testing.TestGuestMemory;
@@ -145,7 +147,7 @@ class FrontendFamiliesTest {
         // GET_CONFIG at realize, before any feature is set (the adapter requires F_CONFIG).
         assertEquals(24, c.getConfig(0, 12).payload().length);
         // The old adapter's private SHARE_LOOPBACK_FD: id 39 with an fd, STATUS not negotiated: closed and acked.
-        final int[] pair = Sys.socketpair();
+        final int[] pair = Sockets.socketpair();
         try {
             c.send(39, FLAGS | NEED_REPLY, u64(((long) 77 << 32) | pair[0]), pair[0]);
             assertEquals(0, c.readReply().u64());
@@ -188,11 +190,11 @@ class FrontendFamiliesTest {
         // The bridge starts first: nobody listens yet, it retries.
         final VhostUserServer server = later(VhostUserServer.connecting("c", path, 20, device));
         server.start();
-        final int listen = Sys.unixListen(path, 1);
+        final int listen = Sockets.unixListen(path, 1);
         later(() -> Sys.closeQuietly(listen));
         for (int round = 1; round <= 2; round++) {
             assertEquals(1, Sys.pollReadable(new int[] {listen}, 10_000), "the bridge connects");
-            final VhostUserClient c = VhostUserClient.of(Sys.accept(listen));
+            final VhostUserClient c = VhostUserClient.of(Sockets.accept(listen));
             final TestGuestMemory mem = later(new TestGuestMemory(4 * MIB));
             final TestRing[] r = {later(new TestRing(mem, 0, 16)), later(new TestRing(mem, 1, 16))};
             c.negotiateLikeQemu(mem, FEATURES, 2, r);
@@ -210,11 +212,11 @@ class FrontendFamiliesTest {
         listening(device);
         final VhostUserClient c = later(VhostUserClient.connect(dir.resolve("b.sock")));
         assertNotEquals(0, c.getProtocolFeatures() & P_BACKEND_REQ, "BACKEND_REQ offered");
-        final int[] pair = Sys.socketpair();
+        final int[] pair = Sockets.socketpair();
         later(() -> Sys.closeQuietly(pair[0]));
         c.setProtocolFeatures(P_MQ | P_REPLY_ACK);
         c.setNeedReply(true);
-        final int[] other = Sys.socketpair();
+        final int[] other = Sockets.socketpair();
         try {
             assertNotEquals(0, c.request(21, new byte[0], other[1]), "BACKEND_REQ not negotiated: refused");
         } finally {
@@ -232,7 +234,7 @@ class FrontendFamiliesTest {
             int got = 0;
             while (got < 12) {
                 assertEquals(1, Sys.pollReadable(new int[] {pair[0]}, 10_000), "CONFIG_CHANGE_MSG arrives");
-                got += Sys.recvMsg(pair[0], header, got, 12 - got, new org.vsbridge.vhost.sys.FdList());
+                got += Sockets.recvMsg(pair[0], header, got, 12 - got, new org.vsbridge.libc.FdList());
             }
             final ByteBuffer h = ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN);
             assertEquals(2, h.getInt(0), "VHOST_USER_BACKEND_CONFIG_CHANGE_MSG");

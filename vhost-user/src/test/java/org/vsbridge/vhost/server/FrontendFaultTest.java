@@ -3,7 +3,8 @@ package org.vsbridge.vhost.server;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.vsbridge.vhost.sys.Sys;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.testing.LogCapture;
 import org.vsbridge.vhost.testing.LoopbackDevice;
 import org.vsbridge.vhost.testing.ProcessResources;
@@ -247,14 +248,14 @@ class FrontendFaultTest {
     @Test
     void tooManyFdsInOneMessageAreAllClosedAndTheMessageRefused() throws Exception {
         final ProcessResources before = baseline();
-        final int[] pair = Sys.socketpair();
+        final int[] pair = Sockets.socketpair();
         try (VhostUserClient c = VhostUserClient.connect(socket)) {
             c.getFeatures();
             c.setProtocolFeatures(P_MQ | P_REPLY_ACK | P_CONFIGURE_MEM_SLOTS);
             c.setNeedReply(true);
             // 253 fds (the kernel's per-sendmsg maximum) with the header and 100 more with the payload: 353
             // for one SET_MEM_TABLE, more than any message may carry.
-            final int[] many = new int[Sys.MAX_FDS_PER_MESSAGE];
+            final int[] many = new int[Sockets.MAX_FDS_PER_MESSAGE];
             java.util.Arrays.fill(many, pair[0]);
             final byte[] p = payload(8 + 32).putInt(1).putInt(0).putLong(0).putLong(4096).putLong(0x10000)
                 .putLong(0).array();

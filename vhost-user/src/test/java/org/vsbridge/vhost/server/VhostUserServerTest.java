@@ -5,7 +5,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.vsbridge.vhost.sys.Sys;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.testing.LogCapture;
 import org.vsbridge.vhost.testing.LoopbackDevice;
 import org.vsbridge.vhost.testing.TestGuestMemory;
@@ -305,7 +306,7 @@ class VhostUserServerTest {
         assertNotEquals(0, c.setFeatures(1L << 60));
         assertNotEquals(0, c.setProtocolFeatures(1L << 1), "LOG_SHMFD is not offered");
         // A request we do not support that carries an fd: refused, fd closed by the backend.
-        final int[] pair = Sys.socketpair();
+        final int[] pair = Sockets.socketpair();
         try {
             c.send(7 /* SET_LOG_FD */, FLAGS | NEED_REPLY, new byte[0], pair[0]);
             assertNotEquals(0, c.readReply().u64());
@@ -342,9 +343,9 @@ class VhostUserServerTest {
         final VhostUserClient c = connect();
         c.getFeatures();
         c.setProtocolFeatures(P_MQ | P_REPLY_ACK);
-        final int[] pair = Sys.socketpair();
+        final int[] pair = Sockets.socketpair();
         try {
-            final int[] many = new int[Sys.MAX_FDS_PER_MESSAGE];
+            final int[] many = new int[Sockets.MAX_FDS_PER_MESSAGE];
             java.util.Arrays.fill(many, pair[0]);
             c.send(GET_QUEUE_NUM, FLAGS, new byte[0], many);
             assertEquals(QUEUES, c.readReply().u64());
@@ -401,7 +402,7 @@ class VhostUserServerTest {
         final VhostUserClient c = connect();
         c.getFeatures();
         c.setProtocolFeatures(P_MQ | P_REPLY_ACK); // no STATUS: 39 is virtio-loopback's SHARE_LOOPBACK_FD
-        final int[] pair = Sys.socketpair();
+        final int[] pair = Sockets.socketpair();
         try {
             c.send(39, FLAGS | NEED_REPLY, u64(((long) 1234 << 32) | pair[0]), pair[0]);
             assertEquals(0, c.readReply().u64());
@@ -591,7 +592,7 @@ class VhostUserServerTest {
     void staleSocketFileIsReplacedAndInheritedFdWorks() throws Exception {
         server.close();
         Files.deleteIfExists(socket);
-        final int stale = Sys.unixListen(socket, 1);
+        final int stale = Sockets.unixListen(socket, 1);
         Sys.close(stale); // leaves the file behind, like a crashed backend
         assertTrue(Files.exists(socket));
         server = new VhostUserServer("t2", socket, device);
@@ -599,7 +600,7 @@ class VhostUserServerTest {
         assertEquals(QUEUES, connect().getQueueNum());
 
         final Path other = dir.resolve("inherited.sock");
-        final int listenFd = Sys.unixListen(other, 1);
+        final int listenFd = Sockets.unixListen(other, 1);
         try (VhostUserServer inherited = new VhostUserServer("t3", listenFd,
             new LoopbackDevice(2, 64, FEATURES, 0))) {
             inherited.start();

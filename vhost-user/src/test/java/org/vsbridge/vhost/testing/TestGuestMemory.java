@@ -1,9 +1,10 @@
 package org.vsbridge.vhost.testing;
 
 import com.sun.jna.Pointer;
-import org.vsbridge.vhost.sys.Sys;
 
 import java.io.IOException;
+import org.vsbridge.libc.SharedMemory;
+import org.vsbridge.libc.Sys;
 
 /**
  * Guest RAM for tests: one memfd mapped into the test process, as QEMU's {@code memory-backend-memfd,share=on}.
@@ -15,7 +16,7 @@ public final class TestGuestMemory implements AutoCloseable {
     private final int fd;
     private final long size;
     private final long gpaBase;
-    private final Sys.Mapping mapping;
+    private final SharedMemory.Mapping mapping;
     private final Pointer base;
     private long next;
 
@@ -24,10 +25,10 @@ public final class TestGuestMemory implements AutoCloseable {
     }
 
     public TestGuestMemory(final long size, final long gpaBase) throws IOException {
-        this.fd = Sys.memfdCreate("test-guest-ram", size);
+        this.fd = SharedMemory.memfdCreate("test-guest-ram", size);
         this.size = size;
         this.gpaBase = gpaBase;
-        this.mapping = Sys.mmap(fd, size, 0);
+        this.mapping = SharedMemory.mmap(fd, size, 0);
         this.base = new Pointer(mapping.address());
         this.next = 4096; // keep gpa 0 unused so a zero address in a test is always a bug
     }
@@ -127,7 +128,7 @@ public final class TestGuestMemory implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        Sys.munmap(mapping);
+        SharedMemory.munmap(mapping);
         Sys.close(fd);
     }
 }

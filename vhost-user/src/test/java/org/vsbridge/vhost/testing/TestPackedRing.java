@@ -1,11 +1,10 @@
 package org.vsbridge.vhost.testing;
 
-import org.vsbridge.vhost.sys.Sys;
-
 import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import org.vsbridge.libc.Sys;
 
 /**
  * The driver's side of one packed virtqueue (virtio 1.x §2.8) laid out in {@link TestGuestMemory}: the descriptor

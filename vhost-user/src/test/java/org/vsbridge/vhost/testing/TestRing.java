@@ -1,10 +1,9 @@
 package org.vsbridge.vhost.testing;
 
-import org.vsbridge.vhost.sys.Sys;
-
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import org.vsbridge.libc.Sys;
 
 /**
  * The driver's side of one split virtqueue laid out in {@link TestGuestMemory}: descriptor table, avail and used

@@ -1,14 +1,14 @@
 package org.vsbridge.vhost.testing;
 
-import org.vsbridge.vhost.sys.FdList;
-import org.vsbridge.vhost.sys.Sys;
-
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.vsbridge.libc.FdList;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 
 /**
  * A vhost-user frontend for tests, speaking the wire protocol over a real Unix socket with fds by SCM_RIGHTS
@@ -84,7 +84,7 @@ public final class VhostUserClient implements AutoCloseable {
     }
 
     public static VhostUserClient connect(final Path socket) throws IOException {
-        return new VhostUserClient(Sys.unixConnect(socket));
+        return new VhostUserClient(Sockets.unixConnect(socket));
     }
 
     /** Wrap an already connected socket fd (e.g. one end of a socketpair). */
@@ -115,12 +115,12 @@ public final class VhostUserClient implements AutoCloseable {
     public void send(final int request, final int flags, final byte[] payload, final int... fds) throws IOException {
         final ByteBuffer msg = payload(12 + payload.length);
         msg.putInt(request).putInt(flags).putInt(payload.length).put(payload);
-        Sys.sendMsg(fd, msg.array(), 0, msg.capacity(), fds);
+        Sockets.sendMsg(fd, msg.array(), 0, msg.capacity(), fds);
     }
 
     /** Send raw bytes (malformed messages). */
     public void sendRaw(final byte[] bytes, final int... fds) throws IOException {
-        Sys.sendMsg(fd, bytes, 0, bytes.length, fds);
+        Sockets.sendMsg(fd, bytes, 0, bytes.length, fds);
     }
 
     /** Read one reply; throws on timeout or end of stream. Received fds are closed. */
@@ -147,7 +147,7 @@ public final class VhostUserClient implements AutoCloseable {
             if (Sys.pollReadable(new int[] {fd}, REPLY_TIMEOUT_MS) == 0) {
                 throw new IOException("no reply within " + REPLY_TIMEOUT_MS + " ms");
             }
-            final int n = Sys.recvMsg(fd, out, got, len - got, fds);
+            final int n = Sockets.recvMsg(fd, out, got, len - got, fds);
             lastFds += fds.closeAll();
             if (n == 0) {
                 throw new IOException("backend closed the connection");
@@ -163,7 +163,7 @@ public final class VhostUserClient implements AutoCloseable {
             return false;
         }
         final FdList fds = new FdList();
-        final int n = Sys.recvMsg(fd, new byte[1], 0, 1, fds);
+        final int n = Sockets.recvMsg(fd, new byte[1], 0, 1, fds);
         fds.closeAll();
         return n == 0;
     }

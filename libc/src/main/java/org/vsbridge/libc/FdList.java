@@ -1,11 +1,11 @@
-package org.vsbridge.vhost.sys;
+package org.vsbridge.libc;
 
 import java.util.Arrays;
 
 /** Descriptors received with one message. Reused by the connection; the owner closes what it does not keep. */
 public final class FdList {
 
-    private final int[] fds = new int[Sys.MAX_FDS_PER_MESSAGE];
+    private final int[] fds = new int[Sockets.MAX_FDS_PER_MESSAGE];
     private int count;
     private boolean truncated;
 

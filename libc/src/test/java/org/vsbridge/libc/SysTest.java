@@ -1,4 +1,4 @@
-package org.vsbridge.vhost.sys;
+package org.vsbridge.libc;
 
 import org.junit.jupiter.api.Test;
 
@@ -34,14 +34,14 @@ class SysTest {
 
     @Test
     void fdsTravelWithBytes() throws IOException {
-        final int[] pair = Sys.socketpair();
+        final int[] pair = Sockets.socketpair();
         final int a = Sys.eventfd();
-        final int b = Sys.memfdCreate("t", 4096);
+        final int b = SharedMemory.memfdCreate("t", 4096);
         final FdList fds = new FdList();
         try {
-            Sys.sendMsg(pair[0], new byte[] {1, 2, 3}, 0, 3, a, b);
+            Sockets.sendMsg(pair[0], new byte[] {1, 2, 3}, 0, 3, a, b);
             final byte[] buf = new byte[16];
-            final int n = Sys.recvMsg(pair[1], buf, 0, 16, fds);
+            final int n = Sockets.recvMsg(pair[1], buf, 0, 16, fds);
             assertEquals(3, n);
             assertEquals(3, buf[2]);
             assertEquals(2, fds.count());
@@ -60,18 +60,18 @@ class SysTest {
 
     @Test
     void maxFdsInOneMessage() throws IOException {
-        final int[] pair = Sys.socketpair();
+        final int[] pair = Sockets.socketpair();
         final int efd = Sys.eventfd();
-        final int[] many = new int[Sys.MAX_FDS_PER_MESSAGE];
+        final int[] many = new int[Sockets.MAX_FDS_PER_MESSAGE];
         java.util.Arrays.fill(many, efd);
         final FdList fds = new FdList();
         try {
-            Sys.sendMsg(pair[0], new byte[] {9}, 0, 1, many);
-            assertEquals(1, Sys.recvMsg(pair[1], new byte[4], 0, 4, fds));
-            assertEquals(Sys.MAX_FDS_PER_MESSAGE, fds.count());
+            Sockets.sendMsg(pair[0], new byte[] {9}, 0, 1, many);
+            assertEquals(1, Sockets.recvMsg(pair[1], new byte[4], 0, 4, fds));
+            assertEquals(Sockets.MAX_FDS_PER_MESSAGE, fds.count());
             assertFalse(fds.truncated());
             final int first = fds.get(0);
-            assertEquals(Sys.MAX_FDS_PER_MESSAGE, fds.closeAll());
+            assertEquals(Sockets.MAX_FDS_PER_MESSAGE, fds.closeAll());
             assertFalse(Sys.isOpen(first));
         } finally {
             Sys.close(efd);
@@ -82,16 +82,16 @@ class SysTest {
 
     @Test
     void memfdMappingsShareBytesAndUnalignedOffsetsWork() throws IOException {
-        final int fd = Sys.memfdCreate("m", 3L * Sys.pageSize());
+        final int fd = SharedMemory.memfdCreate("m", 3L * SharedMemory.pageSize());
         try {
-            final Sys.Mapping whole = Sys.mmap(fd, 3L * Sys.pageSize(), 0);
-            final Sys.Mapping inner = Sys.mmap(fd, 100, Sys.pageSize() + 24);
+            final SharedMemory.Mapping whole = SharedMemory.mmap(fd, 3L * SharedMemory.pageSize(), 0);
+            final SharedMemory.Mapping inner = SharedMemory.mmap(fd, 100, SharedMemory.pageSize() + 24);
             assertEquals(inner.base() + 24, inner.address());
             final com.sun.jna.Pointer p = new com.sun.jna.Pointer(whole.address());
-            p.setByte(Sys.pageSize() + 24, (byte) 0x5a);
+            p.setByte(SharedMemory.pageSize() + 24, (byte) 0x5a);
             assertEquals(0x5a, new com.sun.jna.Pointer(inner.address()).getByte(0));
-            Sys.munmap(inner);
-            Sys.munmap(whole);
+            SharedMemory.munmap(inner);
+            SharedMemory.munmap(whole);
         } finally {
             Sys.close(fd);
         }
@@ -101,22 +101,22 @@ class SysTest {
     void listenConnectAccept() throws Exception {
         final Path dir = Files.createTempDirectory("sys");
         final Path path = dir.resolve("s.sock");
-        final int l = Sys.unixListen(path, 4);
-        final int c = Sys.unixConnect(path);
-        final int s = Sys.accept(l);
+        final int l = Sockets.unixListen(path, 4);
+        final int c = Sockets.unixConnect(path);
+        final int s = Sockets.accept(l);
         try {
             assertEquals(0, Sys.pollReadable(new int[] {s}, 0));
-            Sys.sendMsg(c, new byte[] {7}, 0, 1);
+            Sockets.sendMsg(c, new byte[] {7}, 0, 1);
             assertEquals(1, Sys.pollReadable(new int[] {s}, 1000));
-            Sys.shutdownQuietly(c);
+            Sockets.shutdownQuietly(c);
             final byte[] buf = new byte[2];
-            assertEquals(1, Sys.recvMsg(s, buf, 0, 2, new FdList()));
-            assertEquals(0, Sys.recvMsg(s, buf, 0, 2, new FdList()), "end of stream after shutdown");
+            assertEquals(1, Sockets.recvMsg(s, buf, 0, 2, new FdList()));
+            assertEquals(0, Sockets.recvMsg(s, buf, 0, 2, new FdList()), "end of stream after shutdown");
         } finally {
             Sys.close(s);
             Sys.close(c);
             Sys.close(l);
-            Sys.unlink(path);
+            Sockets.unlink(path);
             Files.delete(dir);
         }
     }
