@@ -28,6 +28,8 @@ public final class Sockets {
     public static final int SO_TYPE = 3;
     public static final int SO_ACCEPTCONN = 30;
     public static final int MSG_NOSIGNAL = 0x4000;
+    /** Fail with EAGAIN instead of blocking. */
+    public static final int MSG_DONTWAIT = 0x40;
 
     /** Bytes of {@code sun_path}; {@code struct sockaddr_un} is a 2-byte family and this. */
     public static final int SUN_PATH_MAX = 108;
@@ -92,7 +94,17 @@ public final class Sockets {
     /** One datagram or stream write without SIGPIPE; returns the bytes sent. */
     public static long sendTo(final int fd, final byte[] buf, final byte[] addr, final int addrLength)
         throws ErrnoException {
-        final long sent = LibC.sendto(fd, buf, buf.length, MSG_NOSIGNAL, addr, addrLength);
+        return sendTo(fd, buf, addr, addrLength, false);
+    }
+
+    /**
+     * As {@link #sendTo(int, byte[], byte[], int)}; with {@code noWait} a datagram the receiver has no room for fails
+     * with EAGAIN instead of blocking (MSG_DONTWAIT).
+     */
+    public static long sendTo(final int fd, final byte[] buf, final byte[] addr, final int addrLength,
+        final boolean noWait) throws ErrnoException {
+        final long sent = LibC.sendto(fd, buf, buf.length, MSG_NOSIGNAL | (noWait ? MSG_DONTWAIT : 0), addr,
+            addrLength);
         if (sent < 0) {
             throw ErrnoException.last("sendto(fd " + fd + ")");
         }

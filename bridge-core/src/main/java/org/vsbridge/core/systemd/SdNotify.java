@@ -95,21 +95,27 @@ public final class SdNotify implements AutoCloseable {
 
     /** Keep-alive for {@code WatchdogSec=}. */
     public boolean watchdog() {
-        return send("WATCHDOG=1");
+        // Never blocks: a manager that does not read its socket gains nothing from a queued ping, and a ping stuck in
+        // sendto would hold this object's lock and the watchdog thread through shutdown.
+        return send("WATCHDOG=1", true);
     }
 
     /**
      * Sends {@code state} (newline-separated {@code KEY=VALUE} assignments) as one datagram. Returns false when
      * disabled or when the send failed.
      */
-    public synchronized boolean send(final String state) {
+    public boolean send(final String state) {
+        return send(state, false);
+    }
+
+    private synchronized boolean send(final String state, final boolean noWait) {
         if (fd < 0) {
             return false;
         }
         final byte[] bytes = state.getBytes(StandardCharsets.UTF_8);
         String failure = null;
         try {
-            final long sent = Sockets.sendTo(fd, bytes, address, addressLength);
+            final long sent = Sockets.sendTo(fd, bytes, address, addressLength, noWait);
             if (sent != bytes.length) {
                 failure = "sendto " + NOTIFY_SOCKET + "=" + target + ": " + sent + " of " + bytes.length + " bytes sent";
             }

@@ -3,10 +3,12 @@ package org.vsbridge.core.systemd;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,6 +31,23 @@ class SdNotifyTest {
             assertEquals("WATCHDOG=1", manager.receive(30_000));
             assertTrue(notify.stopping(null));
             assertEquals("STOPPING=1", manager.receive(30_000));
+        }
+    }
+
+    @Test
+    void aWatchdogPingToAManagerThatDoesNotReadFailsInsteadOfBlocking() throws IOException {
+        final String path = dir.resolve("notify").toString();
+        try (NotifyListener manager = new NotifyListener(path); SdNotify notify = SdNotify.to(path)) {
+            // The manager never reads: once its queue is full a blocking sendto would wait for ever (and hold the
+            // notifier's lock through shutdown). The ping must come back false instead.
+            assertTimeoutPreemptively(Duration.ofMinutes(2), () -> {
+                int sent = 0;
+                while (notify.watchdog()) {
+                    sent++;
+                    assertTrue(sent < 1_000_000, "the manager's queue never filled");
+                }
+            });
+            assertEquals("WATCHDOG=1", manager.receive(30_000));
         }
     }
 
