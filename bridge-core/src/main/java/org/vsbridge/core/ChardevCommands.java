@@ -190,11 +190,16 @@ final class ChardevCommands {
         if (old == null) {
             return failed("Chardev '" + id + "' does not exist");
         }
-        final ChardevOptions options;
+        ChardevOptions options = null;
+        ChardevException invalid = null;
         try {
             options = ChardevOptions.fromQapi(id, backend);
         } catch (final ChardevException e) {
-            return failed(e.isInput() ? e.getMessage() : "Failed to add chardev '" + id + "': " + e.getMessage());
+            if (e.isInput()) {
+                return failed(e.getMessage()); // QEMU's QAPI input check, before the command runs
+            }
+            // Any other check of the new backend is part of opening it: in QEMU it comes after the checks below.
+            invalid = e;
         }
         // As QEMU: a mux or hub cannot be swapped; any chardev may become one.
         if (old instanceof MuxChardev || old.kind().equals(ChardevKind.HUB.qapiName())) {
@@ -206,7 +211,10 @@ final class ChardevCommands {
             return failed("Chardev user does not support chardev hotswap");
         }
         if (link == null) {
-            return replaceUnused(bridge, id, old, options);
+            return replaceUnused(bridge, id, old, options, invalid);
+        }
+        if (invalid != null) {
+            return failed(invalid.getMessage()); // the port keeps its chardev
         }
         return open(bridge, options, "", old).thenApplyAsync(next -> {
             try {
@@ -228,16 +236,19 @@ final class ChardevCommands {
     /**
      * QEMU's change of a chardev no frontend uses: it is removed, then the new one is added as by chardev-add, so
      * the new one may take what the old one held (a port, a socket file, a pty link). If the new one fails, the id
-     * is gone, as in QEMU.
+     * is gone, as in QEMU, also when the new backend's options are invalid ({@code invalid}, else null).
      */
     private static CompletionStage<JsonNode> replaceUnused(final Bridge bridge, final String id, final Chardev old,
-                                                           final ChardevOptions options) {
+                                                           final ChardevOptions options,
+                                                           final ChardevException invalid) {
         if (!OPENING.add(id)) {
             return failed("Chardev with id '" + id + "' already exists");
         }
         bridge.chardevs().remove(id, old);
         final String prefix = "Failed to add chardev '" + id + "': ";
-        return closeOnItsLoop(old).thenCompose(closed -> open(bridge, options, prefix, null))
+        return closeOnItsLoop(old).thenCompose(closed -> invalid != null
+                ? CompletableFuture.<Chardev>failedFuture(QmpException.generic(prefix + invalid.getMessage()))
+                : open(bridge, options, prefix, null))
             .handle((next, failure) -> {
                 try {
                     if (failure != null) {

@@ -114,7 +114,7 @@ class ChardevCommandsTest {
     @Test
     void addErrorsUseQemusWords() throws Exception {
         final Path missing = dir.resolve("no/such/dir/out");
-        assertEquals("Failed to add chardev 'f': Could not create '" + missing + "': No such file or directory",
+        assertEquals("Failed to add chardev 'f': Could not open '" + missing + "': No such file or directory",
             qmp.error("chardev-add", "{\"id\":\"f\",\"backend\":{\"type\":\"file\",\"data\":{\"out\":\"" + missing
                 + "\"}}}"));
         assertEquals("Parameter 'backend.data.out' is missing",
@@ -234,10 +234,17 @@ class ChardevCommandsTest {
     @Test
     void changeOfAnUnusedChardevThatFailsRemovesItAsQemuDoes() throws Exception {
         final Path missing = dir.resolve("no/such/dir/out");
-        assertEquals("Failed to add chardev 'spare': Could not create '" + missing + "': No such file or directory",
+        assertEquals("Failed to add chardev 'spare': Could not open '" + missing + "': No such file or directory",
             qmp.error("chardev-change", "{\"id\":\"spare\",\"backend\":{\"type\":\"file\",\"data\":{\"out\":\""
                 + missing + "\"}}}"));
         assertEquals(null, filename("spare"));
+        // So also when the new backend's options are refused: QEMU checks them only while opening it.
+        assertEquals("{}", qmp.call("chardev-add", "{\"id\":\"c1\",\"backend\":{\"type\":\"null\",\"data\":{}}}")
+            .get("return").toString());
+        assertEquals("Failed to add chardev 'c1': size of ringbuf chardev must be power of two",
+            qmp.error("chardev-change", "{\"id\":\"c1\",\"backend\":{\"type\":\"ringbuf\","
+                + "\"data\":{\"size\":100}}}"));
+        assertEquals(null, filename("c1"));
     }
 
     @Test

@@ -77,6 +77,8 @@ public final class ChardevFactory {
         final String id = options.id();
         final ChardevBackend b = options.backend();
         if (b instanceof ChardevBackend.Socket socket) {
+            // Before anything is bound or connected, as QEMU: the credentials, then the address type.
+            SocketRules.tlsCreds(socket, objects);
             if (socket.addr() instanceof SocketAddressLegacy.Vsock) {
                 return VsockChardev.open(id, loop, logfile, socket);
             }

@@ -44,7 +44,7 @@ class FileChardev extends AbstractChardev {
 
     static FileChardev open(final String id, final EventLoop loop, final Logfile logfile,
                             final ChardevBackend.File options) throws ChardevException {
-        final FileChannel out = openOutput(options.out(), options.append());
+        final FileChannel out = openOutput(options.out(), options.append(), "open");
         InputStream in = null;
         if (options.in() != null) {
             try {
@@ -57,13 +57,18 @@ class FileChardev extends AbstractChardev {
         return new FileChardev(id, ChardevKind.FILE, loop, logfile, options.out(), out, true, in, true);
     }
 
-    /** Opens an output file as QEMU does: created if missing (mode 0666 less umask), truncated unless appending. */
-    static FileChannel openOutput(final String name, final boolean append) throws ChardevException {
+    /**
+     * Opens an output file as QEMU does: created if missing (mode 0666 less umask), truncated unless appending. A
+     * failure is worded as QEMU 10.2 words it: "Could not open" for a file chardev's output, "Could not create" for
+     * a logfile ({@code verb}).
+     */
+    static FileChannel openOutput(final String name, final boolean append, final String verb)
+        throws ChardevException {
         try {
             return FileChannel.open(Path.of(name), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING);
         } catch (final IOException | RuntimeException e) {
-            throw new ChardevException("Could not create '" + name + "': " + reason(e));
+            throw new ChardevException("Could not " + verb + " '" + name + "': " + reason(e));
         }
     }
 

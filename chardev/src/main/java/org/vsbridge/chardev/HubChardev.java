@@ -33,11 +33,9 @@ final class HubChardev extends AbstractChardev {
         if (options.chardevs().isEmpty()) {
             throw new ChardevException("hub: 'chardevs' list is not defined");
         }
-        if (options.chardevs().size() > MAX_BACKENDS) {
-            throw new ChardevException("hub: too many uses of chardevs '" + id + "' (maximum is " + MAX_BACKENDS
-                + ")");
-        }
         final List<Chardev> backends = new java.util.ArrayList<>();
+        // As QEMU, member by member: found, not stacked, then counted (a fifth member fails only once it is
+        // known), then not in use.
         for (final String name : options.chardevs()) {
             final Chardev c = objects.chardev(name);
             if (c == null) {
@@ -46,6 +44,10 @@ final class HubChardev extends AbstractChardev {
             if (c instanceof MuxChardev || c instanceof HubChardev) {
                 throw new ChardevException("hub: multiplexers and hub devices can't be stacked, check chardev '"
                     + name + "', chardev should not be a hub device or have 'mux=on' enabled");
+            }
+            if (backends.size() >= MAX_BACKENDS) {
+                throw new ChardevException("hub: too many uses of chardevs '" + id + "' (maximum is " + MAX_BACKENDS
+                    + ")");
             }
             if (c.isBusy() || backends.contains(c)) {
                 throw new ChardevException("chardev '" + name + "' is already in use");

@@ -30,7 +30,7 @@ final class Logfile implements AutoCloseable {
         if (path == null) {
             return null;
         }
-        return new Logfile(chardevId, path, FileChardev.openOutput(path, append));
+        return new Logfile(chardevId, path, FileChardev.openOutput(path, append, "create"));
     }
 
     /** Appends the readable bytes of {@code data} without consuming them. */

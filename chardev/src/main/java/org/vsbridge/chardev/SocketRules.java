@@ -20,18 +20,9 @@ final class SocketRules {
                                           final boolean wait, final boolean nodelay, final boolean telnet,
                                           final boolean tn3270, final Boolean websocket, final Long reconnect,
                                           final Long reconnectMs) throws ChardevException {
-        // Java 17 has no pattern switch: one branch per address type.
-        if (addr instanceof SocketAddressLegacy.Fd) {
-            if (reconnect != null) {
-                throw new ChardevException("'reconnect' option is incompatible with 'fd' address type");
-            }
-            if (tlsCreds != null && !server) {
-                throw new ChardevException("'tls_creds' option is incompatible with 'fd' address type as client");
-            }
-        } else if (addr instanceof SocketAddressLegacy.Unix && tlsCreds != null) {
-            throw new ChardevException("'tls_creds' option is incompatible with 'unix' address type");
-        } else if (addr instanceof SocketAddressLegacy.Vsock && tlsCreds != null) {
-            throw new ChardevException("'tls_creds' option is incompatible with 'vsock' address type");
+        // Which address types take TLS is checked on opening, once the credentials are found (tlsCreds below).
+        if (addr instanceof SocketAddressLegacy.Fd && reconnect != null) {
+            throw new ChardevException("'reconnect' option is incompatible with 'fd' address type");
         }
         if (tlsAuthz != null && tlsCreds == null) {
             throw new ChardevException("'tls_authz' option requires 'tls_creds' option");
@@ -64,5 +55,31 @@ final class SocketRules {
         final long delayMs = reconnect != null ? reconnect * 1000 : reconnectMs != null ? reconnectMs : 0;
         return new ChardevBackend.Socket(addr, tlsCreds, tlsAuthz, server, server && hasWait && wait, nodelay,
             telnet, tn3270, websocket != null && websocket, delayMs);
+    }
+
+    /**
+     * The credentials of a socket chardev with {@code tls-creds}, or null without: checked in QEMU's order when it
+     * opens one (found, then of the chardev's endpoint, then an address type that takes TLS: fd as a server, inet).
+     */
+    static TlsCredentials tlsCreds(final ChardevBackend.Socket options, final ChardevObjects objects)
+        throws ChardevException {
+        if (options.tlsCreds() == null) {
+            return null;
+        }
+        final TlsCredentials tls = objects.tlsCreds(options.tlsCreds());
+        if (tls.isServer() != options.server()) {
+            throw new ChardevException("Expecting TLS credentials with a " + (options.server() ? "server"
+                : "client") + " endpoint");
+        }
+        // Java 17 has no pattern switch: one branch per address type.
+        final SocketAddressLegacy addr = options.addr();
+        if (addr instanceof SocketAddressLegacy.Fd && !options.server()) {
+            throw new ChardevException("'tls_creds' option is incompatible with 'fd' address type as client");
+        } else if (addr instanceof SocketAddressLegacy.Unix) {
+            throw new ChardevException("'tls_creds' option is incompatible with 'unix' address type");
+        } else if (addr instanceof SocketAddressLegacy.Vsock) {
+            throw new ChardevException("'tls_creds' option is incompatible with 'vsock' address type");
+        }
+        return tls;
     }
 }

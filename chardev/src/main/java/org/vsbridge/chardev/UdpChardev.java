@@ -37,10 +37,10 @@ final class UdpChardev extends AbstractChardev {
     static UdpChardev open(final String id, final EventLoop loop, final Logfile logfile,
                            final ChardevBackend.Udp options) throws ChardevException {
         if (!(options.remote() instanceof SocketAddressLegacy.Inet r)) {
-            throw new ChardevException("udp chardevs take inet addresses only");
+            throw new ChardevException("socket type unsupported for datagram");
         }
         if (options.local() != null && !(options.local() instanceof SocketAddressLegacy.Inet)) {
-            throw new ChardevException("udp chardevs take inet addresses only");
+            throw new ChardevException("socket type unsupported for datagram");
         }
         final SocketAddressLegacy.Inet l = (SocketAddressLegacy.Inet) options.local();
         final InetSocketAddress remote = new InetSocketAddress(resolve(r.host()), port(r.port(), 1));

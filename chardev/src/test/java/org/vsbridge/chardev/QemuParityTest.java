@@ -8,6 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import static org.vsbridge.chardev.ByteBufs.write;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -199,11 +203,42 @@ class QemuParityTest {
         assertEquals("chardev 'd' is already in use", twice.getMessage());
         final ChardevException used = assertThrows(ChardevException.class, () -> rig.create("mux,id=m4,chardev=a"));
         assertEquals("chardev 'a' is already in use", used.getMessage());
+        // Member by member, as QEMU: an unknown id among five members is named before the count is refused.
+        for (int i = 1; i <= 5; i++) {
+            rig.create("null,id=e" + i);
+        }
+        final ChardevException unknown = assertThrows(ChardevException.class, () -> rig.factory.create(
+            ChardevOptions.fromQapi("h6", hub("e1", "zz", "e2", "e3", "e4"))));
+        assertEquals("hub: chardev can't be found by id 'zz'", unknown.getMessage());
+        final ChardevException five = assertThrows(ChardevException.class, () -> rig.factory.create(
+            ChardevOptions.fromQapi("h7", hub("e1", "e2", "e3", "e4", "e5"))));
+        assertEquals("hub: too many uses of chardevs 'h7' (maximum is 4)", five.getMessage());
 
         // Closing the outer mux gives its slot back.
         m2.close();
         org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(RecordingFrontend.TIMEOUT_S))
             .until(() -> !m1.isBusy());
+    }
+
+    @Test
+    void udpRefusesAUnixAddressInQemusWords() throws Exception {
+        final ObjectNode b = JsonNodeFactory.instance.objectNode().put("type", "udp");
+        b.putObject("data").putObject("remote").put("type", "unix").putObject("data")
+            .put("path", dir.resolve("u.sock").toString());
+        final ChardevException e = assertThrows(ChardevException.class,
+            () -> rig.factory.create(ChardevOptions.fromQapi("u", b)));
+        assertEquals("socket type unsupported for datagram", e.getMessage());
+    }
+
+    /** A QMP hub backend with these members (QMP takes five; the -chardev form stops at four). */
+    private static JsonNode hub(final String... members) {
+        final ObjectNode b =
+            JsonNodeFactory.instance.objectNode().put("type", "hub");
+        final ArrayNode list = b.putObject("data").putArray("chardevs");
+        for (final String m : members) {
+            list.add(m);
+        }
+        return b;
     }
 
     // ------------------------------------------------------------------ empty host

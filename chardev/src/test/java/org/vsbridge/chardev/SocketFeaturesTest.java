@@ -22,6 +22,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -223,6 +224,19 @@ class SocketFeaturesTest {
         final ChardevException missing = assertThrows(ChardevException.class,
             () -> rig.create("socket,id=m,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=nope"));
         assertEquals("No TLS credentials with id 'nope'", missing.getMessage());
+        // QEMU's order on a unix socket: the credentials are found and of the right endpoint before the address
+        // type is refused.
+        final Path unix = dir.resolve("tls.sock");
+        final ChardevException unixMissing = assertThrows(ChardevException.class,
+            () -> rig.create("socket,id=u1,path=" + unix + ",server=on,wait=off,tls-creds=nope"));
+        assertEquals("No TLS credentials with id 'nope'", unixMissing.getMessage());
+        final ChardevException unixEndpoint = assertThrows(ChardevException.class,
+            () -> rig.create("socket,id=u2,path=" + unix + ",server=on,wait=off,tls-creds=good"));
+        assertEquals("Expecting TLS credentials with a server endpoint", unixEndpoint.getMessage());
+        final ChardevException unixRefused = assertThrows(ChardevException.class,
+            () -> rig.create("socket,id=u3,path=" + unix + ",server=on,wait=off,tls-creds=tls0"));
+        assertEquals("'tls_creds' option is incompatible with 'unix' address type", unixRefused.getMessage());
+        assertFalse(Files.exists(unix), "nothing was bound");
     }
 
     @Test

@@ -85,7 +85,7 @@ public final class ObjectRegistry {
                 spec.onlyKnown("identity");
                 final String identity = spec.string("identity", null);
                 if (identity == null) {
-                    throw new ObjectException("The 'identity' property must be set");
+                    throw new ObjectException("Parameter 'identity' is missing");
                 }
                 return (Authorizer) identity::equals;
             }
@@ -96,8 +96,9 @@ public final class ObjectRegistry {
                 + "' is not supported by the bridge: use tls-creds-x509");
             case "authz-listfile", "authz-pam" -> throw new ObjectException("'" + spec.qomType()
                 + "' is not supported by the bridge: use authz-simple or authz-list");
-            default -> throw new ObjectException("Invalid parameter 'qom-type': '" + spec.qomType()
-                + "' is not a type this bridge can create (" + String.join(", ", TYPES) + ")");
+            // QEMU's words for a type it does not know; the bridge creates only TYPES.
+            default -> throw new ObjectException("Parameter 'qom-type' does not accept value '" + spec.qomType()
+                + "'");
         }
     }
 }

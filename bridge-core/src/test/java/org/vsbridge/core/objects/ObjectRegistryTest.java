@@ -43,6 +43,11 @@ class ObjectRegistryTest {
             () -> r.add(ObjectSpec.parse("authz-simple,id=c,identity=x,colour=red"))).getMessage());
         assertTrue(assertThrows(ObjectException.class, () -> r.add(ObjectSpec.parse("tls-creds-psk,id=p,dir=/x")))
             .getMessage().contains("not supported"));
+        // QEMU 10.2's words (its QAPI schema): a missing required property, a type it does not know.
+        assertEquals("Parameter 'identity' is missing", assertThrows(ObjectException.class,
+            () -> r.add(ObjectSpec.parse("authz-simple,id=noid"))).getMessage());
+        assertEquals("Parameter 'qom-type' does not accept value 'nosuchtype'", assertThrows(ObjectException.class,
+            () -> r.add(ObjectSpec.parse("nosuchtype,id=o1"))).getMessage());
     }
 
     @Test
