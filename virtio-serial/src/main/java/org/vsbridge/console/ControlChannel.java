@@ -80,20 +80,14 @@ final class ControlChannel {
         }
         final DescriptorChain chain = core.chain;
         int chains = 0;
-        boolean rechecked = false;
         while (true) {
             if (chains == DeviceCore.BATCH_BUDGET) {
                 retries.scheduleControlTx();
                 break;
             }
-            if (!queue.pop(chain)) {
-                if (!rechecked && queue.enableNotifications()) {
-                    rechecked = true;
-                    continue;
-                }
+            if (!queue.popOrRequestKick(chain)) {
                 break;
             }
-            rechecked = false;
             chains++;
             final int length = gatherHeader(chain);
             queue.addUsed(chain.head(), 0);
@@ -219,7 +213,6 @@ final class ControlChannel {
         }
         final DescriptorChain chain = core.chain;
         int chains = 0;
-        boolean rechecked = false;
         while (!outbox.isEmpty()) {
             if (headIsStale()) {
                 // Its port was removed after the message was queued; Linux parses every used control buffer
@@ -227,14 +220,9 @@ final class ControlChannel {
                 outbox.removeHead();
                 continue;
             }
-            if (!queue.peek(chain)) {
-                if (!rechecked && queue.enableNotifications()) {
-                    rechecked = true;
-                    continue;
-                }
+            if (!queue.peekOrRequestKick(chain)) {
                 break;
             }
-            rechecked = false;
             queue.advance();
             chains++;
             final long capacity = chain.writableLength();

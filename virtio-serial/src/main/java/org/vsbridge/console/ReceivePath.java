@@ -31,21 +31,14 @@ final class ReceivePath {
         final DescriptorChain chain = core.chain;
         int chains = 0;
         long bytes = 0;
-        boolean rechecked = false;
         while (port.channel.hasDataFromHost()) {
             if (chains == DeviceCore.BATCH_BUDGET) {
                 retries.schedule(port);
                 break;
             }
-            if (!queue.peek(chain)) {
-                // Host data but no buffer: ask for a kick, and look once more in case one just arrived.
-                if (!rechecked && queue.enableNotifications()) {
-                    rechecked = true;
-                    continue;
-                }
+            if (!queue.peekOrRequestKick(chain)) {
                 break;
             }
-            rechecked = false;
             if (chain.writableLength() == 0) {
                 if (!port.badRxLogged) {
                     port.badRxLogged = true;

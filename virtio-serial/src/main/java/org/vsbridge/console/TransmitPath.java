@@ -48,20 +48,14 @@ final class TransmitPath {
         int chains = 0;
         long toHost = 0;
         long dropped = 0;
-        boolean rechecked = false;
         while (true) {
             if (chains == DeviceCore.BATCH_BUDGET) {
                 retries.schedule(port);
                 break;
             }
-            if (!queue.peek(chain)) {
-                if (!rechecked && queue.enableNotifications()) {
-                    rechecked = true;
-                    continue;
-                }
+            if (!queue.peekOrRequestKick(chain)) {
                 break;
             }
-            rechecked = false;
             if (port.holding && chain.head() != port.heldHead) {
                 port.dropHeld();
             }

@@ -34,6 +34,19 @@ public interface Virtqueue {
         return true;
     }
 
+    /**
+     * {@link #peek}, and when the ring is empty ask for kicks and look once more: a buffer the driver added before it
+     * saw the request would otherwise wait for the next kick. False: nothing available, kicks requested.
+     */
+    default boolean peekOrRequestKick(DescriptorChain chain) {
+        return peek(chain) || enableNotifications() && peek(chain);
+    }
+
+    /** {@link #peekOrRequestKick} + advance. */
+    default boolean popOrRequestKick(DescriptorChain chain) {
+        return pop(chain) || enableNotifications() && pop(chain);
+    }
+
     /** Chains available to pop, 0 if not ready: a split ring counts them (avail.idx - next_avail), a packed ring
      *  answers 1 when the descriptor at next_avail is available. Callers test it against 0. */
     int available();
