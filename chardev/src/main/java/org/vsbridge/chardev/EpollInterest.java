@@ -20,6 +20,12 @@ final class EpollInterest {
 
     /** Linux {@code EPOLLRDHUP}. */
     private static final int EPOLLRDHUP = 0x2000;
+    /**
+     * Linux {@code EPOLLERR}: epoll reports it whatever the mask, so asking for it changes nothing but keeps the
+     * interest set from becoming empty, which Netty 4.2 answers with an {@code epoll_ctl(DEL)} that it does not
+     * remember: the next change of interest then fails with ENOENT and closes the connection.
+     */
+    private static final int EPOLLERR = 0x008;
 
     private static final Class<?> EPOLL_CHANNEL;
     private static final MethodHandle SET_FLAG;
@@ -62,7 +68,9 @@ final class EpollInterest {
         try {
             if (on) {
                 SET_FLAG.invoke(c, EPOLLRDHUP);
+                CLEAR_FLAG.invoke(c, EPOLLERR);
             } else {
+                SET_FLAG.invoke(c, EPOLLERR);
                 CLEAR_FLAG.invoke(c, EPOLLRDHUP);
             }
             return true;
