@@ -86,6 +86,19 @@ public final class DirectInput {
         return n;
     }
 
+    /**
+     * Reader, when its readiness watch fired: true when the peer reset, or closed and left nothing to read (then
+     * give the input back; the chardev reads that end and disconnects). A reader whose guest takes no input would
+     * otherwise never read, and never see the peer leave. Polled at once.
+     */
+    public boolean peerGone() {
+        if (Posix.peerGone(fd.intValue())) {
+            ended = true;
+            return true;
+        }
+        return false;
+    }
+
     /** Reader: the read section is over. */
     public void endRead() {
         state.getAndUpdate(s -> s & ~READING);

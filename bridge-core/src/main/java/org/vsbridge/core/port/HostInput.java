@@ -143,16 +143,25 @@ final class HostInput {
         if (input == null) {
             input = inputOffer.getAndSet(null);
             inputReadable = input != null;
+            if (input != null) {
+                watchInput(); // a peer that leaves while the guest takes nothing is seen through the watch
+            }
         }
         if (input != null && (inputRevoke || input.reclaimRequested())) {
             giveBack();
         }
     }
 
-    /** Worker: the lent socket is readable (its epoll watch fired). */
+    /**
+     * Worker: the lent socket is readable (its epoll watch fired): bytes, the end of the stream or a reset. A peer
+     * that left with nothing queued gets the input back to the chardev at once, whether the guest reads or not.
+     */
     void inputReady() {
         if (input != null) {
             inputReadable = true;
+            if (input.peerGone()) {
+                giveBack();
+            }
         }
     }
 
