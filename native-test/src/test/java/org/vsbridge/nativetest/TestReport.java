@@ -31,11 +31,14 @@ public final class TestReport {
         "org.vsbridge.vhost.queue.InflightRegion", "org.vsbridge.vhost.memory.GuestMemory",
         "org.vsbridge.vhost.memory.MemoryRegion", "org.vsbridge.vhost.device.DeviceWorker",
         "org.vsbridge.console.ConsoleDevice", "org.vsbridge.console.TransmitPath", "org.vsbridge.console.ReceivePath",
+        "org.vsbridge.console.ControlChannel",
         "org.vsbridge.console.Port", "org.vsbridge.console.PortChannel",
         "org.vsbridge.console.ControlOutbox", "org.vsbridge.core.port.PortLink", "org.vsbridge.core.port.StreamRing",
         "org.vsbridge.core.port.OutputOwner", "org.vsbridge.core.port.DirectWriter", "org.vsbridge.core.port.RingDrainer",
         "org.vsbridge.core.port.HostInput",
-        "org.vsbridge.chardev.SocketChardev", "org.vsbridge.chardev.DirectInput", "org.vsbridge.chardev.DirectOutput",
+        "org.vsbridge.chardev.SocketChardev", "org.vsbridge.chardev.SocketServer",
+        "org.vsbridge.chardev.SocketClient", "org.vsbridge.chardev.SocketPipeline", "org.vsbridge.chardev.SocketInputLoan",
+        "org.vsbridge.chardev.DirectInput", "org.vsbridge.chardev.DirectOutput",
         "org.vsbridge.chardev.InputPump");
 
     private TestReport() {
