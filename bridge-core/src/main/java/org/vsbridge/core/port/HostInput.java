@@ -17,10 +17,12 @@ import org.vsbridge.chardev.DirectInput;
  *
  * <p><b>Direct input.</b> A plain connected socket lends its input to the worker ({@link Chardev#openDirectInput()}):
  * the worker reads the socket itself, straight into the guest's receive buffers, when its own epoll says the socket
- * is readable. The ring still carries what the chardev read before the loan (the worker takes the ring first) and
- * everything after it. The loan is handed over by messages: the event loop offers the input and wakes the worker;
- * the worker gives it back (end of stream, reset, or when asked: the peer half-closed, the connection closes, a
- * chardev-change, the port goes) by posting to the event loop. {@code -Dvsb.directInput=false} turns it off.
+ * is readable, and the event loop does not read it meanwhile. The ring still carries what the chardev read before
+ * the loan (the worker takes the ring first) and everything after it. The loan is handed over by messages, and
+ * neither side waits for the other: the event loop stops watching the socket, offers the input and wakes the
+ * worker; the worker gives it back when its own read sees the end of the stream or a reset (the event loop then
+ * reads that end and closes), or when asked (a socket error, the connection closes, a chardev-change, the port
+ * goes), by posting to the event loop. {@code -Dvsb.directInput=false} turns it off.
  *
  * <p>Methods say which thread runs them: "worker" ones are asserted off the chardev's event loop.
  */
@@ -80,7 +82,7 @@ final class HostInput {
         }
         final DirectInput in = input;
         if (!in.beginRead()) {
-            watchInput(); // the chardev is reading just now: what it reads comes through the ring
+            giveBack(); // the chardev asked for it back (it reads the socket from now on)
             return 0;
         }
         int r;
@@ -141,16 +143,25 @@ final class HostInput {
         if (input == null) {
             input = inputOffer.getAndSet(null);
             inputReadable = input != null;
+            if (input != null) {
+                watchInput(); // a peer that leaves while the guest takes nothing is seen through the watch
+            }
         }
         if (input != null && (inputRevoke || input.reclaimRequested())) {
             giveBack();
         }
     }
 
-    /** Worker: the lent socket is readable (its epoll watch fired). */
+    /**
+     * Worker: the lent socket is readable (its epoll watch fired): bytes, the end of the stream or a reset. A peer
+     * that left with nothing queued gets the input back to the chardev at once, whether the guest reads or not.
+     */
     void inputReady() {
         if (input != null) {
             inputReadable = true;
+            if (input.peerGone()) {
+                giveBack();
+            }
         }
     }
 
