@@ -17,8 +17,8 @@ public interface ChardevFrontend {
     /** The backend can take more output after {@link Chardev#write} returned false. */
     void writable();
 
-    /** The chardev wants the input it lent ({@link Chardev#openDirectInput()}) back: the peer half-closed, or the
-     *  connection is going. The frontend makes its reader give it back soon. */
+    /** The chardev wants the input it lent ({@link Chardev#openDirectInput()}) back: the socket reported an error.
+     *  The frontend makes its reader give it back soon (it does not read again in any case). */
     default void directInputReclaimed() {
     }
 

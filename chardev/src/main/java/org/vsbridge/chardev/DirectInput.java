@@ -2,33 +2,43 @@ package org.vsbridge.chardev;
 
 import io.netty.channel.unix.FileDescriptor;
 import java.io.IOException;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A connected peer's input, lent to a frontend that reads the socket itself, straight into guest memory, instead
- * of taking buffers from the chardev's event loop. While it is lent the chardev stops reading the connection, and
- * the reads it still makes (Netty reads on a peer's half-close even with reads off) exclude the reader's: each
- * side announces its read in a flag and checks the other's (Dekker's protocol on two volatiles). The reader
- * skips while the chardev reads; the chardev waits out a read already running. Whatever the chardev read is
- * handed to the frontend before its read ends, so a frontend that takes its own buffered input before reading
- * the socket keeps the byte order.
+ * of taking buffers from the chardev's event loop. The loan is granted and returned by messages, and at any
+ * moment one thread reads the socket:
+ * <ul>
+ * <li>The chardev's event loop grants it: it stops watching the connection for input (no read interest, no
+ *     half-close interest, see {@link EpollInterest}), then hands this object to the frontend, which passes it to
+ *     its reader and wakes it.
+ * <li>The reader reads the socket until it sees the end of the stream or an error itself, or until it is asked to
+ *     give the input back ({@link #reclaimRequested()}, set by the event loop, which never waits for the reader);
+ *     either way it stops reading and reports with {@link #giveBack()} and a message to the event loop
+ *     ({@link Chardev#directInputReturned}), which then watches and reads the connection again (and so sees the
+ *     end of the stream the reader left in the socket).
+ * <li>The only read the event loop still makes during a loan is on a socket error (epoll reports errors whatever
+ *     the interest): it claims the input first ({@link #claimForLoop()}); the reader sees the claim before its
+ *     next read and gives the input back. If the reader is inside a read just then the event loop does not read
+ *     (and does not wait): the connection is failing, and it is closed.
+ * </ul>
  *
  * <p>The descriptor is a {@code dup} of the channel's, so it stays valid (and never names another file) until
- * the reader closes it, whatever the channel does meanwhile. The reader gives the input back with
- * {@link #giveBack()} on its own thread, after its last read; the chardev then reads the connection again
- * (see {@link Chardev#directInputReturned}). {@link #reclaimRequested()} tells the reader that the chardev wants
- * it back (the peer half-closed, the connection is closing): it should give it back soon.
+ * the reader closes it, whatever the channel does meanwhile.
  */
 public final class DirectInput {
 
     private static final int F_DUPFD_CLOEXEC = 1030;
 
+    /** State bits: the reader is inside a read section; the event loop wants the input back. */
+    private static final int READING = 1;
+    private static final int RECLAIM = 2;
+
     private final FileDescriptor fd;
+    private final AtomicInteger state = new AtomicInteger();
     private volatile boolean lent = true;
-    private volatile boolean reclaim;
-    /** The reader is in {@link #read}. */
-    private volatile boolean readerReading;
-    /** The chardev's event loop is reading the connection (between its allocate and readComplete). */
-    private volatile boolean loopReading;
+    /** The reader saw the end of the stream or an error: the event loop will read that, no new loan. */
+    private volatile boolean ended;
 
     private DirectInput(final int fd) {
         this.fd = new FileDescriptor(fd);
@@ -49,18 +59,12 @@ public final class DirectInput {
     }
 
     /**
-     * Reader: start a read section; false while the chardev is reading the connection (skip, watch the descriptor
-     * and try again). Inside the section the chardev neither reads nor hands input over, so the reader may look at
-     * input it already took from the chardev and then read the socket, in that order. End it with
-     * {@link #endRead()}.
+     * Reader: start a read section; false once the event loop asked for the input back (then give it back, do not
+     * read). Inside the section the event loop does not read, so the reader may look at input it already took
+     * from the chardev and then read the socket, in that order. End it with {@link #endRead()}.
      */
     public boolean beginRead() {
-        readerReading = true;
-        if (loopReading) {
-            readerReading = false;
-            return false;
-        }
-        return true;
+        return state.compareAndSet(0, READING);
     }
 
     /**
@@ -69,30 +73,40 @@ public final class DirectInput {
      * failed (reset).
      */
     public int read(final long address, final int length) throws IOException {
-        return fd.readAddress(address, 0, length);
+        final int n;
+        try {
+            n = fd.readAddress(address, 0, length);
+        } catch (final IOException e) {
+            ended = true;
+            throw e;
+        }
+        if (n < 0) {
+            ended = true;
+        }
+        return n;
+    }
+
+    /**
+     * Reader, when its readiness watch fired: true when the peer reset, or closed and left nothing to read (then
+     * give the input back; the chardev reads that end and disconnects). A reader whose guest takes no input would
+     * otherwise never read, and never see the peer leave. Polled at once.
+     */
+    public boolean peerGone() {
+        if (Posix.peerGone(fd.intValue())) {
+            ended = true;
+            return true;
+        }
+        return false;
     }
 
     /** Reader: the read section is over. */
     public void endRead() {
-        readerReading = false;
+        state.getAndUpdate(s -> s & ~READING);
     }
 
-    /** Event loop, before the chardev reads the connection while the input is lent: waits out the reader's read. */
-    void loopReadBegins() {
-        loopReading = true;
-        int spins = 0;
-        while (readerReading) {
-            if (++spins < 1000) {
-                Thread.onSpinWait();
-            } else {
-                Thread.yield(); // the reader was preempted inside one read() call
-            }
-        }
-    }
-
-    /** Event loop: the chardev's read (and the hand-over of what it read) is over. */
-    void loopReadEnds() {
-        loopReading = false;
+    /** True once a read of the reader saw the end of the stream or failed. */
+    boolean ended() {
+        return ended;
     }
 
     /** True while lent: the chardev does not read. */
@@ -100,14 +114,26 @@ public final class DirectInput {
         return lent;
     }
 
-    /** Event loop: ask the reader to give the input back. */
-    void requestReclaim() {
-        reclaim = true;
+    /**
+     * Event loop: ask for the input back. Returns true the first time. The reader gives it back at its next look
+     * (it is woken by the frontend, see {@link ChardevFrontend#directInputReclaimed()}).
+     */
+    boolean requestReclaim() {
+        return (state.getAndUpdate(s -> s | RECLAIM) & RECLAIM) == 0;
+    }
+
+    /**
+     * Event loop, about to read the connection during the loan (a socket error): asks for the input back and
+     * returns true when the reader is not inside a read, so the event loop may read now and the reader will not
+     * read again. False while the reader reads: the event loop must not read.
+     */
+    boolean claimForLoop() {
+        return (state.getAndUpdate(s -> s | RECLAIM) & READING) == 0;
     }
 
     /** Reader: the chardev asked for the input back. */
     public boolean reclaimRequested() {
-        return reclaim;
+        return (state.get() & RECLAIM) != 0;
     }
 
     /** Reader, after its last read: close the duplicate and end the loan (the chardev may read from now on). */

@@ -23,6 +23,8 @@ final class SocketInputLoan {
     /** Event loop only: the input lent to the frontend ({@link #openDirectInput()}) and its connection, or null. */
     private DirectInput lentInput;
     private Channel lentOn;
+    /** Event loop only: the connection whose reader saw its end; not lent again. */
+    private Channel endedOn;
     /** Event loop only: the hang-up poll while input is paused, or null. */
     private ScheduledFuture<?> hangupWatch;
 
@@ -33,8 +35,8 @@ final class SocketInputLoan {
     void applyInputState(final Channel c) {
         final boolean read = s.inputWanted() && lentOn != c;
         c.config().setAutoRead(read);
-        if (!read) {
-            watchHangup(c);
+        if (!read && lentOn != c) {
+            watchHangup(c); // while lent, the reader sees the peer leave
         }
     }
 
@@ -42,18 +44,25 @@ final class SocketInputLoan {
     DirectInput openDirectInput() {
         final Channel c = s.connection;
         if (lentInput != null || c == null || !c.isActive() || !(c instanceof UnixChannel unix) || !s.offersDirectOutput()
-            || s.isClosed()) {
+            || s.isClosed() || c == endedOn || !EpollInterest.switchable(c)) {
             return null;
         }
+        final DirectInput in;
         try {
-            lentInput = DirectInput.dup(unix.fd().intValue());
+            in = DirectInput.dup(unix.fd().intValue());
         } catch (final IOException e) {
             LOG.log(Level.FINE, "chardev ''{0}'': no direct input: {1}", new Object[] {s.id, e.getMessage()});
             return null;
         }
+        // Read interest off (auto-read) and half-close interest off: from here on this loop does not read c.
+        if (!EpollInterest.halfClose(c, false)) {
+            in.giveBack();
+            return null;
+        }
+        lentInput = in;
         lentOn = c;
         applyInputState(c);
-        return lentInput;
+        return in;
     }
 
     /** See {@link Chardev#directInputReturned}. */
@@ -64,8 +73,21 @@ final class SocketInputLoan {
         lentInput = null;
         final Channel c = lentOn;
         lentOn = null;
-        if (c == s.connection && c != null) {
+        if (input.ended()) {
+            endedOn = c; // the end of the stream waits in the socket for this loop's read: no new loan
+        }
+        if (c == s.connection && c != null && c.isActive()) {
+            EpollInterest.halfClose(c, true);
             applyInputState(c);
+        }
+    }
+
+    /** A read the event loop may not make: the connection failed while its reader was inside a read. */
+    private static final class LentInputError extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        LentInputError() {
+            super("socket error while its input is lent and being read", null, false, false);
         }
     }
 
@@ -76,9 +98,11 @@ final class SocketInputLoan {
     }
 
     /**
-     * The reads of every connection go through here: while its input is lent, a read the transport still makes
-     * (on a peer's half-close, or one already scheduled) excludes the reader's reads until what it read has been
-     * handed to the frontend (readComplete comes after channelRead), and asks for the input back.
+     * The reads of every connection go through here. During a loan the event loop watches neither input nor
+     * half-close, so the transport reads only on a socket error (epoll reports those whatever the interest): the
+     * read claims the input back first and goes ahead when the reader is not inside a read (the reader gives the
+     * input back at its next look). When it is, this loop does not read and does not wait: the read fails, and the
+     * failing connection is closed.
      */
     private final class GatedReads implements io.netty.channel.RecvByteBufAllocator {
         private final io.netty.channel.RecvByteBufAllocator inner;
@@ -93,18 +117,14 @@ final class SocketInputLoan {
         public Handle newHandle() {
             final ExtendedHandle h = (ExtendedHandle) inner.newHandle();
             return new ExtendedHandle() {
-                private DirectInput gated;
-
                 @Override
                 public io.netty.buffer.ByteBuf allocate(final io.netty.buffer.ByteBufAllocator alloc) {
                     final DirectInput in = lentInput;
-                    if (gated == null && in != null && lentOn == channel && in.lent()) {
-                        // Reclaim first: a reader section that starts once this read has begun sees it and leaves
-                        // the socket alone (what this read takes is older than anything still in the socket).
+                    if (in != null && lentOn == channel && in.lent()) {
                         final boolean first = !in.reclaimRequested();
-                        in.requestReclaim();
-                        in.loopReadBegins();
-                        gated = in;
+                        if (!in.claimForLoop()) {
+                            throw new LentInputError();
+                        }
                         final ChardevFrontend f = s.frontend;
                         if (first && f != null) {
                             f.directInputReclaimed();
@@ -115,14 +135,7 @@ final class SocketInputLoan {
 
                 @Override
                 public void readComplete() {
-                    try {
-                        h.readComplete();
-                    } finally {
-                        if (gated != null) {
-                            gated.loopReadEnds();
-                            gated = null;
-                        }
-                    }
+                    h.readComplete();
                 }
 
                 @Override

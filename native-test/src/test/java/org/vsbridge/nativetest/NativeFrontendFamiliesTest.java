@@ -59,7 +59,9 @@ class NativeFrontendFamiliesTest extends NativeRigTest {
         assertEquals("org.test.2", f.result(2).name());
         assertEquals(List.of(), rig.bridge.logLinesContaining("refused"), family + ": requests the bridge refused");
         for (int port = 0; port <= 2; port++) {
-            rig.assertDataPath(port, true, true);
+            // Port 0's host bytes (as many as its ring holds) are all sent before the frontend starts: with no
+            // worker serving the port yet, its chardev reads them into the ring, and none is left to read directly.
+            rig.assertDataPath(port, true, port != 0);
         }
         rig.assertBridgeServes();
         return f;

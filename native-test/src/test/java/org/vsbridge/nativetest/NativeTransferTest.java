@@ -3,13 +3,16 @@ package org.vsbridge.nativetest;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.vsbridge.nativetest.kit.DataPath;
 import org.vsbridge.nativetest.kit.HostPeer;
+import org.vsbridge.nativetest.kit.Waits;
 
 /**
  * Bulk data through the real bridge: two named ports carry 64 MiB each way (port 1 through a unix socket
@@ -111,6 +114,42 @@ class NativeTransferTest extends NativeRigTest {
         }
         rig.assertDataPath(1, false, true);
         rig.assertDataPath(2, false, true);
+        rig.assertBridgeServes();
+    }
+
+    /**
+     * A peer that writes and closes while its input is lent to the device worker: the worker reads the socket to
+     * its end itself and gives the input back when it sees the end; the chardev's event loop does not read the lent
+     * connection, not even when the peer's close arrives with bytes still queued. So on the direct path none of
+     * the second batch goes through the ring (the first batch may, partly, before the loan); on the ring path
+     * nothing goes directly. Every byte reaches the guest in order either way.
+     */
+    @Test
+    void aLentConnectionIsReadToItsEndByTheWorkerAlone() throws Exception {
+        final long first = 1L << 20;
+        final long second = 16L << 20;
+        final HostPeer p1 = rig.peer(1);
+        final FrontendProcess f = rig.frontend("--port", "1:rx=" + (first + second) + ":open");
+        awaitRound(f, p1.send(first), 1, 0);
+        Waits.upTo(LONG, "the guest read the first batch")
+            .until(() -> rig.vserport(1).path("bytes-from-host").asLong() == first);
+        final JsonNode before = rig.vserport(1);
+        final long ringBefore = before.path("bytes-from-host").asLong()
+            - before.path("bytes-from-host-direct").asLong();
+        final String sum = awaitRound(f, p1.send(second), 1, 1);
+        p1.close(); // right after the last write: most of the batch is still queued in the socket
+        f.assertExitsCleanly(LONG);
+        final FrontendProcess.Result res = f.result(1);
+        assertEquals(first + second, res.rxBytes(), "bytes the guest read");
+        assertEquals(0, res.rxDiscarded(), "bytes the guest had to discard");
+        assertEquals(sum, res.rxSum(), "host->guest checksum");
+        final JsonNode after = rig.vserport(1);
+        final long ringAfter = after.path("bytes-from-host").asLong() - after.path("bytes-from-host-direct").asLong();
+        if (DataPath.current() == DataPath.DIRECT) {
+            assertEquals(ringBefore, ringAfter, () -> "host->guest bytes the event loop read during the loan: " + after);
+        } else {
+            assertEquals(first + second, ringAfter, () -> "host->guest bytes read directly on the ring path: " + after);
+        }
         rig.assertBridgeServes();
     }
 

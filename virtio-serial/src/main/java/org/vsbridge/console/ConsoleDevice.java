@@ -373,6 +373,9 @@ public final class ConsoleDevice implements VirtioDevice {
             core.setGuestConnected(port0, true);
         }
         final Port port = ports.get(QueueLayout.portOf(index));
+        if (port != null && QueueLayout.isRx(index)) {
+            port.channel.hostInputServed(true);
+        }
         if (port != null && !QueueLayout.isRx(index)) {
             // INFLIGHT_SHMFD: record how far guest output got, and count it as taken only once the host peer has
             // it, so that a bridge started on the same buffer after this one died neither loses nor repeats it.
@@ -392,6 +395,9 @@ public final class ConsoleDevice implements VirtioDevice {
     public void queueStopped(final int index) {
         core.worker.check("queueStopped");
         final Port port = ports.get(QueueLayout.portOf(index));
+        if (port != null && QueueLayout.isRx(index)) {
+            port.channel.hostInputServed(false); // no worker may read for it until the queue runs again
+        }
         if (port != null && !QueueLayout.isRx(index)) {
             // The held chain was never advanced: the next start presents it again from its first byte.
             port.dropHeld();

@@ -43,6 +43,14 @@ public interface PortChannel {
     default void hostOutputReady() {
     }
 
+    /**
+     * Worker: the device serves the port's receive queue from now on (true: the queue started) or no longer
+     * (false: it stopped, at a device reset, a frontend that goes, or GET_VRING_BASE). A channel that lends host
+     * input to the worker hands it back before this returns false, and asks for it again when it returns true.
+     */
+    default void hostInputServed(final boolean served) {
+    }
+
     /** Worker: the port was removed from the device; the device calls this channel no more. Let go of anything
      *  the worker holds for it. */
     default void release() {

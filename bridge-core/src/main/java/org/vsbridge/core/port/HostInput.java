@@ -17,10 +17,15 @@ import org.vsbridge.chardev.DirectInput;
  *
  * <p><b>Direct input.</b> A plain connected socket lends its input to the worker ({@link Chardev#openDirectInput()}):
  * the worker reads the socket itself, straight into the guest's receive buffers, when its own epoll says the socket
- * is readable. The ring still carries what the chardev read before the loan (the worker takes the ring first) and
- * everything after it. The loan is handed over by messages: the event loop offers the input and wakes the worker;
- * the worker gives it back (end of stream, reset, or when asked: the peer half-closed, the connection closes, a
- * chardev-change, the port goes) by posting to the event loop. {@code -Dvsb.directInput=false} turns it off.
+ * is readable, and the event loop does not read it meanwhile. The ring still carries what the chardev read before
+ * the loan (the worker takes the ring first) and everything after it. The loan is handed over by messages, and
+ * neither side waits for the other: the event loop stops watching the socket, offers the input and wakes the
+ * worker; the worker gives it back when its own read sees the end of the stream or a reset (the event loop then
+ * reads that end and closes), or when asked (a socket error, the connection closes, a chardev-change, the port
+ * goes), by posting to the event loop. The input is lent only while the worker serves the port's receive queue:
+ * when the queue stops (a device reset, a frontend that goes) the worker gives it back before it stops, so the
+ * event loop watches the peer between two frontends; the next start asks for it again.
+ * {@code -Dvsb.directInput=false} turns it off.
  *
  * <p>Methods say which thread runs them: "worker" ones are asserted off the chardev's event loop.
  */
@@ -45,6 +50,11 @@ final class HostInput {
     private final AtomicReference<DirectInput> inputOffer = new AtomicReference<>();
     /** Set by the event loop: the worker gives the input back. */
     private volatile boolean inputRevoke;
+    /**
+     * Written by the worker: no worker serves the port's receive queue (before its start, after its stop), so the
+     * input is not lent: nobody would watch a lent socket, and a peer that leaves would go unseen.
+     */
+    private volatile boolean unserved = true;
     /** Worker only: the input it reads, and whether the socket may have bytes (else its watch is armed). */
     private DirectInput input;
     private boolean inputReadable;
@@ -80,7 +90,7 @@ final class HostInput {
         }
         final DirectInput in = input;
         if (!in.beginRead()) {
-            watchInput(); // the chardev is reading just now: what it reads comes through the ring
+            giveBack(); // the chardev asked for it back (it reads the socket from now on)
             return 0;
         }
         int r;
@@ -141,24 +151,52 @@ final class HostInput {
         if (input == null) {
             input = inputOffer.getAndSet(null);
             inputReadable = input != null;
+            if (input != null) {
+                watchInput(); // a peer that leaves while the guest takes nothing is seen through the watch
+            }
         }
         if (input != null && (inputRevoke || input.reclaimRequested())) {
             giveBack();
         }
     }
 
-    /** Worker: the lent socket is readable (its epoll watch fired). */
+    /**
+     * Worker: the lent socket is readable (its epoll watch fired): bytes, the end of the stream or a reset. A peer
+     * that left with nothing queued gets the input back to the chardev at once, whether the guest reads or not.
+     */
     void inputReady() {
         if (input != null) {
             inputReadable = true;
+            if (input.peerGone()) {
+                giveBack();
+            }
         }
     }
 
     /** Worker: the device stops; give the input back. */
     void release() {
+        unserved = true;
         serviceInput();
         if (input != null) {
             giveBack();
+        }
+    }
+
+    /**
+     * Worker: the port's receive queue started (ask the event loop for the input) or stopped (give it back now,
+     * before the worker may stop: an offer not yet taken is taken and given back too).
+     */
+    void served(final boolean served) {
+        if (!served) {
+            release();
+            return;
+        }
+        if (unserved) {
+            unserved = false;
+            final Chardev c = link.chardev();
+            if (c != null) {
+                c.eventLoop().execute(this::lend);
+            }
         }
     }
 
@@ -193,7 +231,7 @@ final class HostInput {
     /** Event loop: lend the connection's input to the worker when it is a plain socket and nothing is pending. */
     void lend() {
         final Chardev c = link.chardev();
-        if (!DIRECT_INPUT_ENABLED || inputOut || link.detached() || pending != null || c == null
+        if (!DIRECT_INPUT_ENABLED || inputOut || unserved || link.detached() || pending != null || c == null
             || !link.directKind() || !c.eventLoop().inEventLoop() || !c.isOpen()) {
             return;
         }
@@ -205,6 +243,13 @@ final class HostInput {
         inputOwner = c;
         inputRevoke = false;
         inputOffer.set(in);
+        if (unserved && inputOffer.compareAndSet(in, null)) {
+            // The queue stopped meanwhile and the worker did not take the offer: it never will, take it back.
+            in.giveBack();
+            c.directInputReturned(in);
+            inputOut = false;
+            return;
+        }
         link.device().hostDataAvailable(link.nr()); // the worker takes it and reads what is already waiting
     }
 

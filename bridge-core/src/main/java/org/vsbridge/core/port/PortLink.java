@@ -238,6 +238,11 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         input.release();
     }
 
+    @Override
+    public void hostInputServed(final boolean served) {
+        input.served(served);
+    }
+
     /** Host-to-guest bytes the worker read from the socket itself (query-vserport {@code bytes-from-host-direct}). */
     public long directInputBytes() {
         return input.directInputBytes();
