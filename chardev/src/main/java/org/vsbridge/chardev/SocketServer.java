@@ -90,7 +90,7 @@ final class SocketServer {
                 b.childOption(ChannelOption.SO_KEEPALIVE, true);
             }
             bindAddress = host == null ? new InetSocketAddress(port) : new InetSocketAddress(host, port);
-            where = "Failed to bind socket";
+            where = "Failed to find an available port"; // QEMU's words for an inet listener (any port of the range)
         }
         ChannelFuture bound;
         if (unixFile != null) {

@@ -275,7 +275,7 @@ abstract class SocketChardevTestBase {
             final int port = ((InetSocketAddress) taken.getLocalAddress()).getPort();
             final ChardevException e = assertThrows(ChardevException.class,
                 () -> create("socket,id=b,host=127.0.0.1,port=" + port + ",server=on,wait=off"));
-            assertEquals("Failed to bind socket: Address already in use", e.getMessage());
+            assertEquals("Failed to find an available port: Address already in use", e.getMessage());
         }
         // A regular file in the way is not deleted (only a stale socket is).
         final Path file = Files.writeString(dir.resolve("plain"), "keep me");

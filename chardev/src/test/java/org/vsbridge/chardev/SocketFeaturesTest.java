@@ -250,7 +250,7 @@ class SocketFeaturesTest {
             assertEquals("disconnected:tcp:127.0.0.1:" + got + ",server=on", c.filename());
             final ChardevException none = assertThrows(ChardevException.class, () -> rig.create(
                 "socket,id=to2,host=127.0.0.1,port=" + busy + ",server=on,wait=off"));
-            assertTrue(none.getMessage().startsWith("Failed to bind socket: Address already in use"),
+            assertTrue(none.getMessage().startsWith("Failed to find an available port: Address already in use"),
                 none.getMessage());
         }
         final Chardev v6 = rig.create("socket,id=v6,host=,port=0,ipv6=on,server=on,wait=off");

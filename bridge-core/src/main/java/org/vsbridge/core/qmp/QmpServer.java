@@ -174,7 +174,7 @@ public final class QmpServer implements AutoCloseable {
             final io.netty.channel.ChannelFuture bound = bootstrap
                 .bind(new java.net.InetSocketAddress(address.host(), address.port())).awaitUninterruptibly();
             if (!bound.isSuccess()) {
-                throw new IOException("Failed to bind socket: " + Errno.reason(bound.cause()), bound.cause());
+                throw new IOException("Failed to find an available port: " + Errno.reason(bound.cause()), bound.cause());
             }
             listener = bound.channel();
         }
