@@ -3,6 +3,8 @@ package org.vsbridge.chardev;
 import io.netty.channel.unix.FileDescriptor;
 import java.io.IOException;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 
 /**
  * A connected peer's input, lent to a frontend that reads the socket itself, straight into guest memory, instead
@@ -28,8 +30,6 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class DirectInput {
 
-    private static final int F_DUPFD_CLOEXEC = 1030;
-
     /** State bits: the reader is inside a read section; the event loop wants the input back. */
     private static final int READING = 1;
     private static final int RECLAIM = 2;
@@ -46,11 +46,7 @@ public final class DirectInput {
 
     /** Duplicates {@code fd} (close-on-exec); the caller keeps its own descriptor. */
     static DirectInput dup(final int fd) throws IOException {
-        try {
-            return new DirectInput(Posix.fcntl(fd, F_DUPFD_CLOEXEC, 0));
-        } catch (final com.sun.jna.LastErrorException e) {
-            throw new IOException("dup of fd " + fd + " failed: errno " + e.getErrorCode(), e);
-        }
+        return new DirectInput(Sys.dup(fd));
     }
 
     /** The descriptor, for the reader's own readiness watch (remove the watch before {@link #giveBack()}). */
@@ -92,7 +88,7 @@ public final class DirectInput {
      * otherwise never read, and never see the peer leave. Polled at once.
      */
     public boolean peerGone() {
-        if (Posix.peerGone(fd.intValue())) {
+        if (Sockets.peerGone(fd.intValue())) {
             ended = true;
             return true;
         }

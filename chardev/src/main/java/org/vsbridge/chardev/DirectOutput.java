@@ -2,6 +2,7 @@ package org.vsbridge.chardev;
 
 import io.netty.channel.unix.FileDescriptor;
 import java.io.IOException;
+import org.vsbridge.libc.Sys;
 
 /**
  * A second descriptor for a connected peer's socket, through which a frontend writes guest output itself,
@@ -16,8 +17,6 @@ import java.io.IOException;
  */
 public final class DirectOutput implements AutoCloseable {
 
-    private static final int F_DUPFD_CLOEXEC = 1030;
-
     private final FileDescriptor fd;
 
     private DirectOutput(final int fd) {
@@ -26,11 +25,7 @@ public final class DirectOutput implements AutoCloseable {
 
     /** Duplicates {@code fd} (close-on-exec); the caller keeps its own descriptor. */
     static DirectOutput dup(final int fd) throws IOException {
-        try {
-            return new DirectOutput(Posix.fcntl(fd, F_DUPFD_CLOEXEC, 0));
-        } catch (final com.sun.jna.LastErrorException e) {
-            throw new IOException("dup of fd " + fd + " failed: errno " + e.getErrorCode(), e);
-        }
+        return new DirectOutput(Sys.dup(fd));
     }
 
     /**
@@ -50,11 +45,6 @@ public final class DirectOutput implements AutoCloseable {
     /** The descriptor, for the writer's own writability watch (remove the watch before {@link #close()}). */
     public int fd() {
         return fd.intValue();
-    }
-
-    /** True when the socket would take bytes now (polled, no waiting). */
-    public boolean writable() {
-        return Posix.writable(fd.intValue());
     }
 
     @Override

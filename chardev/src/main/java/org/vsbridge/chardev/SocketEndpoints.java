@@ -1,6 +1,7 @@
 package org.vsbridge.chardev;
 
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelException;
 import io.netty.channel.EventLoop;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -9,6 +10,9 @@ import java.net.SocketAddress;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import org.vsbridge.libc.ErrnoException;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 
 /**
  * The addresses of a {@link SocketChardev}: what its options allow, how they resolve (port, host, family, unix
@@ -56,39 +60,41 @@ final class SocketEndpoints {
         } else {
             n = objects.namedFd(fd.str());
         }
-        final int family = Posix.socketFamily(n);
-        if (family != Posix.AF_UNIX && family != Posix.AF_INET && family != Posix.AF_INET6) {
+        final int family = Sockets.familyOrNone(n);
+        if (family != Sockets.AF_UNIX && family != Sockets.AF_INET && family != Sockets.AF_INET6) {
             throw new ChardevException("File descriptor '" + fd.str() + "' is not a unix or inet socket");
         }
         return n;
     }
 
     static boolean isUnixFd(final int fd) {
-        return Posix.socketFamily(fd) == Posix.AF_UNIX;
+        return Sockets.familyOrNone(fd) == Sockets.AF_UNIX;
     }
 
     /** A non-blocking AF_UNIX socket connected to the padded abstract name of {@code unix} (tight=off). */
     static int connectPadded(final SocketAddressLegacy.Unix unix) {
-        final int fd = Posix.socket(Posix.AF_UNIX, Posix.SOCK_STREAM | Posix.SOCK_NONBLOCK | Posix.SOCK_CLOEXEC, 0);
+        int fd = -1;
         try {
-            Posix.connect(fd, paddedSockaddr(unix), 2 + UNIX_PATH_MAX);
+            fd = Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0);
+            Sockets.connect(fd, paddedSockaddr(unix), Sockets.SOCKADDR_UN_SIZE);
             return fd;
-        } catch (final com.sun.jna.LastErrorException e) {
-            Posix.closeQuietly(fd);
-            throw new io.netty.channel.ChannelException(Posix.reason(e), e);
+        } catch (final ErrnoException e) {
+            Sys.closeQuietly(fd);
+            throw new ChannelException(e.reason(), e);
         }
     }
 
     /** A non-blocking AF_UNIX socket listening (backlog 1, as QEMU) on the padded abstract name of {@code unix}. */
     static int listenPadded(final SocketAddressLegacy.Unix unix) throws ChardevException {
-        final int fd = Posix.socket(Posix.AF_UNIX, Posix.SOCK_STREAM | Posix.SOCK_NONBLOCK | Posix.SOCK_CLOEXEC, 0);
+        int fd = -1;
         try {
-            Posix.bind(fd, paddedSockaddr(unix), 2 + UNIX_PATH_MAX);
-            Posix.listen(fd, 1);
+            fd = Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0);
+            Sockets.bind(fd, paddedSockaddr(unix), Sockets.SOCKADDR_UN_SIZE);
+            Sockets.listen(fd, 1);
             return fd;
-        } catch (final com.sun.jna.LastErrorException e) {
-            Posix.closeQuietly(fd);
-            throw new ChardevException(where(unix) + ": " + Posix.reason(e));
+        } catch (final ErrnoException e) {
+            Sys.closeQuietly(fd);
+            throw new ChardevException(where(unix) + ": " + e.reason());
         }
     }
 
@@ -99,7 +105,7 @@ final class SocketEndpoints {
     static byte[] paddedSockaddr(final SocketAddressLegacy.Unix unix) {
         final byte[] name = unix.path().getBytes(StandardCharsets.UTF_8);
         final byte[] sockaddr = new byte[2 + UNIX_PATH_MAX];
-        sockaddr[0] = (byte) Posix.AF_UNIX;
+        sockaddr[0] = (byte) Sockets.AF_UNIX;
         System.arraycopy(name, 0, sockaddr, 3, name.length);
         return sockaddr;
     }

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.vsbridge.libc.Sockets;
 
 /**
  * The input side of a {@link SocketChardev}'s connection: whether the event loop reads it (auto-read), the hang-up
@@ -203,7 +204,7 @@ final class SocketInputLoan {
                 hangupWatch = null;
                 return;
             }
-            if (Posix.peerGone(unix.fd().intValue())) {
+            if (Sockets.peerGone(unix.fd().intValue())) {
                 LOG.log(Level.INFO, "chardev ''{0}'': peer hung up while input was paused", s.id);
                 hangupWatch.cancel(false);
                 hangupWatch = null;

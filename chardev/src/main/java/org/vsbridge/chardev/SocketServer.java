@@ -15,6 +15,8 @@ import java.net.SocketAddress;
 import java.nio.file.Path;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.vsbridge.libc.Sockets;
+import org.vsbridge.libc.Sys;
 
 /**
  * The listening side of a server {@link SocketChardev}: binds (or takes a passed or inherited listening socket),
@@ -46,7 +48,7 @@ final class SocketServer {
         String unixFile = null;
         final String where;
         if (s.fdNumber >= 0) {
-            if (!Posix.isListening(s.fdNumber)) {
+            if (!Sockets.isListening(s.fdNumber)) {
                 throw new ChardevException("File descriptor '" + ((SocketAddressLegacy.Fd) s.options.addr()).str()
                     + "' is not a listening socket");
             }
@@ -148,9 +150,6 @@ final class SocketServer {
         }
     }
 
-    /** fcntl command: duplicate with close-on-exec. */
-    private static final int F_DUPFD_CLOEXEC = 1030;
-
     /**
      * Opener thread: lends the listening socket (a duplicate descriptor) to {@code successor} when both listen on
      * the same address, and stops accepting on it; -1 when there is nothing to lend. Clients waiting in the backlog
@@ -167,7 +166,7 @@ final class SocketServer {
                 if (s.isClosed() || s.lentTo != null || !(l instanceof UnixChannel unix)) {
                     return -1;
                 }
-                final int fd = Posix.fcntl(unix.fd().intValue(), F_DUPFD_CLOEXEC, 0);
+                final int fd = Sys.dup(unix.fd().intValue());
                 s.lentTo = successor;
                 l.config().setAutoRead(false);
                 LOG.log(Level.FINE, "chardev ''{0}'': listening socket handed over to its replacement", s.id);

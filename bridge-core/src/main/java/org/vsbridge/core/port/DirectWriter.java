@@ -172,8 +172,17 @@ final class DirectWriter {
         if (written < length && !out.directFailed) {
             out.blocked = true;
             if (!out.writableWatch.getAndSet(true) && !link.device().watchHostOutput(link.nr(), out.direct.fd())) {
-                drainer.watchWritable(); // no epoll watch: the event loop looks instead
+                // The engine cannot watch this socket (epoll refused it): the rest of this connection goes through
+                // the ring, whose event loop has its own watch. Exact delivery then holds as far as for a chardev
+                // without direct output: bytes in the ring count as taken.
+                out.writableWatch.set(false);
+                out.directFailed = true;
+                LOG.warning(() -> "port " + link.nr() + ": the device cannot watch its socket; direct output off"
+                    + " until the chardev's next connection");
             }
+        }
+        if (out.directFailed) {
+            batch = BATCH_OWNED_RING; // the rest of the batch goes into the ring, behind what the socket took
         }
         return written;
     }

@@ -34,7 +34,8 @@ final class OutputOwner {
      * worker only while it holds WRITING. IDLE implies non-null.
      */
     DirectOutput direct;
-    /** A direct write failed (peer gone): stay on the ring path until the chardev's next connection. */
+    /** Direct output stopped (a write failed as the peer left, or the device cannot watch the socket): stay on the
+     *  ring path until the chardev's next connection. */
     volatile boolean directFailed;
     /** The worker could not place everything (ring full, or exact delivery waits for the socket). */
     volatile boolean blocked;

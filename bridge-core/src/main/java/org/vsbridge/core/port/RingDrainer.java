@@ -4,7 +4,6 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.EventLoop;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.vsbridge.chardev.Chardev;
 import org.vsbridge.chardev.DirectOutput;
@@ -15,16 +14,14 @@ import org.vsbridge.chardev.DirectOutput;
  * Once the ring is empty and the socket holds nothing of ours, it hands the output back to the worker (direct output
  * resumes). It also opens and closes the direct socket when the chardev's connection changes.
  *
- * <p>Every method here runs on the bound chardev's event loop (asserted), except {@link #schedule()} and
- * {@link #watchWritable()}, which post to it.
+ * <p>Every method here runs on the bound chardev's event loop (asserted), except {@link #schedule()}, which posts
+ * to it.
  */
 final class RingDrainer {
 
     /** Largest buffer handed to the chardev in one write. */
     private static final int MAX_WRITE = 64 * 1024;
     private static final boolean DIRECT_ENABLED = PortLink.DIRECT_ENABLED;
-    /** Fallback only (an engine that cannot watch a descriptor): how often the loop looks at a full socket. */
-    private static final long WRITABLE_POLL_US = 200;
 
     private final PortLink link;
     private final OutputOwner out;
@@ -37,7 +34,6 @@ final class RingDrainer {
         flushWatch.set(false);
         drain();
     };
-    private final Runnable writableCheck = this::checkWritable;
 
     /** Event loop only: the chardev said "not writable" and has not said "writable" since. */
     private boolean chardevFull;
@@ -191,31 +187,6 @@ final class RingDrainer {
                 link.device().hostSpaceAvailable(link.nr());
             }
         }
-    }
-
-    /**
-     * Any thread, fallback for an engine that cannot watch the direct socket (exact delivery, socket full): the
-     * event loop looks at it every {@value #WRITABLE_POLL_US} µs and wakes the worker once it takes bytes. The
-     * device worker always watches with its own epoll; this runs only where that is missing.
-     */
-    void watchWritable() {
-        link.chardev().eventLoop().execute(writableCheck);
-    }
-
-    private void checkWritable() {
-        final EventLoop loop = link.chardev().eventLoop();
-        if (!loop.inEventLoop()) {
-            loop.execute(writableCheck); // scheduled before a chardev change: run where it lives now
-            return;
-        }
-        final DirectOutput d = out.direct; // changed by this thread only
-        if (d == null || d.writable()) {
-            out.writableWatch.set(false);
-            out.blocked = false;
-            link.device().hostSpaceAvailable(link.nr());
-            return;
-        }
-        loop.schedule(writableCheck, WRITABLE_POLL_US, TimeUnit.MICROSECONDS);
     }
 
     /**

@@ -16,14 +16,15 @@ import java.time.Duration;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import com.sun.jna.Memory;
+import com.sun.jna.Pointer;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.vsbridge.chardev.Chardev;
@@ -32,6 +33,7 @@ import org.vsbridge.chardev.ChardevOptions;
 import org.vsbridge.chardev.Transports;
 import org.vsbridge.console.ConsoleDevice;
 import org.vsbridge.console.PortSpec;
+import org.vsbridge.libc.Sys;
 import org.vsbridge.vhost.device.DeviceContext;
 import org.vsbridge.vhost.queue.Virtqueue;
 
@@ -51,11 +53,15 @@ class PortLinkDirectOutputTest {
     private static final long TOTAL = 48_000_000L; // whole chunks
     /** What PortLink reads too: {@code -Dvsb.directOutput=false} turns direct output off. */
     private static final boolean DIRECT_OUTPUT = !"false".equals(System.getProperty("vsb.directOutput"));
+    private static final int WAKE_TOKEN = 1 << 20;
 
     @TempDir
     Path dir;
     private EventLoopGroup group;
     private Chardev chardev;
+    /** The test thread's epoll, as the device worker's: its wake-up eventfd and the sockets it is asked to watch. */
+    private int epfd = -1;
+    private int wakeFd = -1;
 
     @BeforeEach
     void start() {
@@ -71,6 +77,8 @@ class PortLinkDirectOutputTest {
         if (group != null) {
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
+        Sys.closeQuietly(wakeFd);
+        Sys.closeQuietly(epfd);
     }
 
     private static byte pattern(final long offset) {
@@ -81,19 +89,25 @@ class PortLinkDirectOutputTest {
     /**
      * {@code exact}: the INFLIGHT_SHMFD mode, where a write counts only once the socket took it. Then nothing may
      * wait in the ring behind the worker's back: after the connection's first direct write, every byte the link
-     * reports taken is a byte the socket took.
+     * reports taken is a byte the socket took. {@code watch}: the engine watches a full socket for the worker (as
+     * the device worker's epoll does); without it, the link leaves direct output for the ring path at the first
+     * full socket, and every byte still arrives in order.
      */
-    @ParameterizedTest(name = "exact delivery {0}")
-    @ValueSource(booleans = {false, true})
-    void everyByteInOrderThroughDirectWritesAndTheRing(final boolean exact) throws Exception {
+    @ParameterizedTest(name = "exact delivery {0}, engine watches sockets {1}")
+    @CsvSource({"false,true", "true,true", "true,false"})
+    void everyByteInOrderThroughDirectWritesAndTheRing(final boolean exact, final boolean watch) throws Exception {
         final Path path = dir.resolve("p.sock");
         chardev = new ChardevFactory(group).create(ChardevOptions.parse("socket,id=c1,path=" + path
             + ",server=on,wait=off"));
         final PortSpec spec = new PortSpec(1, "p1", "org.test.1", false);
         final PortLink link = new PortLink(spec, 64 * 1024, 64 * 1024);
         final ConsoleDevice device = new ConsoleDevice("t", 2, List.of(spec), nr -> link, (p, open) -> { });
-        // The engine's part: a wake-up of the worker (hostSpaceAvailable among others) is a permit here.
-        final Semaphore wakeups = new Semaphore(0);
+        // The engine's part, as the device worker's: one epoll with the wake-up eventfd (hostSpaceAvailable among
+        // others) and, when asked, a one-shot watch of the full socket.
+        epfd = Sys.epollCreate();
+        wakeFd = Sys.eventfd();
+        Sys.epollAdd(epfd, wakeFd, WAKE_TOKEN);
+        final int[] watches = new int[1];
         device.attach(new DeviceContext() {
             @Override
             public Virtqueue queue(final int index) {
@@ -107,9 +121,24 @@ class PortLinkDirectOutputTest {
 
             @Override
             public void wakeup() {
-                wakeups.release();
+                Sys.eventfdSignal(wakeFd);
+            }
+
+            @Override
+            public boolean watchOnce(final int fd, final int events, final int token) {
+                if (!watch) {
+                    return false;
+                }
+                watches[0]++;
+                return Sys.epollArmOnce(epfd, fd, events, token) == 0;
+            }
+
+            @Override
+            public void unwatch(final int fd) {
+                Sys.epollDel(epfd, fd);
             }
         });
+        final Memory ready = new Memory(4L * Sys.EPOLL_EVENT_SIZE);
         link.bind(device, chardev);
 
         final SocketChannel peer = SocketChannel.open(StandardProtocolFamily.UNIX);
@@ -146,7 +175,7 @@ class PortLinkDirectOutputTest {
                 final int want = CHUNK - offset;
                 final int taken = link.writeToHost(slots.addressOffset() + base + offset, want);
                 next += taken;
-                if (exact && link.directBytes() > 0) {
+                if (exact && watch && link.directBytes() > 0) {
                     if (ringPrefix < 0) {
                         ringPrefix = next - link.directBytes();
                     }
@@ -169,8 +198,17 @@ class PortLinkDirectOutputTest {
             slot = (first + used) % SLOTS;
             if (blocked) {
                 fullRing++;
-                // As the device: wait for hostSpaceAvailable (a wake-up that came since the short write counts).
-                assertTrue(wakeups.tryAcquire(30, TimeUnit.SECONDS), "no wake-up after a short write");
+                // As the device worker: wait for a wake-up (hostSpaceAvailable; one that came since the short write
+                // counts) or for the watched socket to take bytes again.
+                final int n = Sys.epollWait(epfd, Pointer.nativeValue(ready), 4, 30_000);
+                assertTrue(n > 0, "no wake-up and no writable socket after a short write (" + n + ")");
+                for (int i = 0; i < n; i++) {
+                    if (Sys.epollEventData(ready, i) == WAKE_TOKEN) {
+                        Sys.eventfdDrain(wakeFd);
+                    } else {
+                        link.hostOutputReady();
+                    }
+                }
             }
         }
         assertEquals(TOTAL, checked.get(2, TimeUnit.MINUTES), "bytes the peer checked");
@@ -178,9 +216,14 @@ class PortLinkDirectOutputTest {
         if (!DIRECT_OUTPUT) {
             // -Dvsb.directOutput=false: every byte went through the ring, exact delivery included.
             assertEquals(0, direct, "bytes that went directly with direct output off");
-        } else if (exact) {
+        } else if (exact && watch) {
             assertTrue(direct > 0, "no byte went directly to the socket");
             assertEquals(TOTAL - ringPrefix, direct, "bytes that went directly");
+            assertTrue(watches[0] > 0, "the socket was never full, so its watch was never tested");
+        } else if (exact) {
+            // No watch: direct output stops at the first full socket and the ring carries the rest.
+            assertTrue(direct > 0, "no byte went directly to the socket");
+            assertTrue(direct < TOTAL / 2, "direct output went on without a watch: " + direct + " bytes");
         } else {
             // Both paths must have carried bytes, or this test proved nothing about their hand-over.
             assertTrue(direct > 0, "no byte went directly to the socket");
