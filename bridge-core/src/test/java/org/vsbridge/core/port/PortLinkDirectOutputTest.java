@@ -18,8 +18,6 @@ import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
-import com.sun.jna.Memory;
-import com.sun.jna.Pointer;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -33,9 +31,6 @@ import org.vsbridge.chardev.ChardevOptions;
 import org.vsbridge.chardev.Transports;
 import org.vsbridge.console.ConsoleDevice;
 import org.vsbridge.console.PortSpec;
-import org.vsbridge.libc.Sys;
-import org.vsbridge.vhost.device.DeviceContext;
-import org.vsbridge.vhost.queue.Virtqueue;
 
 /**
  * Guest output through a real unix-socket chardev to a real peer that reads in fits and starts, so that the
@@ -53,15 +48,13 @@ class PortLinkDirectOutputTest {
     private static final long TOTAL = 48_000_000L; // whole chunks
     /** What PortLink reads too: {@code -Dvsb.directOutput=false} turns direct output off. */
     private static final boolean DIRECT_OUTPUT = !"false".equals(System.getProperty("vsb.directOutput"));
-    private static final int WAKE_TOKEN = 1 << 20;
 
     @TempDir
     Path dir;
     private EventLoopGroup group;
     private Chardev chardev;
-    /** The test thread's epoll, as the device worker's: its wake-up eventfd and the sockets it is asked to watch. */
-    private int epfd = -1;
-    private int wakeFd = -1;
+    /** The test thread's epoll, as the device worker's. */
+    private TestWorkerEpoll worker;
 
     @BeforeEach
     void start() {
@@ -77,8 +70,9 @@ class PortLinkDirectOutputTest {
         if (group != null) {
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
-        Sys.closeQuietly(wakeFd);
-        Sys.closeQuietly(epfd);
+        if (worker != null) {
+            worker.close();
+        }
     }
 
     private static byte pattern(final long offset) {
@@ -102,43 +96,10 @@ class PortLinkDirectOutputTest {
         final PortSpec spec = new PortSpec(1, "p1", "org.test.1", false);
         final PortLink link = new PortLink(spec, 64 * 1024, 64 * 1024);
         final ConsoleDevice device = new ConsoleDevice("t", 2, List.of(spec), nr -> link, (p, open) -> { });
-        // The engine's part, as the device worker's: one epoll with the wake-up eventfd (hostSpaceAvailable among
-        // others) and, when asked, a one-shot watch of the full socket.
-        epfd = Sys.epollCreate();
-        wakeFd = Sys.eventfd();
-        Sys.epollAdd(epfd, wakeFd, WAKE_TOKEN);
-        final int[] watches = new int[1];
-        device.attach(new DeviceContext() {
-            @Override
-            public Virtqueue queue(final int index) {
-                throw new UnsupportedOperationException("no rings in this test");
-            }
-
-            @Override
-            public long ackedFeatures() {
-                return 0;
-            }
-
-            @Override
-            public void wakeup() {
-                Sys.eventfdSignal(wakeFd);
-            }
-
-            @Override
-            public boolean watchOnce(final int fd, final int events, final int token) {
-                if (!watch) {
-                    return false;
-                }
-                watches[0]++;
-                return Sys.epollArmOnce(epfd, fd, events, token) == 0;
-            }
-
-            @Override
-            public void unwatch(final int fd) {
-                Sys.epollDel(epfd, fd);
-            }
-        });
-        final Memory ready = new Memory(4L * Sys.EPOLL_EVENT_SIZE);
+        // The engine's part, as the device worker's: an epoll with the wake-up eventfd (hostSpaceAvailable among
+        // others) and, when allowed, a one-shot watch of the full socket.
+        worker = new TestWorkerEpoll(watch);
+        device.attach(worker.context());
         link.bind(device, chardev);
 
         final SocketChannel peer = SocketChannel.open(StandardProtocolFamily.UNIX);
@@ -200,15 +161,7 @@ class PortLinkDirectOutputTest {
                 fullRing++;
                 // As the device worker: wait for a wake-up (hostSpaceAvailable; one that came since the short write
                 // counts) or for the watched socket to take bytes again.
-                final int n = Sys.epollWait(epfd, Pointer.nativeValue(ready), 4, 30_000);
-                assertTrue(n > 0, "no wake-up and no writable socket after a short write (" + n + ")");
-                for (int i = 0; i < n; i++) {
-                    if (Sys.epollEventData(ready, i) == WAKE_TOKEN) {
-                        Sys.eventfdDrain(wakeFd);
-                    } else {
-                        link.hostOutputReady();
-                    }
-                }
+                worker.await(link);
             }
         }
         assertEquals(TOTAL, checked.get(2, TimeUnit.MINUTES), "bytes the peer checked");
@@ -219,7 +172,7 @@ class PortLinkDirectOutputTest {
         } else if (exact && watch) {
             assertTrue(direct > 0, "no byte went directly to the socket");
             assertEquals(TOTAL - ringPrefix, direct, "bytes that went directly");
-            assertTrue(watches[0] > 0, "the socket was never full, so its watch was never tested");
+            assertTrue(worker.watches() > 0, "the socket was never full, so its watch was never tested");
         } else if (exact) {
             // No watch: direct output stops at the first full socket and the ring carries the rest.
             assertTrue(direct > 0, "no byte went directly to the socket");

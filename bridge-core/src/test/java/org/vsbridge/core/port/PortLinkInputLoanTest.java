@@ -3,11 +3,8 @@ package org.vsbridge.core.port;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import com.sun.jna.Memory;
-import com.sun.jna.Pointer;
 import io.netty.channel.EventLoopGroup;
 import java.io.ByteArrayOutputStream;
 import java.net.StandardProtocolFamily;
@@ -31,9 +28,6 @@ import org.vsbridge.chardev.ChardevOptions;
 import org.vsbridge.chardev.Transports;
 import org.vsbridge.console.ConsoleDevice;
 import org.vsbridge.console.PortSpec;
-import org.vsbridge.libc.Sys;
-import org.vsbridge.vhost.device.DeviceContext;
-import org.vsbridge.vhost.queue.Virtqueue;
 
 /**
  * Host input lent to the device worker (it reads the socket itself, straight into guest buffers) across two
@@ -45,16 +39,13 @@ import org.vsbridge.vhost.queue.Virtqueue;
 @Timeout(value = 2, unit = TimeUnit.MINUTES) // a safety net for a hang, never a performance bound
 class PortLinkInputLoanTest {
 
-    private static final int WAKE_TOKEN = 1 << 20;
     private static final boolean DIRECT_INPUT = !"false".equals(System.getProperty("vsb.directInput"));
 
     @TempDir
     Path dir;
     private EventLoopGroup group;
     private Chardev chardev;
-    private int epfd = -1;
-    private int wakeFd = -1;
-    private final Memory ready = new Memory(4L * Sys.EPOLL_EVENT_SIZE);
+    private TestWorkerEpoll worker;
     private final UnsafeBuffer guest = new UnsafeBuffer(ByteBuffer.allocateDirect(4096));
 
     @BeforeEach
@@ -62,9 +53,7 @@ class PortLinkInputLoanTest {
         assumeTrue(Transports.epollAvailable(), "direct input needs the epoll transport");
         assumeTrue(DIRECT_INPUT, "direct input is off (-Dvsb.directInput=false)");
         group = Transports.newEventLoopGroup(1, "test-io");
-        epfd = Sys.epollCreate();
-        wakeFd = Sys.eventfd();
-        Sys.epollAdd(epfd, wakeFd, WAKE_TOKEN);
+        worker = new TestWorkerEpoll(true);
     }
 
     @AfterEach
@@ -75,8 +64,9 @@ class PortLinkInputLoanTest {
         if (group != null) {
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
-        Sys.closeQuietly(wakeFd);
-        Sys.closeQuietly(epfd);
+        if (worker != null) {
+            worker.close();
+        }
     }
 
     @Test
@@ -87,32 +77,7 @@ class PortLinkInputLoanTest {
         final PortSpec spec = new PortSpec(1, "p1", "org.test.1", false);
         final PortLink link = new PortLink(spec, 64 * 1024, 64 * 1024);
         final ConsoleDevice device = new ConsoleDevice("t", 2, List.of(spec), nr -> link, (p, open) -> { });
-        device.attach(new DeviceContext() {
-            @Override
-            public Virtqueue queue(final int index) {
-                throw new UnsupportedOperationException("no rings in this test");
-            }
-
-            @Override
-            public long ackedFeatures() {
-                return 0;
-            }
-
-            @Override
-            public void wakeup() {
-                Sys.eventfdSignal(wakeFd);
-            }
-
-            @Override
-            public boolean watchOnce(final int fd, final int events, final int token) {
-                return Sys.epollArmOnce(epfd, fd, events, token) == 0;
-            }
-
-            @Override
-            public void unwatch(final int fd) {
-                Sys.epollDel(epfd, fd);
-            }
-        });
+        device.attach(worker.context());
         link.bind(device, chardev);
 
         // First frontend: the queue starts, the worker takes the loan and reads the first peer's bytes itself.
@@ -151,7 +116,7 @@ class PortLinkInputLoanTest {
     /** As the worker: the event loop lends the input and wakes us; take the offer (nothing is written yet). */
     private void awaitLoan(final PortLink link) {
         while (!link.hasDataFromHost()) {
-            waitAsWorker(link);
+            worker.await(link);
         }
     }
 
@@ -164,23 +129,10 @@ class PortLinkInputLoanTest {
                 got.write(guest.getByte(i));
             }
             if (n == 0) {
-                waitAsWorker(link);
+                worker.await(link);
             }
         }
         return got.toByteArray();
-    }
-
-    /** One wait of the worker's epoll: a wake-up, or the lent socket is readable. */
-    private void waitAsWorker(final PortLink link) {
-        final int n = Sys.epollWait(epfd, Pointer.nativeValue(ready), 4, 30_000);
-        assertTrue(n > 0, "the worker was not woken (" + n + ")");
-        for (int i = 0; i < n; i++) {
-            if (Sys.epollEventData(ready, i) == WAKE_TOKEN) {
-                Sys.eventfdDrain(wakeFd);
-            } else {
-                link.hostInputReady();
-            }
-        }
     }
 
     private static void write(final SocketChannel peer, final String text) throws Exception {

@@ -1,5 +1,6 @@
 package org.vsbridge.nativetest.bench;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -7,10 +8,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.vsbridge.nativetest.kit.QmpClient;
 
 /**
  * The benchmark in one command (native-test/bench.sh runs it): starts the bridge jar with a console and N
@@ -125,7 +128,7 @@ public final class BenchMain {
             final BenchResults results = runFrontend(fe, out.resolve("frontend.out"), out.resolve("frontend.err"));
             final Path csv = out.resolve("bench.csv");
             results.writeCsv(csv);
-            final String table = results.table(name);
+            final String table = results.table(name) + (bridge != null ? directShare(dir) : "");
             final String machine = machine();
             Files.writeString(out.resolve("table.md"), table + "\n" + machine, StandardCharsets.UTF_8);
             final List<Path> pngs = BenchPlots.draw(csv, out, name);
@@ -170,6 +173,36 @@ public final class BenchMain {
         return Path.of(d, "vsb-frontend");
     }
 
+    /**
+     * After the run, from the bridge's {@code query-vserport}: the share of the bytes of all ports that the device
+     * worker moved itself (direct output and input on plain sockets), the rest having gone through the port rings and
+     * the chardevs' event loops.
+     */
+    private static String directShare(final Path dir) {
+        try (QmpClient qmp = QmpClient.connect(dir.resolve("qmp.sock"), Duration.ofSeconds(30))) {
+            final JsonNode ports = qmp.execute("query-vserport", Duration.ofSeconds(30)).get("return");
+            long to = 0;
+            long toDirect = 0;
+            long from = 0;
+            long fromDirect = 0;
+            for (final JsonNode p : ports) {
+                to += p.path("bytes-to-host").asLong();
+                toDirect += p.path("bytes-to-host-direct").asLong();
+                from += p.path("bytes-from-host").asLong();
+                fromDirect += p.path("bytes-from-host-direct").asLong();
+            }
+            return String.format("moved by the device worker itself (query-vserport, all ports): guest->host %.1f %% of"
+                + " %d bytes, host->guest %.1f %% of %d bytes%n", percent(toDirect, to), to,
+                percent(fromDirect, from), from);
+        } catch (final IOException | RuntimeException e) {
+            return "moved by the device worker itself: not known (" + e.getMessage() + ")\n";
+        }
+    }
+
+    private static double percent(final long part, final long whole) {
+        return whole == 0 ? 0 : 100.0 * part / whole;
+    }
+
     private static Process startBridge(final Path dir, final int ports, final String jfr, final List<String> jvm,
                                        final Path log) throws IOException {
         final Path jar = Path.of(System.getProperty("bridge.jar", "bridge-core/target/vhost-serial-bridge.jar"));
@@ -188,6 +221,7 @@ public final class BenchMain {
         final Path copy = dir.resolve("vhost-serial-bridge.jar");
         Files.copy(jar, copy, StandardCopyOption.REPLACE_EXISTING);
         cmd.add(copy.toString());
+        cmd.addAll(List.of("--qmp", "unix:" + dir.resolve("qmp.sock") + ",server=on,wait=off"));
         cmd.addAll(List.of("--socket-path", dir.resolve("bridge.sock").toString(), "--max-ports",
             Integer.toString(ports + 1), "--log-level", "warning"));
         cmd.addAll(List.of("--chardev", "socket,id=c0,path=" + dir.resolve("p0.sock") + ",server=on,wait=off",
