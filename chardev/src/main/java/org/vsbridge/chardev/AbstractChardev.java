@@ -130,8 +130,9 @@ abstract class AbstractChardev implements Chardev {
 
     @Override
     public void sendBreak() {
-        // None of these backends has a break condition towards its host peer (telnet would).
-        LOG.log(Level.FINE, "chardev ''{0}'': break ignored, backend ''{1}'' has no break", new Object[] {id, kind});
+        if (frontend != null) {
+            frontend.breakReceived();
+        }
     }
 
     /**

@@ -43,7 +43,12 @@ public interface Chardev extends AutoCloseable {
     /** Stop (true) or resume (false) delivering input to {@link ChardevFrontend#received}: backpressure from the guest. */
     void setReadPaused(boolean paused);
 
-    /** chardev-send-break: a break condition towards the host peer, where the backend has one. */
+    /**
+     * chardev-send-break, as QEMU does it: a break event to this chardev's frontend ({@link
+     * ChardevFrontend#breakReceived()}), not a break towards the host peer. A virtio-serial port has no break to
+     * give the guest and ignores it, as QEMU's ports do; a {@code mux} has no frontend of its own for it (QEMU's
+     * neither), while its base passes it to every view.
+     */
     void sendBreak();
 
     /**

@@ -109,13 +109,6 @@ final class HubChardev extends AbstractChardev {
     }
 
     @Override
-    public void sendBreak() {
-        for (final Member m : members) {
-            m.backend.sendBreak();
-        }
-    }
-
-    @Override
     protected void doClose() {
         for (final Member m : members) {
             if (m.attached) {

@@ -164,7 +164,8 @@ public final class MuxChardev implements Chardev, ChardevFrontend {
 
     @Override
     public void sendBreak() {
-        backend.sendBreak();
+        // chardev-send-break on the mux itself: QEMU's mux has no frontend of its own to give it to (its base's
+        // break goes to every view, see breakReceived).
     }
 
     @Override
@@ -212,8 +213,16 @@ public final class MuxChardev implements Chardev, ChardevFrontend {
         }
     }
 
+    /** A break from the base (chardev-send-break on it, telnet IAC BREAK): every view gets it, as in QEMU. */
     @Override
     public void breakReceived() {
+        for (final View v : attachedViews()) {
+            v.frontend.breakReceived();
+        }
+    }
+
+    /** {@code C-a b}: a break to the focused view only. */
+    private void breakToFocused() {
         final View v = focused();
         if (v != null) {
             v.frontend.breakReceived();
@@ -250,7 +259,7 @@ public final class MuxChardev implements Chardev, ChardevFrontend {
         switch (key) {
             case ESCAPE -> deliver(Unpooled.wrappedBuffer(new byte[] {ESCAPE}), 0, 1);
             case 'h', '?' -> backend.write(Unpooled.wrappedBuffer(help));
-            case 'b' -> breakReceived();
+            case 'b' -> breakToFocused();
             case 'c' -> switchFocus();
             case 'x' -> quitKey();
             default -> LOG.log(Level.FINE, "mux ''{0}'': C-a {1} ignored", new Object[] {id, key});
@@ -399,7 +408,9 @@ public final class MuxChardev implements Chardev, ChardevFrontend {
 
         @Override
         public void sendBreak() {
-            backend.sendBreak();
+            if (frontend != null) {
+                frontend.breakReceived();
+            }
         }
 
         @Override

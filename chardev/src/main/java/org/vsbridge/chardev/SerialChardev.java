@@ -1,20 +1,15 @@
 package org.vsbridge.chardev;
 
 import io.netty.channel.EventLoop;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 import org.vsbridge.libc.ErrnoException;
 import org.vsbridge.libc.Sys;
 import org.vsbridge.libc.Tty;
 
 /**
  * {@code serial} (CLI alias {@code tty}): a host tty opened non-blocking without becoming our controlling
- * terminal, put in raw mode; {@link #sendBreak()} sends a real break with {@code tcsendbreak}. Anything else that
- * opens ({@code /dev/null}, a file, a FIFO) is used as it is, as QEMU does.
+ * terminal, put in raw mode. Anything else that opens ({@code /dev/null}, a file, a FIFO) is used as it is, as QEMU does.
  */
 final class SerialChardev extends FdChardev {
-
-    private static final Logger LOG = Logger.getLogger(SerialChardev.class.getName());
 
     private SerialChardev(final String id, final EventLoop loop, final Logfile logfile, final int fd) {
         super(id, ChardevKind.SERIAL, loop, logfile, fd, fd);
@@ -47,18 +42,5 @@ final class SerialChardev extends FdChardev {
             throw e;
         }
         return chardev;
-    }
-
-    @Override
-    public void sendBreak() {
-        if (isClosed()) {
-            return;
-        }
-        try {
-            Tty.sendBreak(outFd());
-            LOG.log(Level.FINE, "chardev ''{0}'': break sent", id);
-        } catch (final ErrnoException e) {
-            LOG.log(Level.WARNING, "chardev ''{0}'': break failed: {1}", new Object[] {id, e.reason()});
-        }
     }
 }

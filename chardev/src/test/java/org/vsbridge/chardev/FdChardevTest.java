@@ -178,7 +178,9 @@ class FdChardevTest {
                 assertEquals("over the line", ptyFe.takeInput(13));
                 assertTrue(write(pty, "and back"));
                 assertEquals("and back", ttyFe.takeInput(8));
-                run(tty, tty::sendBreak); // a pty takes tcsendbreak without a line to break
+                // chardev-send-break, as QEMU: a break event to the chardev's frontend, nothing on the line.
+                run(tty, tty::sendBreak);
+                ttyFe.expect("break");
                 assertTrue(write(tty, "!"));
                 assertEquals("!", ptyFe.takeInput(1));
             } finally {

@@ -118,8 +118,6 @@ final class LibC {
 
     static native void cfmakeraw(byte[] termios);
 
-    static native int tcsendbreak(int fd, int duration);
-
     static native int tcgetpgrp(int fd);
 
     static native int getpgrp();

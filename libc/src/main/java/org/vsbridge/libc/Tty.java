@@ -80,13 +80,6 @@ public final class Tty {
         Sys.putInt(termios, at, Sys.getInt(termios, at) & ~bits);
     }
 
-    /** A break of the default length on the line. */
-    public static void sendBreak(final int fd) throws ErrnoException {
-        if (LibC.tcsendbreak(fd, 0) != 0) {
-            throw ErrnoException.last("tcsendbreak(" + fd + ")");
-        }
-    }
-
     /** The foreground process group of the terminal on {@code fd}; -1 when it is not this process's controlling
      *  terminal. */
     public static int foregroundGroup(final int fd) {
