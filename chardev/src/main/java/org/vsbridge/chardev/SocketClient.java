@@ -3,6 +3,7 @@ package org.vsbridge.chardev;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelOption;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.util.logging.Level;
@@ -69,7 +70,7 @@ final class SocketClient {
             where = "Failed to connect to '" + unix.path() + "'";
         } else {
             final SocketAddressLegacy.Inet inet = (SocketAddressLegacy.Inet) s.options.addr();
-            b.channel(Transports.socketChannel(s.loop)).option(ChannelOption.TCP_NODELAY, s.options.nodelay());
+            b.option(ChannelOption.TCP_NODELAY, s.options.nodelay());
             if (Boolean.TRUE.equals(inet.keepAlive())) {
                 b.option(ChannelOption.SO_KEEPALIVE, true);
             }
@@ -79,6 +80,13 @@ final class SocketClient {
                     + ": Name or service not known");
             }
             remote = new InetSocketAddress(SocketEndpoints.resolve(inet), SocketEndpoints.port(inet, false));
+            if (Boolean.TRUE.equals(inet.mptcp())) {
+                final InetAddress to = ((InetSocketAddress) remote).getAddress();
+                Mptcp.probe(to);
+                b.channelFactory(Mptcp.clientFactory(to));
+            } else {
+                b.channel(Transports.socketChannel(s.loop));
+            }
             if (s.tls != null) {
                 // QEMU's char-socket hands the inet host, as written, to its TLS client session: the certificate
                 // must name that host (checked with verify-peer, see TlsCredentials).

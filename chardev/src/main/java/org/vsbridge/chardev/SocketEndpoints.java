@@ -33,18 +33,14 @@ final class SocketEndpoints {
                 throw new ChardevException("abstract unix sockets need the native epoll transport");
             }
         }
-        refuseMptcp(o);
+        if (o.addr() instanceof SocketAddressLegacy.Inet inet && Boolean.TRUE.equals(inet.mptcp())) {
+            Mptcp.requireAvailable(loop);
+        }
         if (o.addr() instanceof SocketAddressLegacy.Fd && !Transports.isEpoll(loop)) {
             throw new ChardevException("sockets passed as file descriptors need the native epoll transport");
         }
         if (o.addr() instanceof SocketAddressLegacy.Vsock) {
             throw new IllegalArgumentException("vsock addresses are opened by VsockChardev");
-        }
-    }
-
-    static void refuseMptcp(final ChardevBackend.Socket o) throws ChardevException {
-        if (o.addr() instanceof SocketAddressLegacy.Inet inet && Boolean.TRUE.equals(inet.mptcp())) {
-            throw new ChardevException("the bridge does not support 'mptcp' (multipath TCP) sockets");
         }
     }
 
@@ -199,7 +195,6 @@ final class SocketEndpoints {
      * a server's socket file goes to.
      */
     static void checkOpenable(final ChardevBackend.Socket o) throws ChardevException {
-        refuseMptcp(o);
         if (o.addr() instanceof SocketAddressLegacy.Inet inet) {
             port(inet, o.server());
         } else if (o.addr() instanceof SocketAddressLegacy.Unix unix) {

@@ -83,6 +83,9 @@ final class SocketServer {
             final InetAddress host = SocketEndpoints.anyFamily(inet) ? null : SocketEndpoints.resolve(inet);
             if (inherited >= 0) {
                 b.channelFactory(() -> new io.netty.channel.epoll.EpollServerSocketChannel(inherited));
+            } else if (Boolean.TRUE.equals(inet.mptcp())) {
+                Mptcp.probe(host);
+                b.channelFactory(Mptcp.serverFactory(host));
             } else {
                 b.channelFactory(Transports.serverSocketChannelFactory(s.loop, host));
             }

@@ -53,6 +53,15 @@ final class ChardevRig implements AutoCloseable {
         return c;
     }
 
+    /** A chardev from its QMP {@code chardev-add} backend (JSON), closed with the rig. */
+    Chardev createQapi(final String id, final String backendJson) throws Exception {
+        final ChardevOptions o = ChardevQapi.parse(id, new com.fasterxml.jackson.databind.ObjectMapper()
+            .readTree(backendJson));
+        final Chardev c = factory.create(o);
+        objects.put(o.id(), c);
+        return c;
+    }
+
     static RecordingFrontend attach(final Chardev c) throws Exception {
         final RecordingFrontend fe = new RecordingFrontend(c);
         run(c, () -> c.attach(fe));

@@ -421,6 +421,61 @@ class SocketFeaturesTest {
         }
     }
 
+    /** Linux {@code SO_PROTOCOL}: the protocol a socket was made with. */
+    private static final int SO_PROTOCOL = 38;
+
+    private static int protocol(final io.netty.channel.Channel ch) throws Exception {
+        return Sockets.intOption(((io.netty.channel.unix.UnixChannel) ch).fd().intValue(), SO_PROTOCOL);
+    }
+
+    /**
+     * {@code mptcp=on}, as QEMU: the listening socket and a client's connection are made with protocol
+     * IPPROTO_MPTCP (the kernel says so), and bytes flow both ways with plain TCP peers (MPTCP falls back to TCP
+     * with a peer that does not speak it).
+     */
+    @Test
+    void mptcpSocketsAreMultipathTcpAndCarryBytesBothWays() throws Exception {
+        try {
+            Mptcp.probe(java.net.InetAddress.getByName("127.0.0.1"));
+        } catch (final ChardevException e) {
+            assumeTrue(false, "this kernel has no MPTCP: " + e.getMessage());
+        }
+        // QMP only: QEMU's -chardev has no mptcp option ("Invalid parameter 'mptcp'"), and neither has --chardev.
+        final SocketChardev server = (SocketChardev) rig.createQapi("ms", "{\"type\":\"socket\",\"data\":{"
+            + "\"addr\":{\"type\":\"inet\",\"data\":{\"host\":\"127.0.0.1\",\"port\":\"0\","
+            + "\"mptcp\":true}},\"server\":true,\"wait\":false}}");
+        final int port = port(server);
+        assertEquals("disconnected:tcp:127.0.0.1:" + port + ",server=on", server.filename());
+        assertEquals(Mptcp.IPPROTO_MPTCP, protocol(server.listener), "the listening socket's protocol");
+        final RecordingFrontend sfe = attach(server);
+        try (SocketChannel peer = tcp(port)) {
+            sfe.expect("opened");
+            // (A connection the MPTCP listener accepts from a plain TCP peer is a TCP socket: the kernel's fallback.)
+            send(peer, "up".getBytes(StandardCharsets.US_ASCII));
+            assertEquals("up", sfe.takeInput(2));
+            assertTrue(write(server, "down"));
+            assertEquals("down", new String(read(peer, 4), StandardCharsets.US_ASCII));
+        }
+
+        try (ServerSocketChannel listener = ServerSocketChannel.open()) {
+            listener.bind(new InetSocketAddress("127.0.0.1", 0));
+            final int to = ((InetSocketAddress) listener.getLocalAddress()).getPort();
+            final SocketChardev client = (SocketChardev) rig.createQapi("mc", "{\"type\":\"socket\",\"data\":{"
+                + "\"addr\":{\"type\":\"inet\",\"data\":{\"host\":\"127.0.0.1\",\"port\":\"" + to
+                + "\",\"mptcp\":true}},\"server\":false}}");
+            final RecordingFrontend cfe = attach(client);
+            try (SocketChannel peer = listener.accept()) {
+                cfe.expect("opened");
+                assertEquals(Mptcp.IPPROTO_MPTCP, ByteBufs.on(client, () -> protocol(client.connection)),
+                    "the client connection's protocol");
+                send(peer, "in".getBytes(StandardCharsets.US_ASCII));
+                assertEquals("in", cfe.takeInput(2));
+                assertTrue(write(client, "out"));
+                assertEquals("out", new String(read(peer, 3), StandardCharsets.US_ASCII));
+            }
+        }
+    }
+
     @Test
     void muxSharesOneBackendWithCtrlAKeys() throws Exception {
         final Path path = dir.resolve("mux.sock");
