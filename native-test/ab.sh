@@ -13,10 +13,16 @@ if [ $# -lt 2 ]; then
 fi
 old=$(git rev-parse --short "$1")
 new=$(git rev-parse --short "$2")
-pairs=${3:-5}
-shift $(( $# >= 3 ? 3 : 2 ))
+shift 2
+pairs=5
+if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
+    pairs=$1
+    shift
+fi
 work=native-test/target/ab
+git worktree prune
 rm -rf "$work" && mkdir -p "$work"
+trap 'git worktree remove --force "$work/src-$old" 2>/dev/null; git worktree remove --force "$work/src-$new" 2>/dev/null; git worktree prune' EXIT
 for rev in "$old" "$new"; do
     src="$work/src-$rev"
     git worktree add -q --detach "$src" "$rev"
@@ -54,6 +60,8 @@ for side in 'AB':
             while key in seen:
                 key = (key[0], key[1] + "'")
             seen.add(key)
+            if not re.match(r'^[\d.]+$', c[3].split()[0] if c[3] else 'x'):
+                continue
             rows.setdefault(key, {}).setdefault(side, []).append((float(c[5]), float(c[3].split()[0])))
 def ratio(v):
     r = [a for a, _ in v]
@@ -64,5 +72,7 @@ for key, v in rows.items():
     if 'A' in v and 'B' in v:
         print(f"| {key[0]} | {key[1]} | {ratio(v['A'])} | {ratio(v['B'])} | "
               f"{st.median(b for _, b in v['A']):g} | {st.median(b for _, b in v['B']):g} |")
-print(f"pairs: {len(next(iter(rows.values()))['A'])}; runs in {work}")
+if not rows:
+    sys.exit(f'no table was parsed: see the logs in {work}')
+print(f"pairs: {len(next(iter(rows.values())).get('A', []))}; runs in {work}")
 PY

@@ -130,6 +130,7 @@ abstract class AbstractChardev implements Chardev {
 
     @Override
     public void sendBreak() {
+        assert loop.inEventLoop();
         if (frontend != null) {
             frontend.breakReceived();
         }

@@ -46,8 +46,8 @@ public interface Chardev extends AutoCloseable {
     /**
      * chardev-send-break, as QEMU does it: a break event to this chardev's frontend ({@link
      * ChardevFrontend#breakReceived()}), not a break towards the host peer. A virtio-serial port has no break to
-     * give the guest and ignores it, as QEMU's ports do; a {@code mux} has no frontend of its own for it (QEMU's
-     * neither), while its base passes it to every view.
+     * give the guest and ignores it, as QEMU's ports do; a {@code mux} gives it to its focused view, and a mux's
+     * base to every view, as QEMU's do.
      */
     void sendBreak();
 

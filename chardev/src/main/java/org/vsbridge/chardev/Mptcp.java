@@ -29,6 +29,7 @@ final class Mptcp {
 
     /** Linux {@code IPPROTO_MPTCP}. */
     static final int IPPROTO_MPTCP = 262;
+    private static final int EAFNOSUPPORT = 97;
 
     private static final MethodHandle NEW_SOCKET;
     private static final MethodHandle NEW_CLIENT;
@@ -69,20 +70,37 @@ final class Mptcp {
     }
 
     /**
-     * Fails as QEMU does when the kernel has no MPTCP for {@code address}'s family (null: IPv6, both families):
-     * QEMU's {@code socket()} fails there, before any bind or connect.
+     * Fails as QEMU does when the kernel has no MPTCP for {@code address}'s family (null: both families): QEMU's
+     * {@code socket()} fails there, before any bind or connect.
      */
     static void probe(final InetAddress address) throws ChardevException {
         try {
-            Sys.closeQuietly(Sockets.socket(family(address), Sockets.SOCK_STREAM | Sockets.SOCK_CLOEXEC,
-                IPPROTO_MPTCP));
+            Sys.closeQuietly(socket(family(address), false));
         } catch (final ErrnoException e) {
             throw new ChardevException("Failed to create socket: " + e.reason());
         }
     }
 
+    /** IPv4 for an IPv4 address; else IPv6, and for both families (null) IPv4 on a host without IPv6. */
     private static int family(final InetAddress address) {
-        return address instanceof Inet4Address ? Sockets.AF_INET : Sockets.AF_INET6;
+        if (address instanceof Inet4Address) {
+            return Sockets.AF_INET;
+        }
+        if (address == null) {
+            try {
+                Sys.closeQuietly(socket(Sockets.AF_INET6, false));
+            } catch (final ErrnoException e) {
+                if (e.errno() == EAFNOSUPPORT) {
+                    return Sockets.AF_INET; // as Netty's plain sockets, which take IPv4 where IPv6 is missing
+                }
+            }
+        }
+        return Sockets.AF_INET6;
+    }
+
+    private static int socket(final int family, final boolean nonBlocking) throws ErrnoException {
+        return Sockets.socket(family, Sockets.SOCK_STREAM | Sockets.SOCK_CLOEXEC
+            | (nonBlocking ? Sockets.SOCK_NONBLOCK : 0), IPPROTO_MPTCP);
     }
 
     /** Listening channels for {@code host} (null: both families, as an empty host asks). */
@@ -100,8 +118,7 @@ final class Mptcp {
     private static Object wrap(final MethodHandle constructor, final int family) {
         final int fd;
         try {
-            fd = Sockets.socket(family, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC,
-                IPPROTO_MPTCP);
+            fd = socket(family, true);
         } catch (final ErrnoException e) {
             // QEMU's words when its socket() fails; EPROTONOSUPPORT on a kernel without MPTCP.
             throw new ChannelException("Failed to create socket: " + e.reason(), e);

@@ -162,10 +162,11 @@ public final class MuxChardev implements Chardev, ChardevFrontend {
     public void setReadPaused(final boolean paused) {
     }
 
+    /** chardev-send-break on the mux itself: to the focused view, as QEMU's mux does with an event raised on it
+     *  (a break on its base goes to every view, see {@link #breakReceived()}). */
     @Override
     public void sendBreak() {
-        // chardev-send-break on the mux itself: QEMU's mux has no frontend of its own to give it to (its base's
-        // break goes to every view, see breakReceived).
+        breakToFocused();
     }
 
     @Override

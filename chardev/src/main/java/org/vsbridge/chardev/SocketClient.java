@@ -82,7 +82,9 @@ final class SocketClient {
             remote = new InetSocketAddress(SocketEndpoints.resolve(inet), SocketEndpoints.port(inet, false));
             if (Boolean.TRUE.equals(inet.mptcp())) {
                 final InetAddress to = ((InetSocketAddress) remote).getAddress();
-                Mptcp.probe(to);
+                if (s.options.reconnectMs() <= 0) {
+                    Mptcp.probe(to); // with reconnect, as QEMU, each attempt fails on its own instead
+                }
                 b.channelFactory(Mptcp.clientFactory(to));
             } else {
                 b.channel(Transports.socketChannel(s.loop));
@@ -124,7 +126,12 @@ final class SocketClient {
             if (!f.isSuccess()) {
                 LOG.log(Level.INFO, "chardev ''{0}'': Unable to connect character device {0}: {1}",
                     new Object[] {s.id, SocketEndpoints.reason(f.cause())});
-                scheduleReconnect();
+                // A channel that could not even be made fails on Netty's global executor: back to the loop.
+                if (s.loop.inEventLoop()) {
+                    scheduleReconnect();
+                } else {
+                    s.loop.execute(this::scheduleReconnect);
+                }
             }
         });
     }

@@ -221,7 +221,8 @@ final class SocketEndpoints {
         if (a instanceof SocketAddressLegacy.Inet x && b instanceof SocketAddressLegacy.Inet y) {
             return x.host().equals(y.host()) && x.port().equals(y.port()) && !"0".equals(x.port())
                 && java.util.Objects.equals(x.to(), y.to()) && java.util.Objects.equals(x.ipv4(), y.ipv4())
-                && java.util.Objects.equals(x.ipv6(), y.ipv6());
+                && java.util.Objects.equals(x.ipv6(), y.ipv6())
+                && Boolean.TRUE.equals(x.mptcp()) == Boolean.TRUE.equals(y.mptcp()); // one socket: one protocol
         }
         return false;
     }

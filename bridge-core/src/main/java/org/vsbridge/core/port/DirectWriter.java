@@ -70,10 +70,11 @@ final class DirectWriter {
             + batch + " without the output (state " + out.state() + ")";
         int n = 0;
         final boolean directOk = out.directKind && !out.directFailed;
-        if (!out.exact && length >= WRITE_NOW_MIN && batch == BATCH_DIRECT && directOk) {
+        if (!out.exact && !link.console() && length >= WRITE_NOW_MIN && batch == BATCH_DIRECT && directOk) {
             // A large buffer is written at once and counts only as far as the socket takes it (as in exact
             // delivery): a full socket holds the guest's buffer, not a copy in the ring, and the worker's own epoll
-            // says when to go on. Smaller ones collect for one writev per batch.
+            // says when to go on. Smaller ones collect for one writev per batch. Not for a console: the device
+            // drops what a console's channel does not take at once, where the ring would have held it.
             flushDirect();
             if (batch == BATCH_DIRECT) {
                 return writeExact(address, length);
@@ -173,12 +174,15 @@ final class DirectWriter {
             out.blocked = true;
             if (!out.writableWatch.getAndSet(true) && !link.device().watchHostOutput(link.nr(), out.direct.fd())) {
                 // The engine cannot watch this socket (epoll refused it): the rest of this connection goes through
-                // the ring, whose event loop has its own watch. Exact delivery then holds as far as for a chardev
-                // without direct output: bytes in the ring count as taken.
+                // the ring, whose event loop has its own watch, starting with the rest of this buffer (behind the
+                // bytes the socket took: the loop drains the ring only after this batch). Exact delivery then holds
+                // as far as for a chardev without direct output: bytes in the ring count as taken.
                 out.writableWatch.set(false);
                 out.directFailed = true;
                 LOG.warning(() -> "port " + link.nr() + ": the device cannot watch its socket; direct output off"
                     + " until the chardev's next connection");
+                written += ring.write(address + written, length - written);
+                out.blocked = written < length;
             }
         }
         if (out.directFailed) {

@@ -69,6 +69,11 @@ public final class PortLink implements PortChannel, ChardevFrontend {
         return detached;
     }
 
+    /** True for a console port: the device drops what its channel does not take at once, so nothing is held. */
+    boolean console() {
+        return port.console();
+    }
+
     boolean directKind() {
         return output.directKind;
     }

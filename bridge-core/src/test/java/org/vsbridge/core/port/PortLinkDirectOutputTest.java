@@ -36,14 +36,15 @@ import org.vsbridge.console.PortSpec;
  * Guest output through a real unix-socket chardev to a real peer that reads in fits and starts, so that the
  * worker's direct writes, the socket refusing part of a batch, the ring and the event loop's hand-back all take
  * turns many times. The test thread plays the device worker by the {@code PortChannel} contract: batches of
- * 1000-byte "descriptors" in a few reused slots of native memory, each slot scribbled over as soon as its batch's
+ * "descriptors" of 1000 bytes (or 40,000: above the size written at once) in a few reused slots of native memory, each slot scribbled over as soon as its batch's
  * {@code flushToHost} returns (that is when the guest may reuse it). The peer checks every byte against the
  * stream's pattern: a byte read from a released slot, or bytes overtaking others, fail it.
  */
 @Timeout(value = 5, unit = TimeUnit.MINUTES) // a safety net for a hang, never a performance bound
 class PortLinkDirectOutputTest {
 
-    private static final int CHUNK = 1000;
+    /** What DirectWriter reads too: guest buffers of this size or more are written at once, as in exact delivery. */
+    private static final int WRITE_NOW_MIN = Integer.getInteger("vsb.writeNowMin", 32 * 1024);
     private static final int SLOTS = 32;
     private static final long TOTAL = 48_000_000L; // whole chunks
     /** What PortLink reads too: {@code -Dvsb.directOutput=false} turns direct output off. */
@@ -88,8 +89,10 @@ class PortLinkDirectOutputTest {
      * full socket, and every byte still arrives in order.
      */
     @ParameterizedTest(name = "exact delivery {0}, engine watches sockets {1}")
-    @CsvSource({"false,true", "true,true", "true,false"})
-    void everyByteInOrderThroughDirectWritesAndTheRing(final boolean exact, final boolean watch) throws Exception {
+    @CsvSource({"false,true,1000", "false,false,1000", "true,true,1000", "true,false,1000", "false,true,40000",
+        "false,false,40000"})
+    void everyByteInOrderThroughDirectWritesAndTheRing(final boolean exact, final boolean watch, final int chunk)
+        throws Exception {
         final Path path = dir.resolve("p.sock");
         chardev = new ChardevFactory(group).create(ChardevOptions.parse("socket,id=c1,path=" + path
             + ",server=on,wait=off"));
@@ -111,7 +114,7 @@ class PortLinkDirectOutputTest {
 
         link.setExactDelivery(exact);
         long ringPrefix = -1; // exact: bytes that went through the ring before direct output started
-        final UnsafeBuffer slots = new UnsafeBuffer(ByteBuffer.allocateDirect(SLOTS * CHUNK));
+        final UnsafeBuffer slots = new UnsafeBuffer(ByteBuffer.allocateDirect(SLOTS * chunk));
         final SplittableRandom random = new SplittableRandom(7);
         long next = 0; // stream offset of the next byte to hand over
         int slot = 0;
@@ -124,16 +127,16 @@ class PortLinkDirectOutputTest {
             boolean blocked = false;
             for (int c = 0; c < chains && next < TOTAL; c++) {
                 final int s = (first + c) % SLOTS;
-                final long base = s * (long) CHUNK;
+                final long base = s * (long) chunk;
                 int offset = 0;
                 if (c == 0 && heldOffset >= 0) {
                     offset = heldOffset;
                 } else {
-                    for (int i = 0; i < CHUNK; i++) {
+                    for (int i = 0; i < chunk; i++) {
                         slots.putByte((int) base + i, pattern(next + i));
                     }
                 }
-                final int want = CHUNK - offset;
+                final int want = chunk - offset;
                 final int taken = link.writeToHost(slots.addressOffset() + base + offset, want);
                 next += taken;
                 if (exact && watch && link.directBytes() > 0) {
@@ -154,7 +157,7 @@ class PortLinkDirectOutputTest {
             // The batch's used entries are published now: the guest may reuse those slots at once.
             for (int c = 0; c < used; c++) {
                 final int s = (first + c) % SLOTS;
-                slots.setMemory(s * CHUNK, CHUNK, (byte) 0xEE);
+                slots.setMemory(s * chunk, chunk, (byte) 0xEE);
             }
             slot = (first + used) % SLOTS;
             if (blocked) {
@@ -166,17 +169,23 @@ class PortLinkDirectOutputTest {
         }
         assertEquals(TOTAL, checked.get(2, TimeUnit.MINUTES), "bytes the peer checked");
         final long direct = link.directBytes();
+        // Exact delivery and large buffers write at once and need a watch of the full socket; without one,
+        // direct output stops at the first full socket and the ring carries the rest.
+        final boolean writesAtOnce = exact || chunk >= WRITE_NOW_MIN;
         if (!DIRECT_OUTPUT) {
             // -Dvsb.directOutput=false: every byte went through the ring, exact delivery included.
             assertEquals(0, direct, "bytes that went directly with direct output off");
-        } else if (exact && watch) {
-            assertTrue(direct > 0, "no byte went directly to the socket");
-            assertEquals(TOTAL - ringPrefix, direct, "bytes that went directly");
-            assertTrue(worker.watches() > 0, "the socket was never full, so its watch was never tested");
-        } else if (exact) {
-            // No watch: direct output stops at the first full socket and the ring carries the rest.
+        } else if (writesAtOnce && !watch) {
             assertTrue(direct > 0, "no byte went directly to the socket");
             assertTrue(direct < TOTAL / 2, "direct output went on without a watch: " + direct + " bytes");
+        } else if (writesAtOnce) {
+            assertTrue(direct > 0, "no byte went directly to the socket");
+            assertTrue(worker.watches() > 0, "the socket was never full, so its watch was never tested");
+            if (exact) {
+                assertEquals(TOTAL - ringPrefix, direct, "bytes that went directly");
+            } else {
+                assertTrue(direct > TOTAL / 2, "large buffers went through the ring: " + direct + " direct");
+            }
         } else {
             // Both paths must have carried bytes, or this test proved nothing about their hand-over.
             assertTrue(direct > 0, "no byte went directly to the socket");

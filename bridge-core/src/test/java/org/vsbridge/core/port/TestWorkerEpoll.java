@@ -75,7 +75,12 @@ final class TestWorkerEpoll implements AutoCloseable {
      * channel is told ({@code (token & 1) != 0}: writable, else readable), as {@code ConsoleDevice.fdReady} does.
      */
     void await(final PortLink link) {
-        final int n = Sys.epollWait(epfd, Pointer.nativeValue(ready), 4, 30_000);
+        final long deadline = System.nanoTime() + 30_000_000_000L;
+        int n;
+        do { // 0: a timeout, or a signal (EINTR) that ended the wait early
+            n = Sys.epollWait(epfd, Pointer.nativeValue(ready), 4,
+                (int) Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+        } while (n == 0 && System.nanoTime() < deadline);
         assertTrue(n > 0, "the worker was not woken and no watched socket became ready (" + n + ")");
         for (int i = 0; i < n; i++) {
             final int token = Sys.epollEventData(ready, i);
