@@ -16,7 +16,7 @@ import org.vsbridge.nativetest.kit.Waits;
 
 /**
  * Bulk data through the real bridge: two named ports carry 64 MiB each way (port 1 through a unix socket
- * chardev, port 2 through a tcp one) while the console carries 1 MiB each way beside them. Every byte is
+ * chardev, port 2 through a tcp one) while the console carries 512 KiB each way beside them. Every byte is
  * checked against the pattern on both ends and the FNV-1a sums must agree. Throughput is printed, never asserted.
  * Runs on both data paths ({@code -Dvsb.path=ring}: every byte through the port rings).
  */
@@ -25,7 +25,11 @@ import org.vsbridge.nativetest.kit.Waits;
 class NativeTransferTest extends NativeRigTest {
 
     private static final long BIG = 64L << 20;
-    private static final long CONSOLE = 1L << 20;
+    /**
+     * Half the console's ring (1 MiB of ring holds less than 1 MiB of stream: message headers and the wrap): it fits
+     * even while a peer on a loaded machine does not read, so the console drops nothing that this test counts.
+     */
+    private static final long CONSOLE = 512L << 10;
     private static final Duration LONG = Duration.ofMinutes(5);
 
 
