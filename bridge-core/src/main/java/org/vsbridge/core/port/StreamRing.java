@@ -40,6 +40,9 @@ public final class StreamRing {
 
     /** Producer-side view of memory outside the ring (guest memory or a Netty buffer); never shared. */
     private final UnsafeBuffer producerView = new UnsafeBuffer(0, 0);
+    /** Producer only, within one write: the largest message to claim, and the length of the last claim. */
+    private int claimSize;
+    private int claimed;
 
     /** Consumer only: bytes of the message at the head already handed out by {@link #read(long, int)}. */
     private int headSkip;
@@ -110,17 +113,13 @@ public final class StreamRing {
     /** Producer: copy up to {@code length} bytes from a process address. Returns bytes written. */
     public int write(final long address, final int length) {
         int written = 0;
-        int size = chunk;
+        claimSize = chunk;
         while (written < length) {
-            final int n = Math.min(size, length - written);
-            final int index = ring.tryClaim(BYTES, n);
+            final int index = claim(length - written);
             if (index == RingBuffer.INSUFFICIENT_CAPACITY) {
-                if (size <= SMALLEST_CHUNK || n <= SMALLEST_CHUNK) {
-                    break;
-                }
-                size = Math.min(size, n) >>> 1;
-                continue;
+                break;
             }
+            final int n = claimed;
             producerView.wrap(address + written, n);
             ring.buffer().putBytes(index, producerView, 0, n);
             ring.commit(index);
@@ -137,23 +136,39 @@ public final class StreamRing {
             return n;
         }
         int written = 0;
-        int size = chunk;
+        claimSize = chunk;
         while (src.isReadable()) {
-            final int n = Math.min(size, src.readableBytes());
-            final int index = ring.tryClaim(BYTES, n);
+            final int index = claim(src.readableBytes());
             if (index == RingBuffer.INSUFFICIENT_CAPACITY) {
-                if (size <= SMALLEST_CHUNK || n <= SMALLEST_CHUNK) {
-                    break;
-                }
-                size = Math.min(size, n) >>> 1;
-                continue;
+                break;
             }
+            final int n = claimed;
             ring.buffer().putBytes(index, src.nioBuffer(src.readerIndex(), n), n);
             ring.commit(index);
             src.skipBytes(n);
             written += n;
         }
         return written;
+    }
+
+    /**
+     * Producer: claims a message of up to {@code remaining} bytes, no longer than {@link #claimSize}; while the ring
+     * has no room for it, halves the size (for the rest of this write) down to {@link #SMALLEST_CHUNK}. Returns the
+     * index with the length in {@link #claimed}, or {@code INSUFFICIENT_CAPACITY}.
+     */
+    private int claim(final int remaining) {
+        while (true) {
+            final int n = Math.min(claimSize, remaining);
+            final int index = ring.tryClaim(BYTES, n);
+            if (index != RingBuffer.INSUFFICIENT_CAPACITY) {
+                claimed = n;
+                return index;
+            }
+            if (claimSize <= SMALLEST_CHUNK || n <= SMALLEST_CHUNK) {
+                return index;
+            }
+            claimSize = Math.min(claimSize, n) >>> 1;
+        }
     }
 
     // ---------------------------------------------------------------- consumer side
