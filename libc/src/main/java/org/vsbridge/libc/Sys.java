@@ -306,11 +306,6 @@ public final class Sys {
         return revents > 0 && (revents & POLLHUP) != 0;
     }
 
-    /** True when {@code fd} can take a write now (or has an error a write would report); polled at once. */
-    public static boolean writable(final int fd) {
-        return pollNow(fd, POLLOUT) != 0; // a failed poll says yes: let the write find out what is wrong
-    }
-
     static long littleEndianLong(final byte[] b, final int off) {
         long v = 0;
         for (int i = 7; i >= 0; i--) {
